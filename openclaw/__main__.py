@@ -1,0 +1,5 @@
+"""Allow ``python -m openclaw``."""
+
+from openclaw.program import main
+
+main()

@@ -1,0 +1,362 @@
+"""The commands, as invoke tasks: parse flags, call :class:`~openclaw.manager.Manager`, render.
+
+The same collection serves the ``openclaw-agent`` program and ``inv`` in a
+checkout (tasks.py). :func:`command` is the single error boundary: every
+:class:`~openclaw.errors.OpenclawError` becomes a one-line message and its
+exit code, for both.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from invoke import Collection, Context, Exit, task
+
+from openclaw.errors import ExitCode, OpenclawError, StartError, UsageError
+from openclaw.manager import DEFAULT_GRACE_S, Manager
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PROG = "openclaw-agent"
+
+
+def command(**task_kwargs: Any) -> Callable[[F], Any]:
+    """Make ``fn`` an invoke task whose user errors exit cleanly with one line.
+
+    Automatic short flags are off: invoke would give ``--prompt`` ``-p`` and
+    ``--follow`` ``-f``, colliding with its core flags.
+    """
+
+    def decorate(fn: F) -> Any:
+        @functools.wraps(fn)
+        def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(c, *args, **kwargs)
+            except OpenclawError as exc:
+                raise Exit(f"{PROG}: error: {exc.one_line()}", code=int(exc.exit_code)) from None
+            except KeyboardInterrupt:
+                raise Exit(code=int(ExitCode.INTERRUPTED)) from None
+            except BrokenPipeError:
+                # The reader went away (| head): stop quietly, as a filter should.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise Exit(code=0) from None
+
+        return task(auto_shortflags=False, **task_kwargs)(wrapper)
+
+    return decorate
+
+
+def _manager(c: Context) -> Manager:
+    from openclaw.config import load
+
+    path = c.config.get("openclaw", {}).get("config") if "openclaw" in c.config else None
+    return Manager(lambda: load(path))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _int(value: Any, flag: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} takes a whole number, not {value!r}") from None
+
+
+def _seconds(value: Any, flag: str, default: float) -> float:
+    if value is None or value is True:
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise UsageError(f"{flag} must be more than 0 seconds, not {value!r}")
+    return seconds
+
+
+def _read_prompt(prompt: str | None, prompt_file: str | None) -> bytes:
+    if prompt is not None and prompt_file is not None:
+        raise UsageError("give either --prompt or --prompt-file, not both")
+    if prompt == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("--prompt - reads the prompt from stdin, but stdin is a terminal",
+                             "pipe the prompt in, or use --prompt TEXT / --prompt-file PATH")
+        return sys.stdin.buffer.read()
+    if prompt is not None:
+        return os.fsencode(prompt)  # the exact bytes given, even if not UTF-8
+    if prompt_file is not None:
+        try:
+            with open(os.path.expanduser(prompt_file), "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read --prompt-file {prompt_file}: {exc.strerror}") from None
+    raise UsageError("no prompt given", "pass --prompt TEXT, --prompt-file PATH or --prompt -")
+
+
+def _warn_corrupt(bad: list[OpenclawError]) -> None:
+    for exc in bad:
+        _err(f"{PROG}: warning: {exc.one_line()} (skipped)")
+
+
+# ---------------------------------------------------------------------------- commands
+@command(
+    help={
+        "executor": "executor name (default: 'local', else the only one configured)",
+        "prompt": "the prompt text, or - to read it from stdin",
+        "prompt_file": "read the prompt from this file",
+        "workspace": "the agent's working directory (default: the current directory)",
+        "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
+        "json": "print the task record as one JSON object",
+    }
+)
+def start(
+    c: Context,
+    executor: str | None = None,
+    prompt: str | None = None,
+    prompt_file: str | None = None,
+    workspace: str | None = None,
+    max_turns: str | None = None,
+    json: bool = False,
+) -> None:
+    """Start a coding task on an executor; returns as soon as the agent runs."""
+    from openclaw import render
+
+    data = _read_prompt(prompt, prompt_file)
+    manager = _manager(c)
+    try:
+        meta = manager.start(data, executor, workspace, _int(max_turns, "--max-turns"))
+    except StartError as exc:
+        if json and exc.task_id:
+            _out(render.dumps(manager.store.read(exc.task_id)))
+        raise
+    if json:
+        _out(render.dumps(meta))
+    else:
+        _out(f"started {meta['task_id']} on {meta['executor']} (pid {meta['pid']})")
+        _out(f"  follow: {PROG} logs --task-id {meta['task_id'][:8]} --follow")
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "json": "print the task record as one JSON object",
+    }
+)
+def status(c: Context, task_id: str | None = None, json: bool = False) -> None:
+    """Show one task's state, process and result."""
+    from openclaw import render
+
+    meta = _manager(c).get(_required(task_id))
+    _out(render.dumps(meta) if json else render.task_detail(meta))
+
+
+def _required(task_id: str | None) -> str:
+    if not task_id:
+        raise UsageError("--task-id is required", "run 'openclaw-agent list' to see task ids")
+    return task_id
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "lines": "how many of the last lines to print (default 50)",
+        "follow": "then keep printing new output until the task ends; --follow=SECS polls every SECS",
+        "stderr": "show the agent's stderr instead of its stdout",
+    },
+    optional=["follow"],
+)
+def logs(
+    c: Context,
+    task_id: str | None = None,
+    lines: str = "50",
+    follow: Any = None,
+    stderr: bool = False,
+) -> None:
+    """Print the last lines of a task's output (Claude Code stream-json)."""
+    manager = _manager(c)
+    stream = "stderr" if stderr else "stdout"
+    count = _int(lines, "--lines") or 0
+    meta, tail = manager.tail(_required(task_id), count, stream)
+    out = sys.stdout.buffer
+    for line in tail:
+        out.write(line + b"\n")
+    out.flush()
+    if follow is not None:
+        interval = _seconds(follow, "--follow", 0.25)
+        for chunk in manager.follow(meta, interval, stream):
+            out.write(chunk)
+            out.flush()
+
+
+@command(
+    name="list",
+    help={
+        "status": "only tasks in this state: pending|running|completed|failed|killed|lost",
+        "executor": "only tasks on this executor",
+        "json": "print a JSON array of task records",
+        "jsonl": "print one task record per line",
+    },
+)
+def list_(
+    c: Context,
+    status: str | None = None,
+    executor: str | None = None,
+    json: bool = False,
+    jsonl: bool = False,
+) -> None:
+    """List tasks, newest first."""
+    from openclaw import render
+
+    if json and jsonl:
+        raise UsageError("give either --json or --jsonl, not both")
+    metas, bad = _manager(c).list(status, executor)
+    _warn_corrupt(list(bad))
+    if json:
+        _out(render.dumps(metas))
+    elif jsonl:
+        sys.stdout.write("".join(render.dumps(m) + "\n" for m in metas))
+    else:
+        _out(render.task_table(metas))
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "grace": f"seconds between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g})",
+        "json": "print the task record as one JSON object",
+    }
+)
+def kill(c: Context, task_id: str | None = None, grace: str | None = None, json: bool = False) -> None:
+    """Stop a task: SIGTERM to all its processes, SIGKILL after a grace period."""
+    from openclaw import render
+
+    seconds = DEFAULT_GRACE_S if grace is None else _seconds(grace, "--grace", DEFAULT_GRACE_S)
+    meta, killed = _manager(c).kill(_required(task_id), seconds)
+    if json:
+        _out(render.dumps(meta))
+    elif killed:
+        _out(f"killed {meta['task_id']}")
+    else:
+        _out(f"task {meta['task_id']} is already {meta['status']}; nothing to kill")
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "force": "kill the task first if it is still running (and remove a corrupt record)",
+        "finished": "remove every task in a final state (completed, failed, killed, lost)",
+    }
+)
+def cleanup(
+    c: Context, task_id: str | None = None, force: bool = False, finished: bool = False
+) -> None:
+    """Remove a task's record and files."""
+    from openclaw.states import FINAL
+
+    manager = _manager(c)
+    if finished:
+        if task_id:
+            raise UsageError("give either --task-id or --finished, not both")
+        metas, _ = manager.list()
+        done = [m["task_id"] for m in metas if m["status"] in FINAL]
+        for tid in done:
+            manager.cleanup(tid)
+        _out(f"removed {len(done)} finished task(s)")
+        return
+    removed = manager.cleanup(_required(task_id), force)
+    _out(f"removed {removed}")
+
+
+@command(
+    help={
+        "stream": "print one JSON snapshot (all tasks, counts per status); with --watch, one per interval",
+        "watch": "refresh every SECS seconds until Ctrl-C",
+    }
+)
+def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> None:
+    """Show every task and the counts per status."""
+    from openclaw import render
+
+    manager = _manager(c)
+    interval = None if watch is None else _seconds(watch, "--watch", 2.0)
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            snap = manager.snapshot()
+            for tid in snap["corrupt"]:
+                _err(f"{PROG}: warning: task {tid}: corrupt .meta.json (skipped)")
+            if stream:
+                _out(render.dumps(snap))
+            else:
+                if tty and interval is not None:
+                    sys.stdout.write("\x1b[H\x1b[2J")
+                _out(f"{PROG} · {snap['generated_at']} · "
+                     + render.counts_line(snap["counts"], snap["total_cost_usd"]))
+                _out(render.task_table(snap["tasks"]))
+            if interval is None:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+@command(help={"json": "print a JSON array of executors"})
+def executors(c: Context, json: bool = False) -> None:
+    """List the configured executors."""
+    from openclaw import render
+
+    rows = _manager(c).executors()
+    _out(render.dumps(rows) if json else render.executor_table(rows))
+
+
+@command(
+    name="config",
+    help={
+        "init": "write a commented sample config (the seed's three executors)",
+        "force": "with --init, overwrite an existing file",
+        "path": "print the path of the config file in use",
+    },
+)
+def config_(c: Context, init: bool = False, force: bool = False, path: bool = False) -> None:
+    """Show, locate or create the configuration file."""
+    from openclaw import config as cfgmod
+    from openclaw.paths import config_path
+
+    explicit = c.config.get("openclaw", {}).get("config") if "openclaw" in c.config else None
+    file, source = config_path(explicit)
+    if init:
+        cfgmod.write_sample(file, force)
+        _out(f"wrote {file}")
+        return
+    if path:
+        _out(str(file))
+        return
+    loaded = cfgmod.load(explicit)
+    import yaml
+
+    state = "" if loaded.exists else " (no file: using the built-in default)"
+    _out(f"# {loaded.path} [{source}]{state}")
+    sys.stdout.write(yaml.safe_dump(loaded.raw, sort_keys=False))
+
+
+COMMANDS = [start, status, logs, list_, kill, cleanup, dashboard, executors, config_]
+
+
+def collection() -> Collection:
+    """The invoke collection of every ``openclaw-agent`` command."""
+    return Collection(*COMMANDS)

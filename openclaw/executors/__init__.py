@@ -1,0 +1,28 @@
+"""Executors, one module per backend; imported lazily so a command loads only what it uses."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from openclaw.config import ExecutorConfig
+from openclaw.errors import UsageError
+from openclaw.executors.base import Executor
+from openclaw.records import TaskStore
+
+#: executor type -> "module:class"
+BACKENDS = {
+    "local": "openclaw.executors.local:LocalExecutor",
+}
+
+
+def get_executor(config: ExecutorConfig, store: TaskStore) -> Executor:
+    """An executor object for ``config``."""
+    target = BACKENDS.get(config.type)
+    if target is None:
+        raise UsageError(
+            f"executor {config.name!r}: type {config.type!r} is not supported by this version",
+            f"supported types: {', '.join(sorted(BACKENDS))}",
+        )
+    module, cls = target.split(":")
+    backend: type[Executor] = getattr(import_module(module), cls)
+    return backend(config, store)

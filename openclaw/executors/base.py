@@ -1,0 +1,60 @@
+"""The small interface every executor implements.
+
+An executor knows where an agent runs (this machine, an SSH host, a
+container) and nothing about rendering or about which agent it runs: it gets
+an argv, an environment and the task directory, and reports observations.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from openclaw.config import ExecutorConfig
+from openclaw.records import TaskStore
+from openclaw.states import Observation
+
+
+class Executor(ABC):
+    """Runs agents somewhere, and observes, tails, kills and cleans them up."""
+
+    #: The ``type`` value in the config file.
+    type: str = ""
+
+    def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
+        self.config = config
+        self.store = store
+
+    @abstractmethod
+    def start(
+        self, meta: dict[str, Any], argv: list[str], env: dict[str, str]
+    ) -> dict[str, Any]:
+        """Start the agent detached and return the fields to record (pid, start time, ...).
+
+        The prompt is already in the task's ``prompt`` file. ``env`` holds the
+        variables to set for the agent (executor ``env`` plus ``pass_env``).
+        Raise :class:`openclaw.errors.StartError` when the agent cannot start.
+        """
+
+    @abstractmethod
+    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+        """Observe every task in ``metas`` (all of this executor) in one go, by task id."""
+
+    @abstractmethod
+    def kill(self, meta: dict[str, Any], grace: float) -> None:
+        """SIGTERM every process of the task, SIGKILL after ``grace`` seconds; return when none is left."""
+
+    @abstractmethod
+    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+        """The last ``lines`` lines of the task's ``stdout`` or ``stderr``."""
+
+    @abstractmethod
+    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+        """What the task's ``stream`` holds from ``offset`` on, and the offset after it."""
+
+    @abstractmethod
+    def size(self, meta: dict[str, Any], stream: str) -> int:
+        """The current size in bytes of the task's ``stream``."""
+
+    def cleanup(self, meta: dict[str, Any]) -> None:
+        """Remove what the task left on the executor beyond the local record (default: nothing)."""

@@ -1,0 +1,176 @@
+"""The local executor: runs the agent on this machine, detached, through the launcher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from typing import Any
+
+from openclaw import procs
+from openclaw.agents.claude import SANDBOX_VAR
+from openclaw.errors import StartError
+from openclaw.executors.base import Executor
+from openclaw.paths import package_file
+from openclaw.states import Observation
+from openclaw.tail import tail_bytes, tail_lines
+
+#: How long ``start`` waits for the launcher to report the agent's pid.
+LAUNCH_TIMEOUT_S = 10.0
+#: How much of the end of stdout is read to find the result event.
+RESULT_TAIL_BYTES = 256 * 1024
+
+
+def read_pid_file(text: str) -> tuple[int, int, int | None, int | None] | None:
+    """Parse the launcher's pid file: launcher pid and start time, agent pid and start time."""
+    parts = text.split()
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        return None
+    lpid, lstart, apid, astart = (int(p) for p in parts)
+    return lpid, lstart, (apid or None), (astart if apid else None)
+
+
+class LocalExecutor(Executor):
+    """Runs agents on this machine; the task directory is the record's own directory."""
+
+    type = "local"
+
+    def start(
+        self, meta: dict[str, Any], argv: list[str], env: dict[str, str]
+    ) -> dict[str, Any]:
+        """Check the workspace, the agent binary and the root rule, then launch detached."""
+        task_id = meta["task_id"]
+        workspace = meta["workspace"]
+        if not os.path.isdir(workspace):
+            raise StartError(
+                f"workspace not found: {workspace}",
+                "create the directory or pass an existing one with --workspace",
+            )
+        full_env = dict(os.environ)
+        full_env.update(env)
+        claude = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+        if claude is None:
+            where = "PATH" if os.sep not in argv[0] else argv[0]
+            raise StartError(
+                f"claude not found at {where} (claude_path: {argv[0]!r})",
+                "install Claude Code (npm install -g @anthropic-ai/claude-code) or set "
+                f"claude_path for executor {self.config.name!r} in the config file",
+            )
+        if os.geteuid() == 0 and full_env.get(SANDBOX_VAR) != "1":
+            raise StartError(
+                "running as root: Claude Code refuses --dangerously-skip-permissions as root",
+                f"if this machine is a sandbox, opt in with {SANDBOX_VAR}=1 (export it, or set "
+                f"env: {{{SANDBOX_VAR}: '1'}} on executor {self.config.name!r})",
+            )
+        task_dir = self.store.path(task_id)
+        argv = [claude, *argv[1:]]
+        log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(log_fd, "ab") as log:
+            proc = subprocess.Popen(
+                ["/bin/sh", str(package_file("launcher.sh")), str(task_dir), workspace, task_id,
+                 "--", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=task_dir,
+                env=full_env,
+                start_new_session=True,
+                close_fds=True,
+            )
+        pid_file = task_dir / "pid"
+        deadline = time.monotonic() + LAUNCH_TIMEOUT_S
+        record = None
+        while time.monotonic() < deadline:
+            try:
+                record = read_pid_file(pid_file.read_text())
+            except FileNotFoundError:
+                record = None
+            if record is not None or proc.poll() is not None:
+                break
+            time.sleep(0.001)
+        if record is None:
+            detail = (task_dir / "launcher.log").read_text(errors="replace").strip()
+            raise StartError(
+                "the launcher did not start the agent" + (f": {detail[-300:]}" if detail else ""),
+                "see the task's launcher.log",
+            )
+        lpid, lstart, apid, _ = record
+        return {
+            "pid": lpid,
+            "pid_start_time": lstart,
+            "agent_pid": apid,
+            "boot_id": procs.boot_id(),
+            "host": socket.gethostname(),
+            "command": argv,
+        }
+
+    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+        """Read each task's rc and pid files and check its launcher in /proc."""
+        boot = procs.boot_id()
+        return {m["task_id"]: self._observe_one(m, boot) for m in metas}
+
+    def _observe_one(self, meta: dict[str, Any], boot: str | None) -> Observation:
+        from openclaw.agents.claude import ClaudeAgent
+
+        task_id = meta["task_id"]
+        rc_text = self._read("rc", task_id)
+        if rc_text is not None and rc_text.strip().lstrip("-").isdigit():
+            out = tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES)
+            result = ClaudeAgent.summarize(out)
+            reason = None
+            if result is None:
+                err = [ln for ln in tail_lines(self.store.file(task_id, "stderr"), 5) if ln.strip()]
+                reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
+            return Observation(alive=False, exit_code=int(rc_text), result=result, reason=reason)
+        pid, start = meta.get("pid"), meta.get("pid_start_time")
+        if pid is None:
+            pid_text = self._read("pid", task_id)
+            record = read_pid_file(pid_text) if pid_text else None
+            if record is None:
+                return Observation(alive=False)  # not launched (yet)
+            pid, start = record[0], record[1]
+        if meta.get("boot_id") and boot and meta["boot_id"] != boot:
+            return Observation(alive=False, reason="the machine rebooted while the task ran")
+        if procs.is_alive(pid, start):
+            return Observation(alive=True)
+        # Gone: the launcher may have written rc just before exiting.
+        if self._read("rc", task_id) is not None:
+            return self._observe_one(meta, boot)
+        return Observation(alive=False)
+
+    def _read(self, name: str, task_id: str) -> str | None:
+        try:
+            return self.store.file(task_id, name).read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def kill(self, meta: dict[str, Any], grace: float) -> None:
+        """Signal the launcher's group, its session, descendants and env-tagged processes."""
+        if meta.get("pid") is None:
+            return
+        if meta.get("boot_id") and meta["boot_id"] != procs.boot_id():
+            return  # rebooted: nothing of it is left
+        procs.kill_task_processes(meta["pid"], meta.get("pid_start_time"), meta["task_id"], grace)
+
+    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+        """The last lines of the task's stdout or stderr file."""
+        return tail_lines(self.store.file(meta["task_id"], stream), lines)
+
+    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+        """New bytes of the task's stream since ``offset``."""
+        try:
+            with open(self.store.file(meta["task_id"], stream), "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return b"", offset
+        return data, offset + len(data)
+
+    def size(self, meta: dict[str, Any], stream: str) -> int:
+        """Size of the task's stream file (0 when it does not exist yet)."""
+        try:
+            return os.stat(self.store.file(meta["task_id"], stream)).st_size
+        except FileNotFoundError:
+            return 0

@@ -1,0 +1,70 @@
+#!/bin/sh
+# openclaw launcher: runs one agent, detached, and records what happened to it.
+#
+#   launcher.sh TASK_DIR WORKSPACE TASK_ID -- AGENT_ARGV...
+#
+# The caller starts this in a new session (setsid), with every stream
+# redirected, so it is its own process-group leader and outlives the caller.
+# It is POSIX sh (dash, bash, busybox) so the same file serves the local
+# machine, SSH hosts and containers. It:
+#   - sources TASK_DIR/env if present (0600, values quoted by openclaw), so
+#     secrets never appear in argv;
+#   - runs AGENT_ARGV in WORKSPACE with stdin from TASK_DIR/prompt and
+#     stdout/stderr to TASK_DIR/stdout and TASK_DIR/stderr;
+#   - writes TASK_DIR/pid atomically: "<own pid> <start time> <agent pid> <start time>"
+#     (start times from /proc/PID/stat field 22, so a reused pid is never mistaken);
+#   - survives SIGTERM/SIGHUP/SIGINT itself (the agent does not: it gets the
+#     default dispositions back) and writes the agent's exit status atomically
+#     to TASK_DIR/rc ("128+N" when a signal ended it).
+set -u
+dir=$1
+ws=$2
+task_id=$3
+shift 4
+
+umask 077
+
+starttime() {
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo "${20}"
+}
+
+finish() {
+    printf '%s\n' "$1" >"$dir/rc.tmp" && mv -f "$dir/rc.tmp" "$dir/rc"
+    exit 0
+}
+
+if [ -f "$dir/env" ]; then
+    set -a
+    . "$dir/env"
+    set +a
+fi
+OPENCLAW_TASK_ID=$task_id
+export OPENCLAW_TASK_ID
+
+if ! cd "$ws" 2>/dev/null; then
+    echo "openclaw: workspace not found or not a directory: $ws" >>"$dir/stderr"
+    printf '%s %s 0 0\n' "$$" "$(starttime $$)" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
+    finish 127
+fi
+
+# A handler (not an ignore), so the agent, once exec'd, gets default dispositions.
+trap ':' TERM HUP INT
+
+"$@" <"$dir/prompt" >"$dir/stdout" 2>"$dir/stderr" &
+child=$!
+printf '%s %s %s %s\n' "$$" "$(starttime $$)" "$child" "$(starttime "$child")" >"$dir/pid.tmp" \
+    && mv -f "$dir/pid.tmp" "$dir/pid"
+
+while :; do
+    wait "$child"
+    rc=$?
+    # wait returns early (>128) when a trapped signal arrives; then go on
+    # waiting while the agent still exists (kill -0 also sees a zombie).
+    [ "$rc" -gt 128 ] || break
+    kill -0 "$child" 2>/dev/null || break
+done
+finish "$rc"

@@ -1,0 +1,348 @@
+"""The library behind every command: start, observe, list, kill, clean up, follow.
+
+The CLI parses flags, calls a :class:`Manager` method and renders what it
+returns. Everything that changes a record goes through :class:`TaskStore`
+(locked, validated, atomic) and :mod:`openclaw.states` (the transitions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from openclaw import states
+from openclaw.agents import get_agent
+from openclaw.config import Config, ExecutorConfig
+from openclaw.errors import CorruptRecordError, StartError, UsageError
+from openclaw.executors import get_executor
+from openclaw.executors.base import Executor
+from openclaw.records import TaskStore
+from openclaw.states import Observation
+
+#: How many characters of the prompt the record keeps (the prompt file keeps it all).
+PROMPT_PREVIEW = 200
+#: Default seconds between SIGTERM and SIGKILL.
+DEFAULT_GRACE_S = 5.0
+
+
+class Manager:
+    """Acts on tasks for one loaded configuration and one task store."""
+
+    def __init__(
+        self, config: Config | Callable[[], Config], store: TaskStore | None = None
+    ) -> None:
+        self._config = config
+        self.store = store or TaskStore()
+        self._executors: dict[str, Executor] = {}
+
+    @property
+    def config(self) -> Config:
+        """The configuration, loaded on first use (``list`` of local tasks never needs it)."""
+        if callable(self._config):
+            self._config = self._config()
+        return self._config
+
+    # -- executors ------------------------------------------------------------------
+    def executor_for(self, name: str, executor_type: str | None = None) -> Executor:
+        """The executor called ``name``.
+
+        A task whose executor has since been removed from the config can still
+        be observed and managed when it is local (nothing else is needed).
+        """
+        if name not in self._executors:
+            if executor_type == "local" and not self._config_has(name):
+                # Observing a local task needs nothing from the config.
+                cfg = ExecutorConfig(name=name, type="local", claude_path="claude", max_turns=1)
+            else:
+                cfg = self.config.executor(name)
+            self._executors[name] = get_executor(cfg, self.store)
+        return self._executors[name]
+
+    def _config_has(self, name: str) -> bool:
+        if callable(self._config):
+            return False
+        return any(e.name == name for e in self._config.executors)
+
+    # -- start --------------------------------------------------------------------------
+    def start(
+        self,
+        prompt: bytes,
+        executor: str | None = None,
+        workspace: str | None = None,
+        max_turns: int | None = None,
+        parent_id: str | None = None,
+        resume_session: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a new task, start its agent detached, and return its record.
+
+        A failure to start is recorded (status ``failed`` with the reason) and
+        raised as :class:`StartError` carrying the task id.
+        """
+        if not prompt.strip():
+            raise UsageError("the prompt is empty", "pass --prompt TEXT, --prompt-file PATH or --prompt -")
+        cfg = self.config.executor(executor)
+        if max_turns is not None and max_turns < 1:
+            raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
+        turns = max_turns if max_turns is not None else cfg.max_turns
+        backend = self.executor_for(cfg.name)
+        ws = workspace if workspace is not None else os.getcwd()
+        if cfg.type == "local":
+            ws = os.path.abspath(os.path.expanduser(ws))
+        agent = get_agent()
+        task_id = str(uuid.uuid4())
+        argv = agent.command(cfg.claude_path, task_id, turns, resume=resume_session)
+        env = dict(cfg.env)
+        env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
+        meta: dict[str, Any] = {
+            "schema_version": 1,
+            "task_id": task_id,
+            "executor": cfg.name,
+            "executor_type": cfg.type,
+            "agent": agent.name,
+            "status": states.PENDING,
+            "pid": None,
+            "pid_start_time": None,
+            "agent_pid": None,
+            "boot_id": None,
+            "host": None,
+            "prompt": prompt[: PROMPT_PREVIEW * 4].decode("utf-8", "replace")[:PROMPT_PREVIEW],
+            "prompt_bytes": len(prompt),
+            "prompt_sha256": hashlib.sha256(prompt).hexdigest(),
+            "workspace": ws,
+            "command": argv,
+            "env_names": sorted(env),
+            "session_id": task_id,
+            "transcript": agent.transcript(str(Path.home()), ws, task_id) if cfg.type == "local" else None,
+            "created_at": states.now(),
+            "started_at": None,
+            "finished_at": None,
+            "kill_requested_at": None,
+            "exit_code": None,
+            "error": None,
+            "max_turns": turns,
+            "parent_id": parent_id,
+            "labels": list(cfg.labels),
+            "result": None,
+        }
+        self.store.create(meta)
+        prompt_file = self.store.file(task_id, "prompt")
+        fd = os.open(prompt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(prompt)
+        try:
+            fields = backend.start(meta, argv, env)
+        except StartError as exc:
+            self.store.update(
+                task_id, lambda m: states.transition(m, states.FAILED, error=exc.one_line())
+            )
+            exc.task_id = task_id
+            raise
+        except BaseException as exc:
+            reason = f"start was interrupted: {type(exc).__name__}: {exc}"
+            self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
+            raise
+
+        def running(m: dict[str, Any]) -> dict[str, Any]:
+            if m["status"] == states.PENDING:
+                return states.transition(m, states.RUNNING, **fields)
+            return dict(m, **fields)
+
+        return self.store.update(task_id, running)
+
+    # -- observe --------------------------------------------------------------------------
+    def refresh(self, metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Bring the active tasks among ``metas`` up to date; return all of them, updated.
+
+        Tasks are observed in one batch per executor.
+        """
+        by_executor: dict[str, list[dict[str, Any]]] = {}
+        for m in metas:
+            if m["status"] in states.ACTIVE:
+                by_executor.setdefault(m["executor"], []).append(m)
+        updated: dict[str, dict[str, Any]] = {}
+        for name, batch in by_executor.items():
+            observations = self._observe(name, batch)
+            for m in batch:
+                obs = observations.get(m["task_id"])
+                if obs is not None and states.settle(m, obs) is not None:
+                    updated[m["task_id"]] = self._apply(m["task_id"], obs)
+        return [updated.get(m["task_id"], m) for m in metas]
+
+    def _observe(self, name: str, batch: list[dict[str, Any]]) -> dict[str, Observation]:
+        try:
+            return self.executor_for(name, batch[0]["executor_type"]).observe(batch)
+        except UsageError as exc:
+            return {m["task_id"]: Observation(alive=None, reason=exc.one_line()) for m in batch}
+
+    def _apply(self, task_id: str, obs: Observation) -> dict[str, Any]:
+        try:
+            return self.store.update(task_id, lambda m: states.settle(m, obs))
+        except CorruptRecordError:
+            raise
+        except FileNotFoundError:  # cleaned up meanwhile
+            return self.store.read(task_id)
+
+    def get(self, ref: str) -> dict[str, Any]:
+        """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""
+        task_id = self.store.resolve(ref)
+        return self.refresh([self.store.read(task_id)])[0]
+
+    def list(
+        self, status: str | None = None, executor: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
+        """Up-to-date records, newest first, filtered; and the corrupt records skipped."""
+        if status is not None and status not in states.ALL:
+            raise UsageError(
+                f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}"
+            )
+        metas, bad = self.store.all()
+        if executor is not None:
+            metas = [m for m in metas if m["executor"] == executor]
+        metas = self.refresh(metas)
+        if status is not None:
+            metas = [m for m in metas if m["status"] == status]
+        metas.sort(key=lambda m: m["created_at"], reverse=True)
+        return metas, bad
+
+    # -- kill and cleanup -------------------------------------------------------------------
+    def kill(self, ref: str, grace: float = DEFAULT_GRACE_S) -> tuple[dict[str, Any], bool]:
+        """Kill the task's processes; return its record and whether this call killed it.
+
+        A task already in a final state is left exactly as it is.
+        """
+        if grace < 0:
+            raise UsageError(f"--grace must not be negative, not {grace}")
+        meta = self.get(ref)
+        task_id = meta["task_id"]
+        if meta["status"] in states.FINAL:
+            return meta, False
+
+        def request(m: dict[str, Any]) -> dict[str, Any] | None:
+            if m["status"] in states.FINAL or m.get("kill_requested_at"):
+                return None
+            return dict(m, kill_requested_at=states.now())
+
+        meta = self.store.update(task_id, request)
+        if meta["status"] in states.FINAL:
+            return meta, False
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        backend.kill(meta, grace)
+        obs = backend.observe([meta])[task_id]
+        if obs.alive:
+            raise StartError(f"task {task_id} still runs after SIGKILL")
+
+        def finish(m: dict[str, Any]) -> dict[str, Any] | None:
+            settled = states.settle(m, obs)
+            if settled is None and m["status"] not in states.FINAL:
+                return states.transition(m, states.KILLED)
+            return settled
+
+        meta = self.store.update(task_id, finish)
+        return meta, meta["status"] == states.KILLED
+
+    def cleanup(self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S) -> str:
+        """Remove the task's record and files (killing it first with ``force``); return its id."""
+        task_id = self.store.resolve(ref)
+        try:
+            meta = self.get(task_id)
+        except CorruptRecordError:
+            if not force:
+                raise
+            self._kill_from_pid_file(task_id, grace)
+            with self.store.lock(task_id):
+                self.store.remove(task_id)
+            return task_id
+        if meta["status"] in states.ACTIVE:
+            if not force:
+                raise UsageError(
+                    f"task {task_id} is {meta['status']}",
+                    "kill it first, or pass --force to kill and remove it",
+                )
+            self.kill(task_id, grace)
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        backend.cleanup(meta)
+        with self.store.lock(task_id):
+            self.store.remove(task_id)
+        return task_id
+
+    def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
+        from openclaw import procs
+        from openclaw.executors.local import read_pid_file
+
+        try:
+            record = read_pid_file(self.store.file(task_id, "pid").read_text())
+        except OSError:
+            return
+        if record is not None:
+            procs.kill_task_processes(record[0], record[1], task_id, grace)
+
+    # -- output ------------------------------------------------------------------------------
+    def tail(self, ref: str, lines: int, stream: str = "stdout") -> tuple[dict[str, Any], list[bytes]]:
+        """The task's record and the last ``lines`` lines of its stdout (or stderr)."""
+        if lines < 0:
+            raise UsageError(f"--lines must not be negative, not {lines}")
+        meta = self.get(ref)
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        return meta, backend.tail(meta, stream, lines)
+
+    def follow(
+        self, meta: dict[str, Any], interval: float, stream: str = "stdout"
+    ) -> Iterator[bytes]:
+        """Yield what the task's stream gains, every ``interval`` seconds, until the task ends."""
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        offset = backend.size(meta, stream)
+        while True:
+            data, offset = backend.read_from(meta, stream, offset)
+            if data:
+                yield data
+            if meta["status"] in states.FINAL:
+                data, offset = backend.read_from(meta, stream, offset)
+                if data:
+                    yield data
+                return
+            time.sleep(interval)
+            meta = self.refresh([meta])[0]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the dashboard shows: every task, counts per status, total cost."""
+        metas, bad = self.list()
+        counts = {s: 0 for s in states.ALL}
+        cost = 0.0
+        for m in metas:
+            counts[m["status"]] += 1
+            cost += (m.get("result") or {}).get("total_cost_usd") or 0.0
+        return {
+            "generated_at": states.now(),
+            "total": len(metas),
+            "counts": counts,
+            "total_cost_usd": round(cost, 6),
+            "corrupt": [e.task_id for e in bad],
+            "tasks": metas,
+        }
+
+    def executors(self) -> list[dict[str, Any]]:
+        """The configured executors, with how many tasks each is running."""
+        metas, _ = self.store.all()
+        active: dict[str, int] = {}
+        for m in metas:
+            if m["status"] in states.ACTIVE:
+                active[m["executor"]] = active.get(m["executor"], 0) + 1
+        return [
+            {
+                "name": e.name,
+                "type": e.type,
+                "labels": e.labels,
+                "claude_path": e.claude_path,
+                "max_turns": e.max_turns,
+                "env_names": sorted(e.env),
+                "pass_env": e.pass_env,
+                "options": e.options,
+                "active_tasks": active.get(e.name, 0),
+            }
+            for e in self.config.executors
+        ]

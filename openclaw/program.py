@@ -1,0 +1,91 @@
+"""The ``openclaw-agent`` program: an invoke ``Program`` over :mod:`openclaw.cli`.
+
+invoke's core flags are trimmed to what this program means: ``--config PATH``
+names *our* config file (not an invoke runtime config), and the flags that
+only make sense for running shell commands are hidden. invoke reads those by
+name inside its Program, so they are re-declared, not deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+from invoke import Argument, Exit, ParseError, Program, UnexpectedExit
+
+from openclaw import __version__
+from openclaw.cli import PROG, collection
+from openclaw.errors import ExitCode
+
+#: Core flags invoke needs to exist, which this program neither shows nor uses.
+HIDDEN = ("command-timeout", "complete", "dry", "echo", "hide", "list", "list-depth",
+          "list-format", "print-completion-script", "prompt-for-sudo-password", "pty",
+          "warn-only", "write-pyc")
+
+
+class OpenclawProgram(Program):
+    """invoke's Program with our own ``--config`` and exit codes (2 for usage errors)."""
+
+    def core_args(self) -> list[Argument]:
+        """``--config PATH``, ``--help``, ``--version``, ``--debug``, plus hidden invoke internals."""
+        args = {a.name: a for a in super().core_args()}
+        shown = [
+            Argument(
+                names=("config",),
+                help="openclaw config file (default: $OPENCLAW_CONFIG, then "
+                "~/.config/openclaw/coding-agent.yaml)",
+            ),
+            args["help"],
+            args["version"],
+            args["debug"],
+        ]
+        return shown + [args[name] for name in HIDDEN if name in args]
+
+    def print_columns(self, tuples: Any) -> None:
+        """Print help columns, leaving out the hidden invoke-internal flags."""
+        keep = [t for t in tuples if not set(re.findall(r"--([\w-]+)", t[0])) & set(HIDDEN)]
+        super().print_columns(keep)
+
+    def update_config(self, merge: bool = True) -> None:
+        """Record ``--config`` for the commands; never load it as an invoke runtime config."""
+        self.config.load_overrides({"openclaw": {"config": self.args.config.value}}, merge=False)
+        if merge:
+            self.config.merge()
+
+    def run(self, argv: Any = None, exit: bool = True) -> None:
+        """Run, mapping parse errors to exit code 2 and never showing a traceback for them."""
+        try:
+            self.create_config()
+            self.parse_core(argv)
+            self.parse_collection()
+            self.parse_tasks()
+            self.parse_cleanup()
+            self.update_config()
+            self.execute()
+        except ParseError as exc:
+            print(f"{PROG}: error: {exc} — see '{PROG} --help'", file=sys.stderr)
+            sys.exit(int(ExitCode.USAGE))
+        except Exit as exc:
+            if exc.message:
+                print(exc.message, file=sys.stderr)
+            sys.exit(exc.code)
+        except UnexpectedExit as exc:
+            sys.exit(exc.result.exited)
+        except KeyboardInterrupt:
+            sys.exit(int(ExitCode.INTERRUPTED))
+        except BrokenPipeError:
+            # The reader went away (| head): stop quietly, as a filter should.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+
+
+program = OpenclawProgram(
+    name=PROG, binary=PROG, binary_names=[PROG], namespace=collection(), version=__version__
+)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    program.run()

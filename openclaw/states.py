@@ -1,0 +1,145 @@
+"""Task states, and the one place where a task moves from one state to another.
+
+The set is closed::
+
+    pending ──► running ──► completed | failed | killed | lost
+       │                         ▲
+       └─────────────────────────┘   (failed or lost before it ever ran)
+
+``completed``, ``failed``, ``killed`` and ``lost`` are final: nothing moves a
+task out of them. :func:`settle` decides the next state from what an executor
+observed; :func:`transition` applies it and refuses anything not drawn above.
+See docs/states.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+KILLED = "killed"
+LOST = "lost"
+
+ALL = (PENDING, RUNNING, COMPLETED, FAILED, KILLED, LOST)
+FINAL = frozenset({COMPLETED, FAILED, KILLED, LOST})
+ACTIVE = frozenset({PENDING, RUNNING})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({RUNNING, FAILED, KILLED, LOST}),
+    RUNNING: frozenset({COMPLETED, FAILED, KILLED, LOST}),
+    COMPLETED: frozenset(),
+    FAILED: frozenset(),
+    KILLED: frozenset(),
+    LOST: frozenset(),
+}
+
+#: A pending task whose launcher has not reported for this long is lost.
+PENDING_TIMEOUT_S = 60.0
+
+
+class InvalidTransition(Exception):
+    """A state change that the diagram does not allow (a programming error)."""
+
+
+def now() -> str:
+    """The current UTC time as stored in records: ``2026-11-24T17:30:00.123Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(stamp: str) -> datetime:
+    """Inverse of :func:`now`."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an executor saw of a task's process, without judging it.
+
+    ``alive`` is True (running, same pid and start time), False (gone) or None
+    (could not tell: host unreachable, runtime down). ``exit_code`` is the
+    recorded exit status, if the launcher wrote one. ``result`` is the agent's
+    summarised final result event, if there is one.
+    """
+
+    alive: bool | None
+    exit_code: int | None = None
+    result: dict[str, Any] | None = None
+    #: Why the task failed or why ``alive`` is None, in the executor's words.
+    reason: str | None = None
+
+
+def transition(meta: dict[str, Any], new: str, **fields: Any) -> dict[str, Any]:
+    """Move ``meta`` to state ``new``, setting ``fields``; return a new dict.
+
+    Moving to a final state stamps ``finished_at``; moving to ``running``
+    stamps ``started_at``.
+    """
+    old = meta["status"]
+    if new != old and new not in TRANSITIONS[old]:
+        raise InvalidTransition(f"{old} -> {new}")
+    out = dict(meta, status=new, **fields)
+    if new == RUNNING and not out.get("started_at"):
+        out["started_at"] = now()
+    if new in FINAL and not out.get("finished_at"):
+        out["finished_at"] = now()
+    return out
+
+
+def failure_reason(obs: Observation) -> str:
+    """Why a task that exited is ``failed``, from its exit code and result."""
+    result = obs.result
+    if result is not None:
+        if result.get("subtype") not in (None, "success"):
+            return str(result["subtype"])
+        if result.get("is_error"):
+            text = (result.get("text") or "").strip().splitlines()
+            return text[0][:300] if text else "the agent reported an error"
+    if obs.reason:
+        return obs.reason
+    if obs.exit_code == 0:
+        return "the agent exited 0 without a result event"
+    if obs.exit_code is not None and obs.exit_code > 128:
+        return f"the agent was killed by signal {obs.exit_code - 128}"
+    return f"the agent exited with code {obs.exit_code}"
+
+
+def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
+    """The record after observation ``obs``, or None when nothing changes.
+
+    A final state never changes. An unknown observation (``alive is None``)
+    never changes anything: a host we cannot reach is not a failed task.
+    """
+    status = meta["status"]
+    if status in FINAL:
+        return None
+    killing = bool(meta.get("kill_requested_at"))
+    if obs.exit_code is not None:
+        if status == PENDING:  # it ran and ended before start recorded it running
+            meta = transition(meta, RUNNING)
+        common = {"exit_code": obs.exit_code, "result": obs.result}
+        result = obs.result
+        if obs.exit_code == 0 and result is not None and not result.get("is_error"):
+            # Success stands even if a kill was requested after the agent finished.
+            return transition(meta, COMPLETED, error=None, **common)
+        if killing:
+            return transition(meta, KILLED, **common)
+        return transition(meta, FAILED, error=failure_reason(obs), **common)
+    if obs.alive is True:
+        return transition(meta, RUNNING) if status == PENDING else None
+    if obs.alive is False:
+        if killing:
+            return transition(meta, KILLED, result=obs.result)
+        if status == PENDING and meta.get("pid") is None:
+            age = (datetime.now(timezone.utc) - parse_time(meta["created_at"])).total_seconds()
+            if age < PENDING_TIMEOUT_S:
+                return None
+            reason = "the launcher never started (the starting command was interrupted)"
+        else:
+            reason = obs.reason or "the process is gone and no exit status was recorded"
+        return transition(meta, LOST, error=reason, result=obs.result)
+    return None

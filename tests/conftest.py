@@ -1,0 +1,178 @@
+"""Test harness: the real console script in a temporary HOME, with the fake claude on PATH.
+
+Every test gets its own HOME (so its own config, task records and Claude
+transcripts). Tasks a test leaves running are killed at teardown through
+``openclaw-agent kill``, i.e. by their recorded pid and process group, never
+by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FAKES = REPO / "tests" / "fakes"
+
+
+def console_script() -> str:
+    """The installed ``openclaw-agent`` next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).with_name("openclaw-agent")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("openclaw-agent")
+    if not found:
+        pytest.exit("openclaw-agent is not installed: run 'bash tests/run'", returncode=2)
+    return found
+
+
+@dataclass
+class Result:
+    """A finished CLI run."""
+
+    args: list[str]
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """stdout parsed as one JSON document."""
+        return json.loads(self.out)
+
+
+@dataclass
+class Env:
+    """An isolated user: HOME, environment and helpers to run the CLI in it."""
+
+    home: Path
+    env: dict[str, str]
+    record_dir: Path
+    workspace: Path
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.home / ".local" / "share" / "openclaw" / "tasks"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / ".config" / "openclaw" / "coding-agent.yaml"
+
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+        cwd: Path | None = None,
+    ) -> Result:
+        """Run ``openclaw-agent ARGS`` and capture its output (never raises on exit codes)."""
+        full_env = dict(self.env, **(env or {}))
+        proc = subprocess.run(
+            [console_script(), *args],
+            input=input if input is not None else b"",
+            capture_output=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=cwd or self.workspace,
+        )
+        result = Result(list(args), proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+        if args and args[0] == "start" and "--json" in args and result.out.strip():
+            try:
+                self.started.append(result.json()["task_id"])
+            except (ValueError, KeyError):
+                pass
+        return result
+
+    def ok(self, *args: str, **kwargs: Any) -> Result:
+        """Like :meth:`run`, asserting exit code 0."""
+        result = self.run(*args, **kwargs)
+        assert result.code == 0, f"{args} exited {result.code}\nstdout: {result.out}\nstderr: {result.err}"
+        return result
+
+    def start(self, prompt: str = "#fake text hello", *args: str, **kwargs: Any) -> dict[str, Any]:
+        """Start a task on the default executor and return its record."""
+        result = self.ok("start", "--json", "--prompt", prompt, *args, **kwargs)
+        meta: dict[str, Any] = result.json()
+        return meta
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        """The task's record as ``status --json`` reports it."""
+        meta: dict[str, Any] = self.ok("status", "--task-id", task_id, "--json").json()
+        return meta
+
+    def wait_status(
+        self, task_id: str, want: Callable[[str], bool] | str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Poll ``status`` until the task's status matches ``want``."""
+        check = want if callable(want) else (lambda s: s == want)
+        deadline = time.monotonic() + timeout
+        meta = self.status(task_id)
+        while not check(meta["status"]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task {task_id} stayed {meta['status']}: {meta}")
+            time.sleep(0.05)
+            meta = self.status(task_id)
+        return meta
+
+    def recorded(self, task_id: str, suffix: str) -> bytes:
+        """What the fake claude recorded for the task (``stdin``, ``argv.json``, ...)."""
+        return (self.record_dir / f"{task_id}.{suffix}").read_bytes()
+
+    def write_config(self, text: str) -> Path:
+        """Write the default config file."""
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(text)
+        return self.config_file
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def oc(tmp_path: Path) -> Iterator[Env]:
+    """An isolated openclaw user with the fake claude first on PATH."""
+    home = tmp_path / "home"
+    home.mkdir()
+    record = tmp_path / "record"
+    record.mkdir()
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("XDG_", "OPENCLAW_", "ANTHROPIC_", "CLAUDE", "FAKE_CLAUDE", "IS_SANDBOX"))
+    }
+    env.update(
+        HOME=str(home),
+        PATH=f"{FAKES}:{env.get('PATH', os.defpath)}",
+        IS_SANDBOX="1",
+        FAKE_CLAUDE_RECORD_DIR=str(record),
+        NO_COLOR="1",
+    )
+    e = Env(home=home, env=env, record_dir=record, workspace=workspace)
+    yield e
+    # Stop whatever the test left running, by recorded pid/process group.
+    if e.tasks_dir.is_dir():
+        for task_id in os.listdir(e.tasks_dir):
+            if len(task_id) == 36:
+                e.run("kill", "--task-id", task_id, "--grace", "1", timeout=60)

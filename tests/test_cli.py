@@ -1,0 +1,93 @@
+"""The program's surface: help, version, exit codes, and invoke's flags kept out of the way."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import Env
+
+COMMANDS = ["start", "status", "logs", "list", "kill", "cleanup", "dashboard", "executors", "config"]
+
+FLAGS = {
+    "start": ["--executor", "--prompt", "--prompt-file", "--workspace", "--max-turns", "--json"],
+    "status": ["--task-id", "--json"],
+    "logs": ["--task-id", "--lines", "--follow", "--stderr"],
+    "list": ["--status", "--executor", "--json", "--jsonl"],
+    "kill": ["--task-id", "--grace", "--json"],
+    "cleanup": ["--task-id", "--force", "--finished"],
+    "dashboard": ["--stream", "--watch"],
+    "executors": ["--json"],
+    "config": ["--init", "--force", "--path"],
+}
+
+
+def test_help_lists_every_command_with_one_line_help(oc: Env) -> None:
+    out = oc.ok("--help").out
+    for name in COMMANDS:
+        assert re.search(rf"^\s+{name}\s+\S", out, re.M), f"{name} missing from --help"
+    assert "--config" in out
+    for hidden in ("--pty", "--echo", "--dry", "--hide", "--write-pyc", "--list"):
+        assert hidden not in out
+
+
+def test_every_command_help_lists_its_flags_with_help(oc: Env) -> None:
+    for name, flags in FLAGS.items():
+        out = oc.ok(name, "--help").out
+        for flag in flags:
+            line = next((ln for ln in out.splitlines() if ln.strip().startswith(flag)), None)
+            assert line is not None, f"{name} --help lacks {flag}"
+            assert len(line.split()) > 1, f"{name} {flag} has no help text"
+
+
+def test_version(oc: Env) -> None:
+    from openclaw import __version__
+
+    assert oc.ok("--version").out.strip() == f"openclaw-agent {__version__}"
+
+
+def test_unknown_command_and_flag_are_usage_errors(oc: Env) -> None:
+    for args in (["bogus"], ["list", "--bogus"], ["-f", "x.yaml", "list"]):
+        result = oc.run(*args)
+        assert result.code == 2, args
+        assert "Traceback" not in result.err
+        assert len(result.err.strip().splitlines()) == 1
+        assert result.err.startswith("openclaw-agent: error:")
+
+
+def test_bad_values_give_one_line_and_exit_2(oc: Env) -> None:
+    for args in (
+        ["start", "--prompt", "x", "--max-turns", "many"],
+        ["start", "--prompt", "x", "--max-turns", "0"],
+        ["start"],
+        ["start", "--prompt", "x", "--prompt-file", "y"],
+        ["start", "--prompt-file", "/nonexistent/prompt.md"],
+        ["start", "--prompt", "x", "--executor", "nope"],
+        ["list", "--status", "sleeping"],
+        ["logs", "--task-id", "../etc"],
+        ["status"],
+        ["dashboard", "--watch", "soon"],
+    ):
+        result = oc.run(*args)
+        assert result.code == 2, (args, result)
+        assert "Traceback" not in result.err
+        assert len(result.err.strip().splitlines()) == 1, result.err
+        assert result.out == ""
+
+
+def test_unknown_task_exits_3(oc: Env) -> None:
+    result = oc.run("status", "--task-id", "0123abcd")
+    assert result.code == 3
+    assert "no task with id '0123abcd'" in result.err
+    assert oc.tasks_dir.exists() is False
+
+
+def test_output_into_a_closed_pipe_is_quiet(oc: Env) -> None:
+    import subprocess
+
+    from conftest import console_script
+
+    proc = subprocess.run(
+        f"'{console_script()}' --help | head -1", shell=True, capture_output=True, env=oc.env
+    )
+    assert proc.returncode == 0
+    assert b"Traceback" not in proc.stderr

@@ -1,0 +1,129 @@
+"""The configuration file: where it is found, what it may hold, and how errors read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, Env
+
+LOCAL_ONLY = "executors:\n  - name: {name}\n    type: local\n"
+
+
+def names(oc: Env, *args: str, **kw: object) -> list[str]:
+    return [e["name"] for e in oc.ok(*args, "executors", "--json", **kw).json()]  # type: ignore[arg-type]
+
+
+def test_no_file_means_one_builtin_local_executor(oc: Env) -> None:
+    rows = oc.ok("executors", "--json").json()
+    assert [(r["name"], r["type"]) for r in rows] == [("local", "local")]
+    assert rows[0]["claude_path"] == "claude" and rows[0]["max_turns"] == 30
+    assert "built-in default" in oc.ok("config").out
+
+
+def test_default_path_honours_xdg_config_home(oc: Env, tmp_path: Path) -> None:
+    assert oc.ok("config", "--path").out.strip() == str(oc.config_file)
+    xdg = tmp_path / "xdg"
+    (xdg / "openclaw").mkdir(parents=True)
+    (xdg / "openclaw" / "coding-agent.yaml").write_text(LOCAL_ONLY.format(name="from-xdg"))
+    env = {"XDG_CONFIG_HOME": str(xdg)}
+    assert oc.ok("config", "--path", env=env).out.strip() == str(xdg / "openclaw" / "coding-agent.yaml")
+    assert names(oc, env=env) == ["from-xdg"]
+
+
+def test_env_var_and_global_flag_override_in_that_order(oc: Env, tmp_path: Path) -> None:
+    oc.write_config(LOCAL_ONLY.format(name="default-file"))
+    by_env = tmp_path / "env.yaml"
+    by_env.write_text(LOCAL_ONLY.format(name="by-env"))
+    by_flag = tmp_path / "flag.yaml"
+    by_flag.write_text(LOCAL_ONLY.format(name="by-flag"))
+    assert names(oc) == ["default-file"]
+    env = {"OPENCLAW_CONFIG": str(by_env)}
+    assert names(oc, env=env) == ["by-env"]
+    assert names(oc, "--config", str(by_flag), env=env) == ["by-flag"]
+    assert oc.ok("--config", str(by_flag), "config", "--path", env=env).out.strip() == str(by_flag)
+
+
+def test_explicit_missing_file_is_an_error(oc: Env, tmp_path: Path) -> None:
+    result = oc.run("--config", str(tmp_path / "nope.yaml"), "executors")
+    assert result.code == 2
+    assert "nope.yaml: no such file (named by --config)" in result.err
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("executors:\n  - name: a\n    type: local\n    hostt: x\n", "executors[0]", "unknown key 'hostt'"),
+        ("executors:\n  - name: a\n    type: local\n    max_turns: ten\n", "executors[0].max_turns", "wrong type"),
+        ("executors:\n  - name: a\n    type: sssh\n", "executors[0].type", "'sssh' is not one of: ssh | container | local"),
+        ("executors:\n  - {name: a, type: local}\n  - {name: a, type: local}\n", "executors[1].name", "duplicate executor name 'a'"),
+        ("executors:\n  - name: a\n    type: ssh\n", "executors[0]", "missing key: 'host'"),
+        ("executors:\n  - name: a\n    type: local\n    env: {API_KEY: [1]}\n", "executors[0].env.API_KEY", "wrong type"),
+        ("defaults:\n  max_turns: 0\n", "defaults.max_turns", ""),
+        ("bogus: 1\n", "(top level)", "unknown key 'bogus'"),
+        ("executors:\n  - name: a\n    name: b\n    type: local\n", "line 3", "duplicate key 'name'"),
+        ("executors: [\n", "line", "not valid YAML"),
+        ("- just\n- a list\n", "", "must hold a mapping"),
+    ],
+)
+def test_invalid_config_gives_one_line_naming_file_key_and_problem(
+    oc: Env, text: str, where: str, problem: str
+) -> None:
+    path = oc.write_config(text)
+    for args in (["executors"], ["start", "--prompt", "x"]):
+        result = oc.run(*args)
+        assert result.code == 2, result
+        line = result.err.strip()
+        assert "\n" not in line and "Traceback" not in line
+        assert line.startswith(f"openclaw-agent: error: {path}: ")
+        assert where in line and problem in line, line
+    assert not oc.tasks_dir.exists(), "a config error must not leave a task behind"
+
+
+def test_init_writes_commented_sample_and_refuses_to_overwrite(oc: Env) -> None:
+    oc.ok("config", "--init")
+    text = oc.config_file.read_text()
+    assert text.startswith("#")
+    assert {e["name"] for e in yaml.safe_load(text)["executors"]} == {"crib", "builder", "local"}
+    assert [r["name"] for r in oc.ok("executors", "--json").json()] == ["crib", "builder", "local"]
+    oc.config_file.write_text(text + "# mine\n")
+    again = oc.run("config", "--init")
+    assert again.code == 2 and "already exists" in again.err and "--force" in again.err
+    assert oc.config_file.read_text().endswith("# mine\n")
+    oc.ok("config", "--init", "--force")
+    assert oc.config_file.read_text() == text
+
+
+def test_init_honours_the_global_config_flag(oc: Env, tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "my.yaml"
+    oc.ok("--config", str(target), "config", "--init")
+    assert target.exists() and not oc.config_file.exists()
+
+
+def test_hosts_example_is_valid_and_complete() -> None:
+    from openclaw.config import parse
+
+    path = REPO / "hosts.example.yaml"
+    config = parse(path.read_text(), path)
+    assert {e.type for e in config.executors} == {"local", "ssh", "container"}
+    schema = json.loads((REPO / "schemas" / "config.schema.json").read_text())
+    ssh_keys = set(schema["$defs"]["ssh"]["properties"])
+    container_keys = set(schema["$defs"]["container"]["properties"])
+    by_type = {e.type: e for e in config.executors}
+    assert set(by_type["ssh"].options) == ssh_keys
+    assert set(by_type["container"].options) == container_keys
+
+
+def test_executor_then_defaults_then_builtin_for_claude_path_and_max_turns(oc: Env) -> None:
+    oc.write_config(
+        "defaults:\n  max_turns: 7\n  claude_path: /opt/claude\n"
+        "executors:\n"
+        "  - {name: a, type: local, max_turns: 3, claude_path: /x/claude}\n"
+        "  - {name: b, type: local}\n"
+    )
+    rows = {r["name"]: r for r in oc.ok("executors", "--json").json()}
+    assert (rows["a"]["claude_path"], rows["a"]["max_turns"]) == ("/x/claude", 3)
+    assert (rows["b"]["claude_path"], rows["b"]["max_turns"]) == ("/opt/claude", 7)

@@ -13,7 +13,9 @@ use ``$OPENCLAW_CONFIG`` to point ``inv`` at another openclaw config.
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
 
 from openclaw.cli import COMMANDS
 

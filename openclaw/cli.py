@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from invoke import Collection, Context, Exit, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from openclaw.errors import ExitCode, OpenclawError, StartError, UsageError
 from openclaw.manager import DEFAULT_GRACE_S, Manager
@@ -94,8 +97,10 @@ def _read_prompt(prompt: str | None, prompt_file: str | None) -> bytes:
         raise UsageError("give either --prompt or --prompt-file, not both")
     if prompt == "-":
         if sys.stdin is None or sys.stdin.isatty():
-            raise UsageError("--prompt - reads the prompt from stdin, but stdin is a terminal",
-                             "pipe the prompt in, or use --prompt TEXT / --prompt-file PATH")
+            raise UsageError(
+                "--prompt - reads the prompt from stdin, but stdin is a terminal",
+                "pipe the prompt in, or use --prompt TEXT / --prompt-file PATH",
+            )
         return sys.stdin.buffer.read()
     if prompt is not None:
         return os.fsencode(prompt)  # the exact bytes given, even if not UTF-8
@@ -224,7 +229,7 @@ def list_(
 
     if json and jsonl:
         raise UsageError("give either --json or --jsonl, not both")
-    metas, bad = _manager(c).list(status, executor)
+    metas, bad = _manager(c).list_tasks(status, executor)
     _warn_corrupt(list(bad))
     if json:
         _out(render.dumps(metas))
@@ -262,9 +267,7 @@ def kill(c: Context, task_id: str | None = None, grace: str | None = None, json:
         "finished": "remove every task in a final state (completed, failed, killed, lost)",
     }
 )
-def cleanup(
-    c: Context, task_id: str | None = None, force: bool = False, finished: bool = False
-) -> None:
+def cleanup(c: Context, task_id: str | None = None, force: bool = False, finished: bool = False) -> None:
     """Remove a task's record and files."""
     from openclaw.states import FINAL
 
@@ -272,7 +275,7 @@ def cleanup(
     if finished:
         if task_id:
             raise UsageError("give either --task-id or --finished, not both")
-        metas, _ = manager.list()
+        metas, _ = manager.list_tasks()
         done = [m["task_id"] for m in metas if m["status"] in FINAL]
         for tid in done:
             manager.cleanup(tid)
@@ -305,8 +308,10 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
             else:
                 if tty and interval is not None:
                     sys.stdout.write("\x1b[H\x1b[2J")
-                _out(f"{PROG} · {snap['generated_at']} · "
-                     + render.counts_line(snap["counts"], snap["total_cost_usd"]))
+                _out(
+                    f"{PROG} · {snap['generated_at']} · "
+                    + render.counts_line(snap["counts"], snap["total_cost_usd"])
+                )
                 _out(render.task_table(snap["tasks"]))
             if interval is None:
                 return

@@ -97,7 +97,7 @@ def parse(text: str, path: Path, source: str = "file") -> Config:
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(parse)"
@@ -164,7 +164,9 @@ def load(explicit: str | None = None) -> Config:
     except FileNotFoundError:
         if source != "default":
             raise ConfigError(
-                str(path), f"no such file (named by {source})", hint="create it with 'openclaw-agent config --init'"
+                str(path),
+                f"no such file (named by {source})",
+                hint="create it with 'openclaw-agent config --init'",
             ) from None
         return build(BUILTIN_DEFAULT, path, "built-in default", exists=False)
     except OSError as exc:
@@ -221,9 +223,7 @@ executors:
 def write_sample(path: Path, force: bool) -> None:
     """Write :data:`SAMPLE` to ``path``; refuse to overwrite unless ``force``."""
     if path.exists() and not force:
-        raise UsageError(
-            f"{path} already exists", "pass --force to overwrite it (the old file is replaced)"
-        )
+        raise UsageError(f"{path} already exists", "pass --force to overwrite it (the old file is replaced)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(SAMPLE, encoding="utf-8")

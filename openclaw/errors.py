@@ -50,13 +50,9 @@ class UsageError(OpenclawError):
 class ConfigError(UsageError):
     """The configuration file is unreadable or does not match its schema."""
 
-    def __init__(
-        self, path: str, problem: str, key_path: str = "", hint: str | None = None
-    ) -> None:
+    def __init__(self, path: str, problem: str, key_path: str = "", hint: str | None = None) -> None:
         where = f"{path}: {key_path}: " if key_path else f"{path}: "
-        super().__init__(
-            where + problem, hint or "fix the file, or see hosts.example.yaml for a valid one"
-        )
+        super().__init__(where + problem, hint or "fix the file, or see hosts.example.yaml for a valid one")
         self.path = path
         self.key_path = key_path
         self.problem = problem
@@ -75,9 +71,7 @@ class UnknownTaskError(OpenclawError):
                 "give more characters of the id",
             )
         else:
-            super().__init__(
-                f"no task with id {task_ref!r}", "run 'openclaw-agent list' to see task ids"
-            )
+            super().__init__(f"no task with id {task_ref!r}", "run 'openclaw-agent list' to see task ids")
         self.task_ref = task_ref
         self.candidates = candidates or []
 

@@ -33,9 +33,7 @@ DEFAULT_GRACE_S = 5.0
 class Manager:
     """Acts on tasks for one loaded configuration and one task store."""
 
-    def __init__(
-        self, config: Config | Callable[[], Config], store: TaskStore | None = None
-    ) -> None:
+    def __init__(self, config: Config | Callable[[], Config], store: TaskStore | None = None) -> None:
         self._config = config
         self.store = store or TaskStore()
         self._executors: dict[str, Executor] = {}
@@ -136,14 +134,12 @@ class Manager:
             fh.write(prompt)
         try:
             fields = backend.start(meta, argv, env)
-        except StartError as exc:
-            self.store.update(
-                task_id, lambda m: states.transition(m, states.FAILED, error=exc.one_line())
-            )
-            exc.task_id = task_id
-            raise
         except BaseException as exc:
-            reason = f"start was interrupted: {type(exc).__name__}: {exc}"
+            if isinstance(exc, StartError):
+                reason = exc.one_line()
+                exc.task_id = task_id
+            else:
+                reason = f"start was interrupted: {type(exc).__name__}: {exc}"
             self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
             raise
 
@@ -192,14 +188,12 @@ class Manager:
         task_id = self.store.resolve(ref)
         return self.refresh([self.store.read(task_id)])[0]
 
-    def list(
+    def list_tasks(
         self, status: str | None = None, executor: str | None = None
     ) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
         """Up-to-date records, newest first, filtered; and the corrupt records skipped."""
         if status is not None and status not in states.ALL:
-            raise UsageError(
-                f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}"
-            )
+            raise UsageError(f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}")
         metas, bad = self.store.all()
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
@@ -290,9 +284,7 @@ class Manager:
         backend = self.executor_for(meta["executor"], meta["executor_type"])
         return meta, backend.tail(meta, stream, lines)
 
-    def follow(
-        self, meta: dict[str, Any], interval: float, stream: str = "stdout"
-    ) -> Iterator[bytes]:
+    def follow(self, meta: dict[str, Any], interval: float, stream: str = "stdout") -> Iterator[bytes]:
         """Yield what the task's stream gains, every ``interval`` seconds, until the task ends."""
         backend = self.executor_for(meta["executor"], meta["executor_type"])
         offset = backend.size(meta, stream)
@@ -310,7 +302,7 @@ class Manager:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the dashboard shows: every task, counts per status, total cost."""
-        metas, bad = self.list()
+        metas, bad = self.list_tasks()
         counts = {s: 0 for s in states.ALL}
         cost = 0.0
         for m in metas:

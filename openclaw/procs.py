@@ -101,7 +101,7 @@ def task_processes(leader: int, leader_start: int | None, task_id: str) -> list[
         if s.pid == me:
             continue
         in_group = leader_ok and (s.pgrp == leader or s.session == leader)
-        if in_group or s.pid == leader and leader_ok:
+        if in_group or (s.pid == leader and leader_ok):
             chosen[s.pid] = s
     children: dict[int, list[ProcStat]] = {}
     for s in stats:

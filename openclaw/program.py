@@ -13,16 +13,30 @@ import re
 import sys
 from typing import Any
 
-from invoke import Argument, Exit, ParseError, Program, UnexpectedExit
+from invoke.exceptions import Exit, ParseError, UnexpectedExit
+from invoke.parser.argument import Argument
+from invoke.program import Program
 
 from openclaw import __version__
 from openclaw.cli import PROG, collection
 from openclaw.errors import ExitCode
 
 #: Core flags invoke needs to exist, which this program neither shows nor uses.
-HIDDEN = ("command-timeout", "complete", "dry", "echo", "hide", "list", "list-depth",
-          "list-format", "print-completion-script", "prompt-for-sudo-password", "pty",
-          "warn-only", "write-pyc")
+HIDDEN = (
+    "command-timeout",
+    "complete",
+    "dry",
+    "echo",
+    "hide",
+    "list",
+    "list-depth",
+    "list-format",
+    "print-completion-script",
+    "prompt-for-sudo-password",
+    "pty",
+    "warn-only",
+    "write-pyc",
+)
 
 
 class OpenclawProgram(Program):
@@ -65,7 +79,7 @@ class OpenclawProgram(Program):
             self.update_config()
             self.execute()
         except ParseError as exc:
-            print(f"{PROG}: error: {exc} — see '{PROG} --help'", file=sys.stderr)
+            print(f"{PROG}: error: {_explain(exc)} — see '{PROG} --help'", file=sys.stderr)
             sys.exit(int(ExitCode.USAGE))
         except Exit as exc:
             if exc.message:
@@ -79,6 +93,16 @@ class OpenclawProgram(Program):
             # The reader went away (| head): stop quietly, as a filter should.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
+
+
+def _explain(exc: ParseError) -> str:
+    """invoke's parse error, reworded where it is cryptic."""
+    text = str(exc)
+    missing = re.match(r"Flag <Argument: ([\w-]+)[^>]*> needed value", text)
+    if missing:
+        flag = "--" + missing.group(1).replace("_", "-")
+        return f"{flag} needs a value (for a value starting with '-', write {flag}=VALUE)"
+    return text
 
 
 program = OpenclawProgram(

@@ -14,12 +14,20 @@ Layout of ``~/.local/share/openclaw/tasks/<task-id>/`` (mode 0700)::
 Every write of ``.meta.json`` is validated, written to a temporary file and
 renamed over the old one; every read is validated. A record that fails either
 is reported by id and never rewritten.
+
+Validation is memoised by content: ``tasks/.validated`` lists the BLAKE2
+digests of record contents already found valid against the current schema
+(its first line is the schema's digest). Reading bytes whose digest is listed
+skips re-running jsonschema on them: the same bytes against the same schema
+give the same answer. Any change to a record changes its digest. The file is
+a cache: deleting it only costs time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -33,6 +41,7 @@ from openclaw.paths import tasks_dir
 
 META = ".meta.json"
 LOCK = ".lock"
+MEMO = ".validated"
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 PREFIX_RE = re.compile(r"^[0-9a-f-]{1,36}$")
@@ -45,11 +54,64 @@ def check_task_id(task_id: str) -> str:
     return task_id
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class _ValidMemo:
+    """The set of record contents (by digest) known to be valid against the current schema."""
+
+    def __init__(self, root: Path) -> None:
+        self.file = root / MEMO
+        self._known: set[str] | None = None
+        self._schema = ""
+        self.dirty = False
+
+    def _load(self) -> set[str]:
+        if self._known is None:
+            from openclaw.paths import schema_file
+            from openclaw.schema import META_SCHEMA
+
+            self._schema = _digest(schema_file(META_SCHEMA).read_bytes())
+            try:
+                lines = self.file.read_text().split()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            self._known = set(lines[1:]) if lines[:1] == [self._schema] else set()
+        return self._known
+
+    def __contains__(self, digest: str) -> bool:
+        return digest in self._load()
+
+    def add(self, digest: str) -> None:
+        known = self._load()
+        if digest not in known:
+            known.add(digest)
+            self.dirty = True
+
+    def flush(self, keep: set[str] | None = None) -> None:
+        """Write the memo atomically (keeping only ``keep`` if given); best effort."""
+        known = self._load()
+        if keep is not None and keep != known:
+            known &= keep
+            self.dirty = True
+        if not self.dirty or not self.file.parent.is_dir():
+            return
+        tmp = self.file.with_name(f"{MEMO}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text("\n".join([self._schema, *sorted(known)]) + "\n")
+            os.replace(tmp, self.file)
+        except OSError:
+            return
+        self.dirty = False
+
+
 class TaskStore:
     """The task directories under one root (``tasks_dir()`` by default)."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or tasks_dir()
+        self._memo = _ValidMemo(self.root)
 
     # -- paths -------------------------------------------------------------------
     def path(self, task_id: str) -> Path:
@@ -68,9 +130,7 @@ class TaskStore:
         """The full id of the task ``ref`` names: a whole id or any unique prefix."""
         ref = ref.strip().lower()
         if not ref or not PREFIX_RE.match(ref):
-            raise UsageError(
-                f"not a task id or prefix: {ref!r}", "task ids are made of 0-9, a-f and '-'"
-            )
+            raise UsageError(f"not a task id or prefix: {ref!r}", "task ids are made of 0-9, a-f and '-'")
         if UUID_RE.match(ref) and (self.root / ref).is_dir():
             return ref
         matches = sorted(i for i in self.ids() if i.startswith(ref))
@@ -104,11 +164,23 @@ class TaskStore:
             raise UnknownTaskError(task_id) from None
         except OSError as exc:
             raise CorruptRecordError(task_id, f"cannot read: {exc.strerror}") from None
+        meta = self._parse(task_id, raw)
+        return meta
+
+    def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> dict[str, Any]:
         try:
             meta = json.loads(raw)
         except ValueError as exc:
             raise CorruptRecordError(task_id, f"not valid JSON ({exc})") from None
-        self._check(task_id, meta)
+        digest = _digest(raw)
+        if digest in self._memo and isinstance(meta, dict):
+            if meta.get("task_id") != task_id:
+                raise CorruptRecordError(task_id, f"it names another task ({meta.get('task_id')})")
+        else:
+            self._check(task_id, meta)
+            self._memo.add(digest)
+            if flush:
+                self._memo.flush()
         return meta  # type: ignore[no-any-return]
 
     def write(self, meta: dict[str, Any]) -> None:
@@ -119,6 +191,7 @@ class TaskStore:
         self._check(meta["task_id"], meta)
         tmp = directory / f".meta.json.{os.getpid()}.tmp"
         data = json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n"
+        self._memo.add(_digest(data))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
@@ -126,6 +199,7 @@ class TaskStore:
         finally:
             os.close(fd)
         os.replace(tmp, directory / META)
+        self._memo.flush()
 
     @staticmethod
     def _check(task_id: str, meta: Any) -> None:
@@ -175,14 +249,23 @@ class TaskStore:
         """Every readable record, and an error for each corrupt one (which is skipped)."""
         good: list[dict[str, Any]] = []
         bad: list[CorruptRecordError] = []
+        seen: set[str] = set()
         for task_id in self.ids():
             try:
-                good.append(self.read(task_id))
+                raw = (self.root / task_id / META).read_bytes()
+            except FileNotFoundError:
+                if (self.root / task_id).is_dir():
+                    bad.append(CorruptRecordError(task_id, "the task directory has no .meta.json"))
+                continue
+            except OSError as exc:
+                bad.append(CorruptRecordError(task_id, f"cannot read: {exc.strerror}"))
+                continue
+            try:
+                good.append(self._parse(task_id, raw, flush=False))
+                seen.add(_digest(raw))
             except CorruptRecordError as exc:
                 bad.append(exc)
-            except UnknownTaskError:
-                if self.path(task_id).is_dir():
-                    bad.append(CorruptRecordError(task_id, "the task directory has no .meta.json"))
+        self._memo.flush(keep=seen)
         return good, bad
 
     def remove(self, task_id: str) -> None:

@@ -126,8 +126,15 @@ def executor_table(rows: list[dict[str, Any]]) -> str:
         return "this machine"
 
     table = [
-        [r["name"], r["type"], where(r), ",".join(r["labels"]), r["claude_path"], r["max_turns"],
-         r["active_tasks"]]
+        [
+            r["name"],
+            r["type"],
+            where(r),
+            ",".join(r["labels"]),
+            r["claude_path"],
+            r["max_turns"],
+            r["active_tasks"],
+        ]
         for r in rows
     ]
     headers = ["NAME", "TYPE", "WHERE", "LABELS", "CLAUDE", "MAX TURNS", "ACTIVE"]

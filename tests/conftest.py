@@ -102,7 +102,7 @@ class Env:
 
     def start(self, prompt: str = "#fake text hello", *args: str, **kwargs: Any) -> dict[str, Any]:
         """Start a task on the default executor and return its record."""
-        result = self.ok("start", "--json", "--prompt", prompt, *args, **kwargs)
+        result = self.ok("start", "--json", f"--prompt={prompt}", *args, **kwargs)
         meta: dict[str, Any] = result.json()
         return meta
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, Env
 
 LOCAL_ONLY = "executors:\n  - name: {name}\n    type: local\n"
@@ -57,11 +56,27 @@ def test_explicit_missing_file_is_an_error(oc: Env, tmp_path: Path) -> None:
     ("text", "where", "problem"),
     [
         ("executors:\n  - name: a\n    type: local\n    hostt: x\n", "executors[0]", "unknown key 'hostt'"),
-        ("executors:\n  - name: a\n    type: local\n    max_turns: ten\n", "executors[0].max_turns", "wrong type"),
-        ("executors:\n  - name: a\n    type: sssh\n", "executors[0].type", "'sssh' is not one of: ssh | container | local"),
-        ("executors:\n  - {name: a, type: local}\n  - {name: a, type: local}\n", "executors[1].name", "duplicate executor name 'a'"),
+        (
+            "executors:\n  - name: a\n    type: local\n    max_turns: ten\n",
+            "executors[0].max_turns",
+            "wrong type",
+        ),
+        (
+            "executors:\n  - name: a\n    type: sssh\n",
+            "executors[0].type",
+            "'sssh' is not one of: ssh | container | local",
+        ),
+        (
+            "executors:\n  - {name: a, type: local}\n  - {name: a, type: local}\n",
+            "executors[1].name",
+            "duplicate executor name 'a'",
+        ),
         ("executors:\n  - name: a\n    type: ssh\n", "executors[0]", "missing key: 'host'"),
-        ("executors:\n  - name: a\n    type: local\n    env: {API_KEY: [1]}\n", "executors[0].env.API_KEY", "wrong type"),
+        (
+            "executors:\n  - name: a\n    type: local\n    env: {API_KEY: [1]}\n",
+            "executors[0].env.API_KEY",
+            "wrong type",
+        ),
         ("defaults:\n  max_turns: 0\n", "defaults.max_turns", ""),
         ("bogus: 1\n", "(top level)", "unknown key 'bogus'"),
         ("executors:\n  - name: a\n    name: b\n    type: local\n", "line 3", "duplicate key 'name'"),

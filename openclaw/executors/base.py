@@ -26,9 +26,7 @@ class Executor(ABC):
         self.store = store
 
     @abstractmethod
-    def start(
-        self, meta: dict[str, Any], argv: list[str], env: dict[str, str]
-    ) -> dict[str, Any]:
+    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Start the agent detached and return the fields to record (pid, start time, ...).
 
         The prompt is already in the task's ``prompt`` file. ``env`` holds the
@@ -56,5 +54,5 @@ class Executor(ABC):
     def size(self, meta: dict[str, Any], stream: str) -> int:
         """The current size in bytes of the task's ``stream``."""
 
-    def cleanup(self, meta: dict[str, Any]) -> None:
+    def cleanup(self, meta: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Remove what the task left on the executor beyond the local record (default: nothing)."""

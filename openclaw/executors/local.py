@@ -37,9 +37,7 @@ class LocalExecutor(Executor):
 
     type = "local"
 
-    def start(
-        self, meta: dict[str, Any], argv: list[str], env: dict[str, str]
-    ) -> dict[str, Any]:
+    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Check the workspace, the agent binary and the root rule, then launch detached."""
         task_id = meta["task_id"]
         workspace = meta["workspace"]
@@ -69,8 +67,7 @@ class LocalExecutor(Executor):
         log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(log_fd, "ab") as log:
             proc = subprocess.Popen(
-                ["/bin/sh", str(package_file("launcher.sh")), str(task_dir), workspace, task_id,
-                 "--", *argv],
+                ["/bin/sh", str(package_file("launcher.sh")), str(task_dir), workspace, task_id, "--", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

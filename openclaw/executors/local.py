@@ -64,16 +64,22 @@ class LocalExecutor(Executor):
             )
         task_dir = self.store.path(task_id)
         argv = [claude, *argv[1:]]
+        # plumbum builds the argv (no shell string); the launcher leads a new
+        # session, and every stream goes to a file, never a pipe.
+        from plumbum import local
+
+        launcher = local["/bin/sh"].bound_command(
+            str(package_file("launcher.sh")), str(task_dir), workspace, task_id, "--", *argv
+        )
         log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(log_fd, "ab") as log:
-            proc = subprocess.Popen(
-                ["/bin/sh", str(package_file("launcher.sh")), str(task_dir), workspace, task_id, "--", *argv],
+            proc = launcher.popen(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                cwd=task_dir,
+                cwd=str(task_dir),
                 env=full_env,
-                start_new_session=True,
+                new_session=True,
                 close_fds=True,
             )
         pid_file = task_dir / "pid"

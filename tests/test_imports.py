@@ -1,0 +1,51 @@
+"""Cheap commands stay cheap: heavy libraries load only on the paths that need them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import Env
+
+HEAVY = ("fabric", "paramiko", "plumbum", "jsonschema")
+
+
+def imported_modules(oc: Env, *args: str) -> set[str]:
+    code = (
+        "import sys\n"
+        "from openclaw.program import program\n"
+        "try:\n"
+        f"    program.run(['openclaw-agent', *{list(args)!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(m.split('.')[0] for m in sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=oc.env, capture_output=True, text=True, cwd=oc.workspace
+    )
+    line = proc.stderr.rsplit("MODULES ", 1)[-1]
+    return set(line.split())
+
+
+def test_help_version_and_status_load_no_heavy_library(oc: Env) -> None:
+    meta = oc.start("#fake text hi")
+    oc.wait_status(meta["task_id"], "completed")
+    oc.ok("list")  # the first read of a record validates it and memoises the result
+    for args in (
+        ["--help"],
+        ["--version"],
+        ["list"],
+        ["list", "--json"],
+        ["status", "--task-id", meta["task_id"]],
+        ["logs", "--task-id", meta["task_id"]],
+        ["dashboard", "--stream"],
+    ):
+        loaded = imported_modules(oc, *args)
+        assert "openclaw" in loaded
+        assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
+
+
+def test_start_on_local_loads_plumbum_and_jsonschema_but_not_fabric(oc: Env) -> None:
+    loaded = imported_modules(oc, "start", "--prompt=#fake text hi")
+    assert {"plumbum", "jsonschema"} <= loaded
+    assert not loaded & {"fabric", "paramiko"}

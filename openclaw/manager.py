@@ -12,7 +12,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from openclaw import states
@@ -88,9 +87,7 @@ class Manager:
             raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
         turns = max_turns if max_turns is not None else cfg.max_turns
         backend = self.executor_for(cfg.name)
-        ws = workspace if workspace is not None else os.getcwd()
-        if cfg.type == "local":
-            ws = os.path.abspath(os.path.expanduser(ws))
+        ws = backend.normalize_workspace(workspace)
         agent = get_agent()
         task_id = str(uuid.uuid4())
         argv = agent.command(cfg.claude_path, task_id, turns, resume=resume_session)
@@ -115,7 +112,7 @@ class Manager:
             "command": argv,
             "env_names": sorted(env),
             "session_id": task_id,
-            "transcript": agent.transcript(str(Path.home()), ws, task_id) if cfg.type == "local" else None,
+            "transcript": None,
             "created_at": states.now(),
             "started_at": None,
             "finished_at": None,
@@ -143,6 +140,10 @@ class Manager:
             self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
             raise
 
+        home = fields.pop("home", None)
+        if home:
+            fields["transcript"] = agent.transcript(home, fields.get("workspace", ws), task_id)
+
         def running(m: dict[str, Any]) -> dict[str, Any]:
             if m["status"] == states.PENDING:
                 return states.transition(m, states.RUNNING, **fields)
@@ -165,7 +166,14 @@ class Manager:
             observations = self._observe(name, batch)
             for m in batch:
                 obs = observations.get(m["task_id"])
-                if obs is not None and states.settle(m, obs) is not None:
+                if obs is None:
+                    continue
+                if obs.alive is None and obs.exit_code is None:
+                    # Could not tell: show "unknown" with the reason; the record keeps its state.
+                    updated[m["task_id"]] = dict(
+                        m, status=states.UNKNOWN, recorded_status=m["status"], status_reason=obs.reason
+                    )
+                elif states.settle(m, obs) is not None:
                     updated[m["task_id"]] = self._apply(m["task_id"], obs)
         return [updated.get(m["task_id"], m) for m in metas]
 
@@ -192,8 +200,10 @@ class Manager:
         self, status: str | None = None, executor: str | None = None
     ) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
         """Up-to-date records, newest first, filtered; and the corrupt records skipped."""
-        if status is not None and status not in states.ALL:
-            raise UsageError(f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}")
+        if status is not None and status not in (*states.ALL, states.UNKNOWN):
+            raise UsageError(
+                f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}, {states.UNKNOWN}"
+            )
         metas, bad = self.store.all()
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
@@ -303,7 +313,7 @@ class Manager:
     def snapshot(self) -> dict[str, Any]:
         """Everything the dashboard shows: every task, counts per status, total cost."""
         metas, bad = self.list_tasks()
-        counts = {s: 0 for s in states.ALL}
+        counts = {s: 0 for s in (*states.ALL, states.UNKNOWN)}
         cost = 0.0
         for m in metas:
             counts[m["status"]] += 1

@@ -45,6 +45,15 @@ def _turns(meta: dict[str, Any]) -> str:
     return str(turns) if turns is not None else ""
 
 
+def _note(meta: dict[str, Any]) -> str:
+    """What the last column says: the error, the reason it is unknown, or the prompt."""
+    if meta["status"] in ("failed", "lost"):
+        return str(meta.get("error") or "")
+    if meta["status"] == "unknown":
+        return f"(was {meta.get('recorded_status')}) {meta.get('status_reason') or ''}"
+    return str(meta["prompt"])
+
+
 def task_rows(metas: list[dict[str, Any]]) -> list[list[str]]:
     """The rows of the task table, one per record."""
     now = datetime.now(timezone.utc)
@@ -56,7 +65,7 @@ def task_rows(metas: list[dict[str, Any]]) -> list[list[str]]:
             age(m["created_at"], now),
             _turns(m),
             _cost(m),
-            short(m.get("error") if m["status"] in ("failed", "lost") else m["prompt"], 48),
+            short(_note(m), 48),
         ]
         for m in metas
     ]
@@ -83,6 +92,8 @@ def task_detail(meta: dict[str, Any]) -> str:
     rows = [
         ("task", meta["task_id"]),
         ("status", meta["status"]),
+        ("last known", meta.get("recorded_status") or ""),
+        ("why unknown", meta.get("status_reason") or ""),
         ("executor", f"{meta['executor']} ({meta['executor_type']})"),
         ("host", meta.get("host") or ""),
         ("pid", meta.get("pid") or ""),

@@ -26,6 +26,9 @@ KILLED = "killed"
 LOST = "lost"
 
 ALL = (PENDING, RUNNING, COMPLETED, FAILED, KILLED, LOST)
+#: Not a state: what ``status``/``list`` show for an active task whose executor
+#: cannot be reached right now. The record keeps its last known state.
+UNKNOWN = "unknown"
 FINAL = frozenset({COMPLETED, FAILED, KILLED, LOST})
 ACTIVE = frozenset({PENDING, RUNNING})
 

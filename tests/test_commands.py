@@ -95,7 +95,15 @@ def test_dashboard_stream_is_one_jsonl_snapshot_with_counts(oc: Env) -> None:
     assert len(out) == 1
     snap = json.loads(out[0])
     assert snap["total"] == 2
-    assert snap["counts"] == {"pending": 0, "running": 1, "completed": 1, "failed": 0, "killed": 0, "lost": 0}
+    assert snap["counts"] == {
+        "pending": 0,
+        "running": 1,
+        "completed": 1,
+        "failed": 0,
+        "killed": 0,
+        "lost": 0,
+        "unknown": 0,
+    }
     assert len(snap["tasks"]) == 2 and snap["total_cost_usd"] > 0
 
 

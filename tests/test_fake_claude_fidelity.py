@@ -562,7 +562,7 @@ def _signal_scenario(exe: str, env: Env, sig: int) -> list[tuple[Any, ...]]:
             while time.time() < deadline and any(_alive(p) for p in tool_pids):
                 time.sleep(0.05)
             assert not any(_alive(p) for p in tool_pids), f"{exe}: SIGINT should kill the tool tree"
-        return [shape(e) for e in events]
+        return [(*shape(e), e.get("num_turns"), e.get("terminal_reason")) for e in events]
     finally:
         for p in tool_pids:  # the tool's own process group (pgid == its pid)
             try:
@@ -923,11 +923,12 @@ def test_fake_tool_children_and_delay(fake_env: Env, tmp_path: Path) -> None:
         fake_env,
         [
             *STREAM,
+            *BYPASS,
             "--session-id",
             sid,
             "#fake sleep 0.2\n#fake delay 0.2\n#fake bash echo $PPID\n#fake text end",
         ],
-        extra_env={"FAKE_CLAUDE_RECORD_DIR": str(record)},
+        extra_env={"FAKE_CLAUDE_RECORD_DIR": str(record), "IS_SANDBOX": "1"},
     )
     assert run.code == 0 and time.time() - t >= 0.4
     assert run.result["num_turns"] == 3 and run.result["result"] == "end"

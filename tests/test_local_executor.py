@@ -388,3 +388,15 @@ def test_cleanup_removes_a_finished_record_and_finished_removes_all_finished(oc:
     assert not (oc.tasks_dir / a["task_id"]).exists()
     assert "removed 1" in oc.ok("cleanup", "--finished").out
     assert [m["task_id"] for m in oc.ok("list", "--json").json()] == [running["task_id"]]
+
+
+def test_transcript_path_matches_claude_for_symlinks_emoji_and_long_names(oc: Env, tmp_path: Path) -> None:
+    real = tmp_path / ("d" * 120) / ("é🚀" + "x" * 120)
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    meta = oc.start("#fake text hi", "--workspace", str(link))
+    oc.wait_status(meta["task_id"], "completed")
+    assert meta["workspace"] == str(real)
+    assert Path(meta["transcript"]).exists(), meta["transcript"]
+    assert "--" in Path(meta["transcript"]).parent.name  # é and the emoji's two UTF-16 units

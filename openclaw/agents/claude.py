@@ -12,6 +12,13 @@ from typing import Any
 #: Claude Code refuses these as root unless IS_SANDBOX=1 is set.
 SANDBOX_VAR = "IS_SANDBOX"
 
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+def _utf16_units(text: str) -> list[int]:
+    data = text.encode("utf-16-le", "surrogatepass")
+    return [int.from_bytes(data[i : i + 2], "little") for i in range(0, len(data), 2)]
+
 
 class ClaudeAgent:
     """The Claude Code CLI in headless mode, streaming JSON events on stdout."""
@@ -48,12 +55,28 @@ class ClaudeAgent:
 
     @staticmethod
     def project_dir(workspace: str) -> str:
-        """Claude Code's project directory name for a working directory.
+        """Claude Code's project directory name for a (symlink-free) working directory.
 
-        Every character that is not an ASCII letter or digit becomes ``-``:
-        ``/tmp/enc test/a.b_c-d`` is ``-tmp-enc-test-a-b-c-d``.
+        Every UTF-16 code unit that is not an ASCII letter or digit becomes
+        ``-`` (so an emoji gives ``--``): ``/tmp/enc test/a.b_c-d`` is
+        ``-tmp-enc-test-a-b-c-d``. A name over 200 characters is cut to 200
+        and gets ``-<hash>``: the JavaScript string hash of the path, base 36.
         """
-        return re.sub(r"[^A-Za-z0-9]", "-", workspace)
+        units = _utf16_units(workspace)
+        encoded = "".join(chr(u) if _ALNUM.match(chr(u)) else "-" for u in units)
+        if len(encoded) <= 200:
+            return encoded
+        h = 0
+        for u in units:
+            h = ((h << 5) - h + u) & 0xFFFFFFFF
+        h = abs(h - 0x100000000 if h >= 0x80000000 else h)
+        digits = ""
+        while True:
+            h, r = divmod(h, 36)
+            digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+            if not h:
+                break
+        return f"{encoded[:200]}-{digits}"
 
     def transcript(self, home: str, workspace: str, session_id: str) -> str:
         """Where Claude Code writes the session transcript (JSONL) on that host."""

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from openclaw.config import ExecutorConfig
+from openclaw.errors import ExecutorError
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 
@@ -25,13 +26,20 @@ class Executor(ABC):
         self.config = config
         self.store = store
 
+    def normalize_workspace(self, workspace: str | None) -> str:
+        """The workspace as the agent will see it (default: as given, else the home directory)."""
+        return workspace or "~"
+
     @abstractmethod
     def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Start the agent detached and return the fields to record (pid, start time, ...).
 
         The prompt is already in the task's ``prompt`` file. ``env`` holds the
         variables to set for the agent (executor ``env`` plus ``pass_env``).
-        Raise :class:`openclaw.errors.StartError` when the agent cannot start.
+        The fields may include ``home``: the agent's home directory on that
+        host, from which the manager derives the transcript path (it is not
+        recorded itself). Raise :class:`openclaw.errors.StartError` when the
+        agent cannot start.
         """
 
     @abstractmethod
@@ -53,6 +61,10 @@ class Executor(ABC):
     @abstractmethod
     def size(self, meta: dict[str, Any], stream: str) -> int:
         """The current size in bytes of the task's ``stream``."""
+
+    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+        """What file ``path`` on the task's host holds from ``offset`` on (the transcript)."""
+        raise ExecutorError(self.config.name, f"reading {path} is not supported by this executor")
 
     def cleanup(self, meta: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Remove what the task left on the executor beyond the local record (default: nothing)."""

@@ -37,6 +37,14 @@ class LocalExecutor(Executor):
 
     type = "local"
 
+    def normalize_workspace(self, workspace: str | None) -> str:
+        """An absolute, symlink-free path on this machine (default: the current directory).
+
+        Symlinks are resolved because Claude Code resolves its cwd before
+        naming the transcript's project directory.
+        """
+        return os.path.realpath(os.path.expanduser(workspace if workspace is not None else os.getcwd()))
+
     def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Check the workspace, the agent binary and the root rule, then launch detached."""
         task_id = meta["task_id"]
@@ -107,6 +115,7 @@ class LocalExecutor(Executor):
             "boot_id": procs.boot_id(),
             "host": socket.gethostname(),
             "command": argv,
+            "home": os.path.expanduser("~"),
         }
 
     def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
@@ -163,8 +172,12 @@ class LocalExecutor(Executor):
 
     def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
         """New bytes of the task's stream since ``offset``."""
+        return self.read_path(meta, str(self.store.file(meta["task_id"], stream)), offset)
+
+    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+        """New bytes of a file on this machine since ``offset``."""
         try:
-            with open(self.store.file(meta["task_id"], stream), "rb") as fh:
+            with open(path, "rb") as fh:
                 fh.seek(offset)
                 data = fh.read()
         except FileNotFoundError:

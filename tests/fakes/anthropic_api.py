@@ -42,6 +42,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -101,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server  # type: ignore[assignment]
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.owner.verbose:
             sys.stderr.write("fake-api: " + (format % args) + "\n")
 
@@ -139,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     # -- verbs ------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._record(None, "side")
         path = self.path.split("?", 1)[0]
         if path.endswith("/v1/models") or path == "/v1/models":
@@ -150,13 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(200, {})
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._record(None, "side")
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self._read_body()
         path = self.path.split("?", 1)[0]
         if path.endswith("/count_tokens"):
@@ -167,9 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(body, "side")
             self._send_json(200, {})
             return
-        main = _is_main_request(body)
+        main = self.server.owner.is_main(body)
         self._record(body, "main" if main else "side")
-        model = (body or {}).get("model") or DEFAULT_MODEL if isinstance(body, dict) else DEFAULT_MODEL
+        model = (body.get("model") if isinstance(body, dict) else None) or DEFAULT_MODEL
         stream = bool(isinstance(body, dict) and body.get("stream"))
         entry = self.server.owner._next_entry() if main else {"text": "Fake side reply"}
         if entry.get("delay"):
@@ -250,10 +251,21 @@ class _Handler(BaseHTTPRequestHandler):
         )
         for i, b in enumerate(blocks):
             if b["type"] == "text":
-                ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+                ev(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
                 ev(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": b["text"]}},
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "text_delta", "text": b["text"]},
+                    },
                 )
             elif b["type"] == "tool_use":
                 ev(
@@ -296,8 +308,17 @@ class _Server(ThreadingHTTPServer):
 class FakeAnthropicServer:
     """Scripted Messages-API server on 127.0.0.1; use as a context manager."""
 
-    def __init__(self, script: list[dict[str, Any]] | None = None, port: int = 0, verbose: bool = False):
+    def __init__(
+        self,
+        script: list[dict[str, Any]] | None = None,
+        port: int = 0,
+        verbose: bool = False,
+        is_main: Callable[[Any], bool] | None = None,
+    ):
+        """``is_main(body)`` decides which POST /v1/messages requests consume the
+        script; the default takes those that offer tools (the agent loop)."""
         self.script: list[dict[str, Any]] = list(script or [])
+        self.is_main = is_main or _is_main_request
         self.port = port
         self.verbose = verbose
         self.requests: list[dict[str, Any]] = []
@@ -334,7 +355,9 @@ class FakeAnthropicServer:
         httpd.owner = self
         self._httpd = httpd
         self.port = httpd.server_address[1]
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

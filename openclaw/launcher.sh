@@ -37,6 +37,12 @@ finish() {
     exit 0
 }
 
+# A workspace given as ~ or ~/... is relative to the agent's home on that host.
+case $ws in
+    "~") ws=$HOME ;;
+    "~/"*) ws=$HOME/${ws#"~/"} ;;
+esac
+
 if [ -f "$dir/env" ]; then
     set -a
     . "$dir/env"

@@ -20,7 +20,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from openclaw.errors import ExitCode, OpenclawError, StartError, UsageError
+from openclaw.errors import OUTCOME_CODES, ExitCode, OpenclawError, StartError, UsageError, WaitTimeout
 from openclaw.manager import DEFAULT_GRACE_S, Manager
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -119,6 +119,14 @@ def _warn_corrupt(bad: list[OpenclawError]) -> None:
 
 
 # ---------------------------------------------------------------------------- commands
+_WAIT_HELP = {
+    "wait": "block until the task ends; the exit code mirrors the outcome (see README)",
+    "follow": "print the agent's output while waiting; --follow=SECS polls every SECS",
+    "timeout": "with --wait: give up waiting after SECS (exit 7); the task keeps running",
+    "kill_on_timeout": "with --timeout: kill the task when the timeout passes",
+}
+
+
 @command(
     help={
         "executor": "executor name (default: 'local', else the only one configured)",
@@ -127,7 +135,9 @@ def _warn_corrupt(bad: list[OpenclawError]) -> None:
         "workspace": "the agent's working directory (default: the current directory)",
         "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
         "json": "print the task record as one JSON object",
-    }
+        **_WAIT_HELP,
+    },
+    optional=["follow"],
 )
 def start(
     c: Context,
@@ -137,37 +147,177 @@ def start(
     workspace: str | None = None,
     max_turns: str | None = None,
     json: bool = False,
+    wait: bool = False,
+    follow: Any = None,
+    timeout: str | None = None,
+    kill_on_timeout: bool = False,
 ) -> None:
-    """Start a coding task on an executor; returns as soon as the agent runs."""
+    """Start a coding task on an executor; returns as soon as the agent runs (or, with --wait, ends)."""
     from openclaw import render
 
+    waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
     data = _read_prompt(prompt, prompt_file)
     manager = _manager(c)
     try:
         meta = manager.start(data, executor, workspace, _int(max_turns, "--max-turns"))
     except StartError as exc:
-        if json and exc.task_id:
-            _out(render.dumps(manager.store.read(exc.task_id)))
+        if exc.task_id and (json or waiting):
+            failed = manager.store.read(exc.task_id)
+            if json:
+                _out(render.dumps(failed))
+            if waiting:
+                _err(f"{PROG}: error: {exc.one_line()}")
+                raise Exit(code=int(OUTCOME_CODES[failed["status"]])) from None
+        raise
+    _started(manager, meta, json, waiting)
+
+
+def _wait_options(
+    wait: bool, follow: Any, timeout: str | None, kill_on_timeout: bool
+) -> dict[str, Any] | None:
+    if not wait:
+        if follow is not None or timeout is not None or kill_on_timeout:
+            raise UsageError("--follow, --timeout and --kill-on-timeout go with --wait")
+        return None
+    seconds = None if timeout is None else _seconds(timeout, "--timeout", 0)
+    if kill_on_timeout and seconds is None:
+        raise UsageError("--kill-on-timeout needs --timeout SECS")
+    return {"follow": follow, "timeout": seconds, "kill": kill_on_timeout}
+
+
+def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[str, Any] | None) -> None:
+    from openclaw import render
+
+    if waiting is None:
+        if json:
+            _out(render.dumps(meta))
+        else:
+            _out(f"started {meta['task_id']} on {meta['executor']} (pid {meta['pid']})")
+            _out(f"  follow: {PROG} logs --task-id {meta['task_id'][:8]} --follow")
+        return
+    if not json:
+        _err(f"started {meta['task_id']} on {meta['executor']}")
+    _wait_for(manager, meta, json=json, **waiting)
+
+
+def _wait_for(
+    manager: Manager, meta: dict[str, Any], json: bool, follow: Any, timeout: float | None, kill: bool
+) -> None:
+    """Block until the task ends (following its output if asked), then exit with its outcome code."""
+    from openclaw import render
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        if follow is not None:
+            interval = _seconds(follow, "--follow", 0.1)
+            view = LogView(color=render.use_color(sys.stdout))
+            for chunk in manager.follow(meta, interval, deadline=deadline):
+                view.feed(chunk)
+            view.close(manager.get(meta["task_id"]))
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        meta = manager.wait(meta["task_id"], remaining)
+    except WaitTimeout as exc:
+        if kill:
+            meta, _ = manager.kill(meta["task_id"])
+            _err(f"{PROG}: timed out; killed task {meta['task_id']}")
+            if json:
+                _out(render.dumps(meta))
+            raise Exit(code=int(ExitCode.TIMEOUT)) from None
+        if json:
+            _out(render.dumps(exc.meta))
         raise
     if json:
         _out(render.dumps(meta))
-    else:
-        _out(f"started {meta['task_id']} on {meta['executor']} (pid {meta['pid']})")
-        _out(f"  follow: {PROG} logs --task-id {meta['task_id'][:8]} --follow")
+    elif follow is None:
+        result = meta.get("result") or {}
+        line = render.outcome_line(
+            meta["status"],
+            result.get("subtype"),
+            result.get("num_turns"),
+            result.get("total_cost_usd"),
+            result.get("duration_ms"),
+            False,
+        )
+        _err(f"{meta['task_id'][:8]} {line}" + (f" · {meta['error']}" if meta.get("error") else ""))
+    raise Exit(code=int(OUTCOME_CODES[meta["status"]]))
 
 
 @command(
     help={
         "task_id": "task id, or any unique prefix of one",
-        "json": "print the task record as one JSON object",
+        "timeout": "give up after SECS (exit 7); the task keeps running",
+        "follow": "print the agent's output while waiting; --follow=SECS polls every SECS",
+        "kill_on_timeout": "kill the task when the timeout passes",
+        "json": "print the final task record as one JSON object",
+    },
+    optional=["follow"],
+)
+def wait(
+    c: Context,
+    task_id: str | None = None,
+    timeout: str | None = None,
+    follow: Any = None,
+    kill_on_timeout: bool = False,
+    json: bool = False,
+) -> None:
+    """Block until a task ends; exit 0 completed, 4 failed, 5 killed, 6 lost, 7 timed out."""
+    options = _wait_options(True, follow, timeout, kill_on_timeout)
+    assert options is not None
+    manager = _manager(c)
+    meta = manager.get(_required(task_id))
+    _wait_for(manager, meta, json=json, **options)
+
+
+@command(
+    help={
+        "task_id": "the finished task whose conversation to continue (id or unique prefix)",
+        "prompt": "the follow-up prompt, or - to read it from stdin",
+        "prompt_file": "read the follow-up prompt from this file",
+        "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
+        "json": "print the new task record as one JSON object",
+        **_WAIT_HELP,
+    },
+    optional=["follow"],
+)
+def resume(
+    c: Context,
+    task_id: str | None = None,
+    prompt: str | None = None,
+    prompt_file: str | None = None,
+    max_turns: str | None = None,
+    json: bool = False,
+    wait: bool = False,
+    follow: Any = None,
+    timeout: str | None = None,
+    kill_on_timeout: bool = False,
+) -> None:
+    """Continue a task's conversation as a new task on the same executor and workspace."""
+    waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
+    data = _read_prompt(prompt, prompt_file)
+    manager = _manager(c)
+    meta = manager.resume(_required(task_id), data, _int(max_turns, "--max-turns"))
+    _started(manager, meta, json, waiting)
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "json": "print the task record as one JSON object (plus 'chain': the resume chain's ids)",
     }
 )
 def status(c: Context, task_id: str | None = None, json: bool = False) -> None:
-    """Show one task's state, process and result."""
+    """Show one task's state, process, result and resume chain."""
     from openclaw import render
 
-    meta = _manager(c).get(_required(task_id))
-    _out(render.dumps(meta) if json else render.task_detail(meta))
+    manager = _manager(c)
+    meta = manager.get(_required(task_id))
+    chain = manager.chain(meta)
+    if json:
+        _out(render.dumps(dict(meta, chain=chain)))
+    else:
+        _out(render.task_detail(meta))
+        if len(chain) > 1:
+            _out("chain      " + " → ".join(i[:8] for i in chain))
 
 
 def _required(task_id: str | None) -> str:
@@ -176,12 +326,57 @@ def _required(task_id: str | None) -> str:
     return task_id
 
 
+class LogView:
+    """Turns stream-json (or transcript) bytes into the human log view, line by line."""
+
+    def __init__(self, color: bool, transcript: bool = False, mode: str = "view") -> None:
+        self.color = color
+        self.transcript = transcript
+        self.mode = mode
+        self.saw_result = False
+
+    def entries(self, entries: list[Any]) -> None:
+        """Print already parsed entries."""
+        from openclaw import render
+
+        out = []
+        for entry in entries:
+            self.saw_result = self.saw_result or entry.kind == "result"
+            if self.mode == "json":
+                out.append(render.dumps(entry.to_json()))
+            else:
+                out.extend(render.entry_lines(entry, self.color))
+        if out:
+            sys.stdout.write("".join(line + "\n" for line in out))
+            sys.stdout.flush()
+
+    def feed(self, chunk: bytes) -> None:
+        """Print what a chunk of complete lines holds."""
+        if self.mode == "raw":
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+            return
+        from openclaw.agents.stream import parse_lines
+
+        self.entries(parse_lines(chunk.splitlines(), self.transcript))
+
+    def close(self, meta: dict[str, Any]) -> None:
+        """After following: a closing line if the output had no result event (killed, lost)."""
+        from openclaw import render
+
+        if self.mode == "view" and not self.saw_result and meta["status"] not in ("pending", "running"):
+            _out(render.closing_from_meta(meta, self.color))
+
+
 @command(
     help={
         "task_id": "task id, or any unique prefix of one",
-        "lines": "how many of the last lines to print (default 50)",
-        "follow": "then keep printing new output until the task ends; --follow=SECS polls every SECS",
-        "stderr": "show the agent's stderr instead of its stdout",
+        "lines": "how many of the last entries (lines with --raw) to print (default 50)",
+        "follow": "then print new output until the task ends; --follow=SECS polls every SECS",
+        "raw": "print the stream-json exactly as written",
+        "json": "print normalised entries, one JSON object per line",
+        "source": "stdout (default), stderr, or transcript (Claude's session JSONL)",
+        "stderr": "same as --source stderr",
     },
     optional=["follow"],
 )
@@ -190,22 +385,35 @@ def logs(
     task_id: str | None = None,
     lines: str = "50",
     follow: Any = None,
+    raw: bool = False,
+    json: bool = False,
+    source: str = "stdout",
     stderr: bool = False,
 ) -> None:
-    """Print the last lines of a task's output (Claude Code stream-json)."""
+    """Show a task's output: the agent's messages, tool calls, errors and outcome."""
+    from openclaw import render
+
+    if raw and json:
+        raise UsageError("give either --raw or --json, not both")
+    source = "stderr" if stderr else source
     manager = _manager(c)
-    stream = "stderr" if stderr else "stdout"
     count = _int(lines, "--lines") or 0
-    meta, tail = manager.tail(_required(task_id), count, stream)
-    out = sys.stdout.buffer
-    for line in tail:
-        out.write(line + b"\n")
-    out.flush()
+    mode = "raw" if raw or source == "stderr" else "json" if json else "view"
+    view = LogView(color=render.use_color(sys.stdout), transcript=source == "transcript", mode=mode)
+    if mode == "raw":
+        meta, tail = manager.tail(_required(task_id), count, source)
+        view.feed(b"".join(line + b"\n" for line in tail))
+    else:
+        meta, entries = manager.tail_entries(_required(task_id), count, source)
+        view.entries(entries)
     if follow is not None:
-        interval = _seconds(follow, "--follow", 0.25)
-        for chunk in manager.follow(meta, interval, stream):
-            out.write(chunk)
-            out.flush()
+        interval = _seconds(follow, "--follow", 0.1)
+        try:
+            for chunk in manager.follow(meta, interval, source):
+                view.feed(chunk)
+        except KeyboardInterrupt:
+            return  # Ctrl-C ends the viewing, never the task
+        view.close(manager.get(meta["task_id"]))
 
 
 @command(
@@ -359,7 +567,7 @@ def config_(c: Context, init: bool = False, force: bool = False, path: bool = Fa
     sys.stdout.write(yaml.safe_dump(loaded.raw, sort_keys=False))
 
 
-COMMANDS = [start, status, logs, list_, kill, cleanup, dashboard, executors, config_]
+COMMANDS = [start, status, logs, wait, resume, list_, kill, cleanup, dashboard, executors, config_]
 
 
 def collection() -> Collection:

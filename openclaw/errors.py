@@ -9,6 +9,7 @@ does shows a traceback.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -21,6 +22,14 @@ class ExitCode(IntEnum):
     USAGE = 2
     #: The task id (or prefix) names no task, or more than one.
     UNKNOWN_TASK = 3
+    #: ``wait`` / ``start --wait``: the task ended ``failed``.
+    FAILED = 4
+    #: ``wait`` / ``start --wait``: the task ended ``killed``.
+    KILLED = 5
+    #: ``wait`` / ``start --wait``: the task ended ``lost``.
+    LOST = 6
+    #: ``wait`` / ``start --wait``: the timeout passed with the task still running.
+    TIMEOUT = 7
     #: Interrupted by Ctrl-C.
     INTERRUPTED = 130
 
@@ -103,3 +112,25 @@ class StartError(OpenclawError):
     def __init__(self, message: str, hint: str | None = None, task_id: str | None = None) -> None:
         super().__init__(message, hint)
         self.task_id = task_id
+
+
+class WaitTimeout(OpenclawError):
+    """``--timeout`` passed while waiting; the task is left running (unless --kill-on-timeout)."""
+
+    exit_code = ExitCode.TIMEOUT
+
+    def __init__(self, meta: dict[str, Any]) -> None:
+        super().__init__(
+            f"timed out waiting for task {meta['task_id']} (still {meta['status']})",
+            "it keeps running; wait again, or pass --kill-on-timeout",
+        )
+        self.meta = meta
+
+
+#: The exit code of ``wait`` for each final state.
+OUTCOME_CODES = {
+    "completed": ExitCode.OK,
+    "failed": ExitCode.FAILED,
+    "killed": ExitCode.KILLED,
+    "lost": ExitCode.LOST,
+}

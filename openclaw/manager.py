@@ -12,16 +12,19 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw import states
 from openclaw.agents import get_agent
 from openclaw.config import Config, ExecutorConfig
-from openclaw.errors import CorruptRecordError, StartError, UsageError
+from openclaw.errors import CorruptRecordError, OpenclawError, StartError, UsageError, WaitTimeout
 from openclaw.executors import get_executor
 from openclaw.executors.base import Executor
 from openclaw.records import TaskStore
 from openclaw.states import Observation
+
+if TYPE_CHECKING:
+    from openclaw.agents.stream import Entry
 
 #: How many characters of the prompt the record keeps (the prompt file keeps it all).
 PROMPT_PREVIEW = 200
@@ -286,29 +289,144 @@ class Manager:
             procs.kill_task_processes(record[0], record[1], task_id, grace)
 
     # -- output ------------------------------------------------------------------------------
-    def tail(self, ref: str, lines: int, stream: str = "stdout") -> tuple[dict[str, Any], list[bytes]]:
-        """The task's record and the last ``lines`` lines of its stdout (or stderr)."""
+    def _read(self, meta: dict[str, Any], source: str) -> Callable[[int], tuple[bytes, int]]:
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        if source == "transcript":
+            path = meta.get("transcript")
+            if not path:
+                raise UsageError(f"task {meta['task_id']} has no transcript path recorded (it never started)")
+            return lambda offset: backend.read_path(meta, path, offset)
+        if source not in ("stdout", "stderr"):
+            raise UsageError(f"unknown --source {source!r}", "use one of: stdout, stderr, transcript")
+        return lambda offset: backend.read_from(meta, source, offset)
+
+    def _secrets(self, meta: dict[str, Any]) -> list[bytes]:
+        """Values that must never be shown: the executor's env and pass_env values."""
+        try:
+            cfg = self.config.executor(meta["executor"])
+        except OpenclawError:
+            return []
+        values = list(cfg.env.values()) + [os.environ.get(n, "") for n in cfg.pass_env]
+        return sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    @staticmethod
+    def _redact(data: bytes, secrets: list[bytes]) -> bytes:
+        for secret in secrets:
+            data = data.replace(secret, b"[redacted]")
+        return data
+
+    def tail(self, ref: str, lines: int, source: str = "stdout") -> tuple[dict[str, Any], list[bytes]]:
+        """The task's record and the last ``lines`` lines of its stdout, stderr or transcript."""
         if lines < 0:
             raise UsageError(f"--lines must not be negative, not {lines}")
         meta = self.get(ref)
-        backend = self.executor_for(meta["executor"], meta["executor_type"])
-        return meta, backend.tail(meta, stream, lines)
+        if source == "transcript":
+            data, _ = self._read(meta, source)(0)
+            out = data.splitlines()[-lines:] if lines else []
+        else:
+            self._read(meta, source)  # validates the source
+            backend = self.executor_for(meta["executor"], meta["executor_type"])
+            out = backend.tail(meta, source, lines)
+        secrets = self._secrets(meta)
+        return meta, [self._redact(line, secrets) for line in out]
 
-    def follow(self, meta: dict[str, Any], interval: float, stream: str = "stdout") -> Iterator[bytes]:
-        """Yield what the task's stream gains, every ``interval`` seconds, until the task ends."""
-        backend = self.executor_for(meta["executor"], meta["executor_type"])
-        offset = backend.size(meta, stream)
+    def tail_entries(
+        self, ref: str, count: int, source: str = "stdout"
+    ) -> tuple[dict[str, Any], list[Entry]]:
+        """The task's record and its last ``count`` normalised output entries."""
+        from openclaw.agents.stream import parse_lines
+
+        want = count * 2 + 8
         while True:
-            data, offset = backend.read_from(meta, stream, offset)
+            meta, lines = self.tail(ref, want, source)
+            entries = parse_lines(lines, transcript=source == "transcript")
+            if len(entries) >= count or len(lines) < want:
+                return meta, entries[-count:] if count else []
+            want *= 4
+
+    def follow(
+        self,
+        meta: dict[str, Any],
+        interval: float,
+        source: str = "stdout",
+        deadline: float | None = None,
+    ) -> Iterator[bytes]:
+        """Yield what the task's output gains, every ``interval`` seconds, until the task ends.
+
+        Raises :class:`WaitTimeout` once ``deadline`` (a ``time.monotonic()``
+        value) passes with the task still running.
+        """
+        read = self._read(meta, source)
+        secrets = self._secrets(meta)
+        _, offset = read(0) if source == "transcript" else (b"", self._size(meta, source))
+        pending = b""
+        while True:
+            data, offset = read(offset)
             if data:
-                yield data
+                # Hold back a partial last line until it is complete.
+                pending += data
+                complete, _, pending = pending.rpartition(b"\n")
+                if complete:
+                    yield self._redact(complete + b"\n", secrets)
             if meta["status"] in states.FINAL:
-                data, offset = backend.read_from(meta, stream, offset)
-                if data:
-                    yield data
+                data, offset = read(offset)
+                rest = pending + data
+                if rest:
+                    yield self._redact(rest, secrets)
                 return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(meta)
             time.sleep(interval)
             meta = self.refresh([meta])[0]
+
+    def _size(self, meta: dict[str, Any], stream: str) -> int:
+        return self.executor_for(meta["executor"], meta["executor_type"]).size(meta, stream)
+
+    # -- waiting and continuing ---------------------------------------------------------------
+    def wait(self, ref: str, timeout: float | None = None, interval: float = 0.25) -> dict[str, Any]:
+        """Block until the task is in a final state and return its record.
+
+        Raises :class:`WaitTimeout` after ``timeout`` seconds; the task is left running.
+        """
+        meta = self.get(ref)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while meta["status"] not in states.FINAL:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(meta)
+            time.sleep(interval)
+            meta = self.refresh([self.store.read(meta["task_id"])])[0]
+        return meta
+
+    def resume(self, ref: str, prompt: bytes, max_turns: int | None = None) -> dict[str, Any]:
+        """Continue a finished task's conversation as a new task on the same executor and workspace."""
+        parent = self.get(ref)
+        if parent["status"] not in states.FINAL:
+            raise UsageError(
+                f"task {parent['task_id']} is still {parent['status']}",
+                "wait for it ('openclaw-agent wait') or kill it before resuming",
+            )
+        if parent.get("started_at") is None:
+            raise UsageError(f"task {parent['task_id']} never started, so there is no session to resume")
+        return self.start(
+            prompt,
+            executor=parent["executor"],
+            workspace=parent["workspace"],
+            max_turns=max_turns,
+            parent_id=parent["task_id"],
+            resume_session=parent.get("session_id") or parent["task_id"],
+        )
+
+    def chain(self, meta: dict[str, Any]) -> list[str]:
+        """The ids from the first task of a resume chain down to this one."""
+        ids = [meta["task_id"]]
+        parent = meta.get("parent_id")
+        while parent and parent not in ids and len(ids) < 1000:
+            ids.insert(0, parent)
+            try:
+                parent = self.store.read(parent).get("parent_id")
+            except OpenclawError:
+                break
+        return ids
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the dashboard shows: every task, counts per status, total cost."""

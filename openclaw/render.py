@@ -150,3 +150,117 @@ def executor_table(rows: list[dict[str, Any]]) -> str:
     ]
     headers = ["NAME", "TYPE", "WHERE", "LABELS", "CLAUDE", "MAX TURNS", "ACTIVE"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+# -- the human view of an agent's output (logs) ---------------------------------------
+_COLORS = {"red": "31", "green": "32", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36"}
+
+
+def use_color(stream: Any) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    import os
+
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def _paint(text: str, color: str, on: bool) -> str:
+    return f"\x1b[{_COLORS[color]}m{text}\x1b[0m" if on else text
+
+
+def _tool_summary(name: str, tool_input: dict[str, Any]) -> str:
+    for key in ("command", "file_path", "path", "notebook_path", "pattern", "url", "query", "description"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            return short(value, 160)
+    return short(dumps(tool_input), 160) if tool_input else ""
+
+
+def outcome_line(
+    status: str, subtype: str | None, turns: Any, cost: Any, duration_ms: Any, color: bool
+) -> str:
+    """The closing line: ``■ completed · 5 turns · $0.0123 · 42.0s``."""
+    label = status if not subtype or subtype == "success" else f"{status} ({subtype})"
+    parts = [f"■ {label}"]
+    if isinstance(turns, int):
+        parts.append(f"{turns} turn{'s' if turns != 1 else ''}")
+    if isinstance(cost, (int, float)):
+        parts.append(f"${cost:.4f}")
+    if isinstance(duration_ms, (int, float)):
+        parts.append(f"{duration_ms / 1000:.1f}s")
+    return _paint(" · ".join(parts), "green" if status == "completed" else "red", color)
+
+
+def entry_lines(entry: Any, color: bool = False) -> list[str]:
+    """How one :class:`~openclaw.agents.stream.Entry` reads in ``logs`` (possibly nothing)."""
+    kind = entry.kind
+    if kind == "message":
+        return [entry.text] if entry.text.strip() else []
+    if kind == "prompt":
+        return [_paint("› " + short(entry.text, 200), "bold", color)]
+    if kind == "thinking":
+        return [_paint("✻ " + short(entry.text, 160), "dim", color)] if entry.text.strip() else []
+    if kind == "tool_call":
+        return [
+            _paint(f"→ {entry.name}: {_tool_summary(entry.name or '', entry.input or {})}", "cyan", color)
+        ]
+    if kind == "tool_result":
+        if not entry.is_error:
+            return []
+        return [_paint(f"  ✗ tool failed: {short(entry.text, 200)}", "red", color)]
+    if kind == "error":
+        return [_paint(f"✗ {short(entry.text, 300)}", "red", color)]
+    if kind == "system":
+        d = entry.data
+        if entry.name == "init":
+            return [
+                _paint(
+                    f"● session {d.get('session_id', '?')} · model {d.get('model', '?')} · "
+                    f"{d.get('cwd', '')}",
+                    "dim",
+                    color,
+                )
+            ]
+        if entry.name == "api_retry":
+            delay = d.get("retry_delay_ms")
+            wait = f", retrying in {delay / 1000:.1f}s" if isinstance(delay, (int, float)) else ""
+            return [
+                _paint(
+                    f"⟳ API retry {d.get('attempt', '?')}/{d.get('max_retries', '?')}: "
+                    f"{d.get('error_status', '')} {d.get('error', '')}{wait}",
+                    "yellow",
+                    color,
+                )
+            ]
+        return [_paint(f"● {entry.name}", "dim", color)]
+    if kind == "result":
+        d = entry.data
+        ok = not entry.is_error and entry.name == "success"
+        lines = []
+        if not ok and d.get("errors"):
+            lines.append(_paint("✗ " + "; ".join(str(e) for e in d["errors"]), "red", color))
+        lines.append(
+            outcome_line(
+                "completed" if ok else "failed",
+                entry.name,
+                d.get("num_turns"),
+                d.get("total_cost_usd"),
+                d.get("duration_ms"),
+                color,
+            )
+        )
+        return lines
+    return [_paint("? " + short(entry.text, 200), "dim", color)]
+
+
+def closing_from_meta(meta: dict[str, Any], color: bool = False) -> str:
+    """The closing line for a task that ended without a result event (killed, lost, ...)."""
+    result = meta.get("result") or {}
+    line = outcome_line(
+        meta["status"],
+        result.get("subtype"),
+        result.get("num_turns"),
+        result.get("total_cost_usd"),
+        result.get("duration_ms"),
+        color,
+    )
+    return line + (f" · {meta['error']}" if meta.get("error") else "")

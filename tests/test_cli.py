@@ -6,12 +6,37 @@ import re
 
 from conftest import Env
 
-COMMANDS = ["start", "status", "logs", "list", "kill", "cleanup", "dashboard", "executors", "config"]
+COMMANDS = [
+    "start",
+    "status",
+    "logs",
+    "wait",
+    "resume",
+    "list",
+    "kill",
+    "cleanup",
+    "dashboard",
+    "executors",
+    "config",
+]
 
 FLAGS = {
-    "start": ["--executor", "--prompt", "--prompt-file", "--workspace", "--max-turns", "--json"],
+    "start": [
+        "--executor",
+        "--prompt",
+        "--prompt-file",
+        "--workspace",
+        "--max-turns",
+        "--json",
+        "--wait",
+        "--follow",
+        "--timeout",
+        "--kill-on-timeout",
+    ],
+    "wait": ["--task-id", "--timeout", "--follow", "--kill-on-timeout", "--json"],
+    "resume": ["--task-id", "--prompt", "--prompt-file", "--max-turns", "--json", "--wait"],
     "status": ["--task-id", "--json"],
-    "logs": ["--task-id", "--lines", "--follow", "--stderr"],
+    "logs": ["--task-id", "--lines", "--follow", "--stderr", "--raw", "--json", "--source"],
     "list": ["--status", "--executor", "--json", "--jsonl"],
     "kill": ["--task-id", "--grace", "--json"],
     "cleanup": ["--task-id", "--force", "--finished"],

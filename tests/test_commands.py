@@ -60,22 +60,22 @@ def test_status_shows_state_process_and_result(oc: Env) -> None:
         assert expected in out
 
 
-def test_logs_prints_the_last_lines_of_the_stream_json(oc: Env) -> None:
+def test_logs_raw_prints_the_last_lines_of_the_stream_json(oc: Env) -> None:
     meta = oc.start("#fake turns 3\n#fake text bye", "--max-turns", "10")
     oc.wait_status(meta["task_id"], "completed")
     stdout = (oc.tasks_dir / meta["task_id"] / "stdout").read_text().splitlines()
     assert len(stdout) > 4
-    assert oc.ok("logs", "--task-id", meta["task_id"]).out.splitlines() == stdout[-50:]
-    last2 = oc.ok("logs", "--task-id", meta["task_id"], "--lines", "2").out.splitlines()
+    assert oc.ok("logs", "--task-id", meta["task_id"], "--raw").out.splitlines() == stdout[-50:]
+    last2 = oc.ok("logs", "--task-id", meta["task_id"], "--lines", "2", "--raw").out.splitlines()
     assert last2 == stdout[-2:]
     assert json.loads(last2[-1])["type"] == "result"
-    assert oc.ok("logs", "--task-id", meta["task_id"], "--lines", "0").out == ""
+    assert oc.ok("logs", "--task-id", meta["task_id"], "--lines", "0", "--raw").out == ""
 
 
 def test_logs_follow_streams_until_the_task_ends(oc: Env) -> None:
     meta = oc.start("#fake sleep 1\n#fake sleep 1\n#fake text finished")
     proc = subprocess.Popen(
-        [console_script(), "logs", "--task-id", meta["task_id"], "--lines", "0", "--follow=0.2"],
+        [console_script(), "logs", "--task-id", meta["task_id"], "--lines", "0", "--follow=0.2", "--raw"],
         env=oc.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

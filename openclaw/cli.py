@@ -211,7 +211,7 @@ def _wait_for(
         if follow is not None:
             interval = _seconds(follow, "--follow", 0.1)
             view = LogView(color=render.use_color(sys.stdout))
-            for chunk in manager.follow(meta, interval, deadline=deadline):
+            for chunk in manager.follow(meta, interval, deadline=deadline, from_start=True):
                 view.feed(chunk)
             view.close(manager.get(meta["task_id"]))
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -350,6 +350,7 @@ class Manager:
         interval: float,
         source: str = "stdout",
         deadline: float | None = None,
+        from_start: bool = False,
     ) -> Iterator[bytes]:
         """Yield what the task's output gains, every ``interval`` seconds, until the task ends.
 
@@ -358,7 +359,12 @@ class Manager:
         """
         read = self._read(meta, source)
         secrets = self._secrets(meta)
-        _, offset = read(0) if source == "transcript" else (b"", self._size(meta, source))
+        if from_start:
+            offset = 0
+        elif source == "transcript":
+            _, offset = read(0)
+        else:
+            offset = self._size(meta, source)
         pending = b""
         while True:
             data, offset = read(offset)

@@ -209,7 +209,7 @@ def _wait_for(
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         if follow is not None:
-            interval = _seconds(follow, "--follow", 0.1)
+            interval = _seconds(follow, "--follow", 0.2)
             view = LogView(color=render.use_color(sys.stdout))
             for chunk in manager.follow(meta, interval, deadline=deadline, from_start=True):
                 view.feed(chunk)
@@ -407,7 +407,7 @@ def logs(
         meta, entries = manager.tail_entries(_required(task_id), count, source)
         view.entries(entries)
     if follow is not None:
-        interval = _seconds(follow, "--follow", 0.1)
+        interval = _seconds(follow, "--follow", 0.2)
         try:
             for chunk in manager.follow(meta, interval, source):
                 view.feed(chunk)

@@ -366,6 +366,7 @@ class Manager:
         else:
             offset = self._size(meta, source)
         pending = b""
+        checked = time.monotonic()
         while True:
             data, offset = read(offset)
             if data:
@@ -383,7 +384,11 @@ class Manager:
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(meta)
             time.sleep(interval)
-            meta = self.refresh([meta])[0]
+            # Reading new bytes is cheap; asking whether the task ended costs more, so at
+            # most once a second (or every interval, when that is longer).
+            if data or time.monotonic() - checked >= max(1.0, interval):
+                meta = self.refresh([meta])[0]
+                checked = time.monotonic()
 
     def _size(self, meta: dict[str, Any], stream: str) -> int:
         return self.executor_for(meta["executor"], meta["executor_type"]).size(meta, stream)

@@ -142,3 +142,11 @@ def test_executor_then_defaults_then_builtin_for_claude_path_and_max_turns(oc: E
     rows = {r["name"]: r for r in oc.ok("executors", "--json").json()}
     assert (rows["a"]["claude_path"], rows["a"]["max_turns"]) == ("/x/claude", 3)
     assert (rows["b"]["claude_path"], rows["b"]["max_turns"]) == ("/opt/claude", 7)
+
+
+def test_builtin_default_and_sample_are_schema_valid() -> None:
+    from openclaw.config import BUILTIN_DEFAULT, SAMPLE
+    from openclaw.schema import CONFIG_SCHEMA, problems
+
+    assert problems(CONFIG_SCHEMA, BUILTIN_DEFAULT) == []
+    assert problems(CONFIG_SCHEMA, yaml.safe_load(SAMPLE)) == []

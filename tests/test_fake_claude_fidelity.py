@@ -850,14 +850,26 @@ def test_detached_child_escapes_like_a_real_bash_tool(envs: tuple[Env, Env], tmp
             pids.append(int(tr["message"]["content"][0]["content"]))
         assert (record / f"{sid}.detached-pid").read_text().strip() == str(pids[1])
         for pid in pids:
-            assert _alive(pid) and os.getsid(pid) == pid
+            # `$!` is setsid's pid; setsid forks first when it happens to lead a
+            # process group, and then the session leader is its child.
+            family = [pid] + [int(n) for n in os.listdir("/proc") if n.isdigit() and _ppid(int(n)) == pid]
+            assert any(_alive(p) and os.getsid(p) == p for p in family), family
         assert_same_stream(real, fake)
     finally:
         for pid in pids:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            for p in [pid] + [int(n) for n in os.listdir("/proc") if n.isdigit() and _ppid(int(n)) == pid]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 # -- the fake on its own (no real CLI needed) -------------------------------

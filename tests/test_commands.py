@@ -195,3 +195,18 @@ def test_unpiped_task_survives_the_terminal_going_away(oc: Env) -> None:
     proc.wait(10)
     time.sleep(0.3)
     assert wait_until(lambda: oc.status(meta["task_id"])["status"] == "running")
+
+
+def test_ambiguous_prefix_lists_the_candidates(oc: Env) -> None:
+    from test_records import new_meta
+
+    from openclaw.records import TaskStore
+
+    store = TaskStore(oc.tasks_dir)
+    ids = ["abcd0000-0000-4000-8000-000000000001", "abcd1111-0000-4000-8000-000000000002"]
+    for task_id in ids:
+        store.create(new_meta(task_id=task_id, status="completed"))
+    result = oc.run("status", "--task-id", "abcd")
+    assert result.code == 3 and "ambiguous" in result.err
+    assert ids[0] in result.err and ids[1] in result.err
+    assert oc.ok("status", "--task-id", "ABCD1", "--json").json()["task_id"] == ids[1]

@@ -100,3 +100,14 @@ def test_entry_json_shape_is_small_and_stable() -> None:
     assert data["kind"] == "tool_call" and data["name"] == "Write"
     assert set(data) <= {"kind", "text", "name", "input", "is_error", "data"}
     json.dumps(data)
+
+
+def test_every_result_subtype_is_summarised_and_judged() -> None:
+    base = json.loads(load("max_turns.jsonl")[-1])
+    for subtype in ("error_during_execution", "error_max_budget_usd", "error_max_turns"):
+        event = dict(base, subtype=subtype, errors=[f"{subtype} happened"])
+        (entry,) = parse_line(json.dumps(event))
+        assert entry.kind == "result" and entry.name == subtype and entry.is_error
+        summary = ClaudeAgent.summarize(json.dumps(event).encode())
+        assert summary is not None and summary["subtype"] == subtype and summary["is_error"]
+        assert entry_lines(entry)[-1].startswith(f"■ failed ({subtype})")

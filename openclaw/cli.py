@@ -153,13 +153,25 @@ def start(
     kill_on_timeout: bool = False,
 ) -> None:
     """Start a coding task on an executor; returns as soon as the agent runs (or, with --wait, ends)."""
-    from openclaw import render
-
     waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
     data = _read_prompt(prompt, prompt_file)
     manager = _manager(c)
+    _dispatch(
+        manager,
+        json,
+        waiting,
+        lambda: manager.start(data, executor, workspace, _int(max_turns, "--max-turns")),
+    )
+
+
+def _dispatch(
+    manager: Manager, json: bool, waiting: dict[str, Any] | None, launch: Callable[[], dict[str, Any]]
+) -> None:
+    """Start a task with ``launch``, then report it (and wait for it, if asked)."""
+    from openclaw import render
+
     try:
-        meta = manager.start(data, executor, workspace, _int(max_turns, "--max-turns"))
+        meta = launch()
     except StartError as exc:
         if exc.task_id and (json or waiting):
             failed = manager.store.read(exc.task_id)
@@ -295,8 +307,12 @@ def resume(
     waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
     data = _read_prompt(prompt, prompt_file)
     manager = _manager(c)
-    meta = manager.resume(_required(task_id), data, _int(max_turns, "--max-turns"))
-    _started(manager, meta, json, waiting)
+    _dispatch(
+        manager,
+        json,
+        waiting,
+        lambda: manager.resume(_required(task_id), data, _int(max_turns, "--max-turns")),
+    )
 
 
 @command(

@@ -1,0 +1,538 @@
+"""The container executor: runs the agent in a Docker or Podman container.
+
+One task is one container, ``openclaw-<task-id>``, labelled
+``openclaw.task-id=<id>`` and ``openclaw.executor=<name>``. It is started
+with ``<runtime> run -d`` (a plumbum command builder: an argv, no shell
+string) and is *not* auto-removed, so its exit status stays readable until
+``cleanup`` removes it.
+
+What goes in, and how:
+
+- The task's ``container/`` directory (0700) is bind-mounted read-only at
+  ``/openclaw-task``. It holds ``prompt`` (0600, byte-exact, the agent's
+  stdin) and, when the executor has ``env``/``pass_env``, ``env`` (0600,
+  values single-quoted) which the entry script sources. Values therefore never
+  appear in argv or in ``inspect`` (whose ``Config.Env`` shows every ``-e``
+  value).
+- The entry script (:data:`ENTRY`, fixed text; the workspace and the agent's
+  argv are its positional parameters) is the container's PID 1. It cds to the
+  workspace, runs the agent with stdin from the prompt file, forwards SIGTERM
+  and SIGHUP to it (a PID 1 without handlers would ignore them) and exits with
+  the agent's status. The agent's stdout and stderr are the container's, so
+  ``<runtime> logs`` shows Claude Code's stream-json.
+- ``IS_SANDBOX=1`` is set: a container is a sandbox, and Claude Code refuses
+  ``--dangerously-skip-permissions`` as root without it.
+
+Status comes from one ``inspect`` of every container of the executor; a
+runtime that cannot be reached gives ``Observation(alive=None)`` (shown as
+``unknown``), never a failure.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
+from openclaw.errors import ExecutorError, StartError, UsageError
+from openclaw.executors.base import Executor
+from openclaw.states import Observation
+
+#: Where the task's ``container/`` directory is mounted inside the container.
+MOUNT = "/openclaw-task"
+#: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE AGENT_ARGV...``.
+ENTRY = f"""\
+if [ -f {MOUNT}/env ]; then set -a; . {MOUNT}/env; set +a; fi
+ws=$1; shift
+case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${{ws#"~/"}} ;; esac
+if ! cd "$ws" 2>/dev/null; then
+    echo "openclaw: workspace not found or not a directory in the container: $ws" >&2
+    exit 127
+fi
+trap 'kill -TERM "$c" 2>/dev/null' TERM
+trap 'kill -HUP "$c" 2>/dev/null' HUP
+"$@" <{MOUNT}/prompt &
+c=$!
+while :; do
+    wait "$c"; rc=$?
+    [ "$rc" -gt 128 ] && kill -0 "$c" 2>/dev/null && continue
+    break
+done
+exit "$rc"
+"""
+#: Seconds a runtime call may take before it counts as "the runtime does not answer".
+CALL_TIMEOUT_S = 120.0
+#: How many trailing lines of the container's output are read to find the result event.
+RESULT_TAIL_LINES = 20
+#: The runtime used when the config names none.
+DEFAULT_RUNTIME = "docker"
+
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VOLUME_OPTS = re.compile(r"^[A-Za-z0-9=,_-]+$")
+_GONE = ("no such container", "no such object", "no container with name or id", "does not exist")
+_NO_IMAGE = ("image not known", "no such image", "unable to find image", "image not found")
+_UNREACHABLE = ("cannot connect", "connection refused", "is the docker daemon running", "dial unix")
+_ROOT_USERS = ("", "root", "0", "0:0", "root:root")
+
+
+@dataclass(frozen=True)
+class Call:
+    """The outcome of one runtime command."""
+
+    code: int
+    out: bytes
+    err: bytes
+
+    def error_line(self) -> str:
+        """The runtime's complaint, as one line."""
+        lines = [ln.strip() for ln in self.err.decode("utf-8", "replace").splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not ln.startswith(("See '", "Run '"))]
+        text = lines[0] if lines else f"exit status {self.code}"
+        return text.removeprefix("Error: ").removeprefix("docker: ")[:300]
+
+    def says(self, needles: tuple[str, ...]) -> bool:
+        """True when stderr contains any of ``needles`` (case-insensitive)."""
+        low = self.err.decode("utf-8", "replace").lower()
+        return any(n in low for n in needles)
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime binary is missing, or it could not reach its engine."""
+
+
+def _bytes(data: str | bytes | None) -> bytes:
+    if data is None:
+        return b""
+    return data.encode() if isinstance(data, str) else data
+
+
+def container_name(task_id: str) -> str:
+    """The container of task ``task_id``."""
+    return f"openclaw-{task_id}"
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """``env`` as POSIX sh assignments, each value single-quoted (safe to source)."""
+    return "".join(
+        f"{k}='{v.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'\n" for k, v in env.items()
+    )
+
+
+def volume_args(specs: list[str], executor: str) -> list[str]:
+    """``-v`` arguments for the configured volumes, after checking each spec.
+
+    A spec is ``SRC:DEST[:OPTIONS]`` (SRC an absolute host path, ``~/...``
+    or a named volume) or ``DEST`` alone (an anonymous volume, removed by
+    ``cleanup``). Raises :class:`StartError` on a bad one.
+    """
+    out: list[str] = []
+    for spec in specs:
+        parts = spec.split(":")
+        hint = (
+            f"fix volumes of executor {executor!r}: use SRC:DEST[:OPTIONS] with an absolute host "
+            "path or a volume name as SRC and an absolute container path as DEST, or DEST alone"
+        )
+        if len(parts) == 1:
+            src, dest, opts = None, parts[0], None
+        elif len(parts) in (2, 3):
+            src, dest = parts[0], parts[1]
+            opts = parts[2] if len(parts) == 3 else None
+        else:
+            raise StartError(f"bad volume spec {spec!r}: too many ':'", hint)
+        if not dest.startswith("/"):
+            raise StartError(f"bad volume spec {spec!r}: {dest!r} is not an absolute container path", hint)
+        if opts is not None and not _VOLUME_OPTS.match(opts):
+            raise StartError(f"bad volume spec {spec!r}: bad options {opts!r}", hint)
+        if src is not None:
+            if src.startswith("~"):
+                src = os.path.expanduser(src)
+            if src.startswith("/"):
+                if not os.path.exists(src):
+                    raise StartError(
+                        f"bad volume spec {spec!r}: host path {src} does not exist",
+                        f"create it, or fix volumes of executor {executor!r}",
+                    )
+            elif not _VOLUME_NAME.match(src):
+                raise StartError(
+                    f"bad volume spec {spec!r}: {src!r} is neither an absolute host path nor a volume name",
+                    hint,
+                )
+        out += ["-v", ":".join(p for p in (src, dest, opts) if p is not None)]
+    return out
+
+
+def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observation:
+    """Judge one container from its ``inspect`` entry (and its output tail, once it exited).
+
+    An OOM kill is noted in the reason: from ``State.OOMKilled`` when the
+    runtime reports it, else guessed from a SIGKILL (137) under a memory limit
+    (podman on cgroup v1 with cgroupfs does not report it).
+    """
+    state = info.get("State") or {}
+    status = str(state.get("Status") or "").lower()
+    if status in ("running", "created", "configured", "initialized", "paused", "restarting"):
+        return Observation(alive=True)
+    code = state.get("ExitCode")
+    if status in ("exited", "stopped") and isinstance(code, int):
+        result = ClaudeAgent.summarize(logs.out) if logs is not None else None
+        reason = None
+        memory = (info.get("HostConfig") or {}).get("Memory") or 0
+        if state.get("OOMKilled"):
+            reason = "the container was OOM-killed (out of memory): raise its memory limit"
+        elif code == 137 and isinstance(memory, int) and memory > 0:
+            reason = (
+                f"the agent was killed by signal 9 (SIGKILL) under a {memory // (1024 * 1024)} MiB memory "
+                "limit: probably out of memory (OOM-killed); raise the limit"
+            )
+        elif result is None and logs is not None:
+            err = [ln for ln in logs.err.splitlines() if ln.strip()]
+            reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
+        return Observation(alive=False, exit_code=code, result=result, reason=reason)
+    return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
+
+
+class ContainerExecutor(Executor):
+    """Runs each agent in its own container of the configured image."""
+
+    type = "container"
+
+    # -- configuration ------------------------------------------------------------------
+    @property
+    def runtime(self) -> str:
+        """``docker`` or ``podman``, as configured."""
+        return str(self.config.options.get("runtime", DEFAULT_RUNTIME))
+
+    @property
+    def image(self) -> str:
+        """The configured image."""
+        return str(self.config.options["image"])
+
+    def normalize_workspace(self, workspace: str | None) -> str:
+        """A path inside the container: absolute, or ``~``/``~/...`` (default ``~``, the user's home)."""
+        if workspace is None or workspace == "~":
+            return "~"
+        if workspace.startswith("~/"):
+            return "~/" + posixpath.normpath(workspace[2:]).lstrip("/")
+        if not workspace.startswith("/"):
+            raise UsageError(
+                f"--workspace {workspace!r} is not an absolute path",
+                f"executor {self.config.name!r} is a container: give a path inside the container, "
+                "e.g. /work/myproject (mount it with volumes:)",
+            )
+        return posixpath.normpath(workspace)
+
+    # -- calling the runtime --------------------------------------------------------------
+    def _binary(self) -> str:
+        found = shutil.which(self.runtime, path=os.environ.get("PATH", os.defpath))
+        if found is None:
+            raise RuntimeUnavailable(f"container runtime {self.runtime!r} not found on PATH")
+        return found
+
+    def _call(self, *args: str, timeout: float = CALL_TIMEOUT_S, cwd: Path | None = None) -> Call:
+        """Run ``<runtime> ARGS`` (an argv built by plumbum) and collect its output as bytes.
+
+        The environment is the current ``os.environ`` (``DOCKER_HOST``,
+        ``CONTAINERS_CONF``, ...), not plumbum's import-time snapshot. The
+        working directory is ``cwd`` (default: ``/``; the task directory for
+        ``run``), never the user's: podman 4.3's conmon drops an ``oom`` file
+        into the cwd of whoever ran the container when it is OOM-killed.
+        """
+        from plumbum import local
+
+        cmd = local[self._binary()][list(args)]
+        try:
+            # plumbum's Popen is a subprocess.Popen (its stubs omit communicate's timeout).
+            proc = cast(
+                "subprocess.Popen[bytes]",
+                cmd.popen(
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=dict(os.environ),
+                    cwd=str(cwd or "/"),
+                    close_fds=True,
+                ),
+            )
+        except OSError as exc:
+            raise RuntimeUnavailable(f"cannot run {self.runtime}: {exc.strerror or exc}") from None
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeUnavailable(f"{self.runtime} did not answer within {timeout:.0f} s") from None
+        call = Call(proc.returncode if proc.returncode is not None else -1, _bytes(out), _bytes(err))
+        if call.code != 0 and call.says(_UNREACHABLE):
+            raise RuntimeUnavailable(f"{self.runtime}: {call.error_line()}")
+        return call
+
+    def _unavailable_hint(self) -> str:
+        if self.runtime == "docker":
+            return (
+                "install the docker CLI and start its engine (or point DOCKER_HOST at one), "
+                "or set runtime: podman"
+            )
+        return "install podman (apt-get install podman), or set runtime: docker"
+
+    # -- start ------------------------------------------------------------------------------
+    def _stage(self, task_id: str, env: dict[str, str]) -> Path:
+        """The task's ``container/`` directory: the prompt and the env file, 0600."""
+        user = str(self.config.options.get("user", ""))
+        stage = self.store.path(task_id) / "container"
+        stage.mkdir(mode=0o700, exist_ok=True)
+        prompt = stage / "prompt"
+        source = self.store.file(task_id, "prompt")
+        try:
+            if user not in _ROOT_USERS:
+                raise OSError("a copy, so that chown/chmod leave the task's own prompt file alone")
+            os.link(source, prompt)
+        except OSError:
+            fd = os.open(prompt, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:
+                shutil.copyfileobj(src, dst)
+        files = [prompt]
+        if env:
+            fd = os.open(stage / "env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(env_file_text(env))
+            files.append(stage / "env")
+        if user not in _ROOT_USERS:
+            uid, _, gid = user.partition(":")
+            if uid.isdigit() and (not gid or gid.isdigit()):
+                for f in (stage, *files):
+                    os.chown(f, int(uid), int(gid) if gid else -1)
+            else:
+                # A user name: its uid is only known inside the image. The task
+                # directory (0700) still keeps the files from other host users.
+                stage.chmod(0o755)
+                for f in files:
+                    f.chmod(0o644)
+        return stage
+
+    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+        """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
+        opts = self.config.options
+        task_id = meta["task_id"]
+        name = container_name(task_id)
+        try:
+            self._binary()
+        except RuntimeUnavailable as exc:
+            raise StartError(str(exc), self._unavailable_hint()) from None
+        volumes = volume_args(list(opts.get("volumes", [])), self.config.name)
+        stage = self._stage(task_id, env)
+        args = [
+            "run",
+            "-d",
+            "--pull",
+            "never",
+            "--name",
+            name,
+            "--label",
+            f"openclaw.task-id={task_id}",
+            "--label",
+            f"openclaw.executor={self.config.name}",
+            "-v",
+            f"{stage}:{MOUNT}:ro",
+            "-e",
+            f"{SANDBOX_VAR}=1",
+            "-e",
+            f"OPENCLAW_TASK_ID={task_id}",
+            *volumes,
+        ]
+        if opts.get("network"):
+            args += ["--network", str(opts["network"])]
+        if opts.get("user"):
+            args += ["--user", str(opts["user"])]
+        args += [str(a) for a in opts.get("extra_args", [])]
+        args += [
+            "--entrypoint",
+            "/bin/sh",
+            self.image,
+            "-c",
+            ENTRY,
+            "openclaw-entry",
+            meta["workspace"],
+            *argv,
+        ]
+        try:
+            call = self._call(*args, cwd=stage.parent)
+        except RuntimeUnavailable as exc:
+            raise StartError(str(exc), self._unavailable_hint()) from None
+        if call.code != 0:
+            self._remove_quietly(name)
+            if call.says(_NO_IMAGE):
+                raise StartError(
+                    f"image {self.image!r} not found by {self.runtime}",
+                    f"build it (see the README's Container executor section) or pull it with "
+                    f"'{self.runtime} pull {self.image}', or fix image of executor {self.config.name!r}",
+                )
+            raise StartError(
+                f"{self.runtime} could not start the container: {call.error_line()}",
+                f"check image, volumes, network, user and extra_args of executor {self.config.name!r}",
+            )
+        home = self._home(name)
+        fields: dict[str, Any] = {"host": name, "command": argv}
+        if home:
+            fields["home"] = home
+            ws = meta["workspace"]
+            if ws == "~" or ws.startswith("~/"):
+                fields["workspace"] = posixpath.normpath(home + ws[1:])
+        return fields
+
+    def _home(self, name: str) -> str | None:
+        """The container user's home: /root for root, else asked of the running container."""
+        if str(self.config.options.get("user", "")) in _ROOT_USERS:
+            return "/root"
+        try:
+            call = self._call("exec", name, "/bin/sh", "-c", 'printf %s "$HOME"', timeout=30)
+        except RuntimeUnavailable:
+            return None
+        home = call.out.decode("utf-8", "replace").strip()
+        return home if call.code == 0 and home.startswith("/") else None
+
+    def _remove_quietly(self, name: str) -> None:
+        try:
+            self._call("rm", "-f", "-v", name, timeout=60)
+        except RuntimeUnavailable:
+            pass
+
+    # -- observe ----------------------------------------------------------------------------
+    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+        """One ``inspect`` of all the tasks' containers; ``logs --tail`` once for each that exited."""
+        if not metas:
+            return {}
+        ids = [m["task_id"] for m in metas]
+        try:
+            call = self._call("inspect", "--type", "container", *(container_name(i) for i in ids))
+            found = self._parse_inspect(call)
+            out: dict[str, Observation] = {}
+            for task_id in ids:
+                info = found.get(task_id)
+                if info is None:
+                    out[task_id] = Observation(
+                        alive=False, reason="the container is gone (removed outside openclaw-agent)"
+                    )
+                    continue
+                state = info.get("State") or {}
+                exited = str(state.get("Status", "")).lower() in ("exited", "stopped")
+                logs = (
+                    self._call("logs", "--tail", str(RESULT_TAIL_LINES), container_name(task_id))
+                    if exited
+                    else None
+                )
+                out[task_id] = observation_from_state(info, logs)
+            return out
+        except RuntimeUnavailable as exc:
+            return {i: Observation(alive=None, reason=str(exc)) for i in ids}
+
+    def _parse_inspect(self, call: Call) -> dict[str, dict[str, Any]]:
+        import json
+
+        try:
+            items = json.loads(call.out or b"[]")
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or (call.code != 0 and not call.says(_GONE)):
+            raise RuntimeUnavailable(f"{self.runtime} inspect failed: {call.error_line()}")
+        found: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if isinstance(item, dict):
+                labels = (item.get("Config") or {}).get("Labels") or {}
+                task_id = labels.get("openclaw.task-id")
+                if task_id:
+                    found[task_id] = item
+        return found
+
+    # -- kill and cleanup --------------------------------------------------------------------
+    def kill(self, meta: dict[str, Any], grace: float) -> None:
+        """``stop -t GRACE``: SIGTERM to the agent, SIGKILL to every process in the container after."""
+        name = meta.get("host") or container_name(meta["task_id"])
+        try:
+            call = self._call("stop", "-t", str(math.ceil(grace)), name, timeout=grace + CALL_TIMEOUT_S)
+        except RuntimeUnavailable as exc:
+            raise ExecutorError(
+                self.config.name, f"cannot stop {name}: {exc}", self._unavailable_hint()
+            ) from None
+        if call.code != 0 and not call.says(_GONE):
+            raise ExecutorError(self.config.name, f"cannot stop {name}: {call.error_line()}")
+
+    def cleanup(self, meta: dict[str, Any]) -> None:
+        """``rm -f -v``: the container and its anonymous volumes (named volumes stay)."""
+        name = meta.get("host") or container_name(meta["task_id"])
+        try:
+            call = self._call("rm", "-f", "-v", name, timeout=CALL_TIMEOUT_S)
+        except RuntimeUnavailable as exc:
+            raise ExecutorError(
+                self.config.name, f"cannot remove {name}: {exc}", "the record is kept; try again later"
+            ) from None
+        if call.code != 0 and not call.says(_GONE):
+            raise ExecutorError(self.config.name, f"cannot remove {name}: {call.error_line()}")
+
+    # -- output ------------------------------------------------------------------------------
+    def _logs(self, meta: dict[str, Any], *extra: str) -> Call:
+        name = meta.get("host") or container_name(meta["task_id"])
+        try:
+            call = self._call("logs", *extra, name)
+        except RuntimeUnavailable as exc:
+            raise ExecutorError(self.config.name, f"cannot read the output of {name}: {exc}") from None
+        if call.code != 0:
+            if call.says(_GONE):
+                raise ExecutorError(
+                    self.config.name,
+                    f"container {name} is gone, and its output with it",
+                    "nothing is left to show",
+                )
+            raise ExecutorError(self.config.name, f"cannot read the output of {name}: {call.error_line()}")
+        return call
+
+    @staticmethod
+    def _stream(call: Call, stream: str) -> bytes:
+        return call.err if stream == "stderr" else call.out
+
+    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+        """The last ``lines`` lines of the container's stdout or stderr (``logs --tail``)."""
+        if lines <= 0:
+            return []
+        # --tail counts lines of both streams together: ask for enough, then cut.
+        data = self._stream(self._logs(meta, "--tail", str(lines * 2 + 10)), stream)
+        if len(data.splitlines()) < lines:
+            data = self._stream(self._logs(meta), stream)
+        return data.splitlines()[-lines:]
+
+    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+        """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``)."""
+        data = self._stream(self._logs(meta), stream)
+        return data[offset:], max(offset, len(data))
+
+    def size(self, meta: dict[str, Any], stream: str) -> int:
+        """The size in bytes of the container's ``stream`` so far."""
+        return len(self._stream(self._logs(meta), stream))
+
+    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+        """File ``path`` inside the container (running or exited), from ``offset`` on, via ``cp``."""
+        name = meta.get("host") or container_name(meta["task_id"])
+        try:
+            call = self._call("cp", f"{name}:{path}", "-")
+        except RuntimeUnavailable as exc:
+            raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+        if call.code != 0:
+            if call.says(_GONE):
+                raise ExecutorError(self.config.name, f"container {name} is gone, and {path} with it")
+            return b"", offset  # not written yet
+        try:
+            with tarfile.open(fileobj=io.BytesIO(call.out)) as tar:
+                member = next((m for m in tar.getmembers() if m.isfile()), None)
+                fh = tar.extractfile(member) if member is not None else None
+                data = fh.read() if fh is not None else b""
+        except tarfile.TarError as exc:
+            raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+        return data[offset:], max(offset, len(data))

@@ -1,0 +1,654 @@
+"""The container executor end to end, against real engines: podman, and the docker CLI
+talking to ``podman system service``. Every test that takes ``box`` runs once per runtime.
+
+The image is the offline test image of container_harness.py (busybox-static,
+python, the faithful fake claude). Each test's containers are removed by name
+at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import container_harness
+import pytest
+from conftest import Env, wait_until
+from container_harness import Runtime
+
+from openclaw.errors import StartError, UsageError
+from openclaw.executors.container import (
+    ContainerExecutor,
+    container_name,
+    env_file_text,
+    observation_from_state,
+    volume_args,
+)
+
+# The harness's session fixtures, made visible to this module.
+containers_conf = container_harness.containers_conf
+container_image = container_harness.container_image
+podman_service = container_harness.podman_service
+runtime = container_harness.runtime
+
+LINE_ERROR = "openclaw-agent: error: "
+
+
+@dataclass
+class Box:
+    """An isolated openclaw user whose executor ``box`` is a container on one runtime."""
+
+    oc: Env
+    rt: Runtime
+    #: Host directory mounted at /work (the workspace).
+    ws: Path
+    #: Host directory mounted at /record (where the fake claude records argv, stdin, env).
+    record: Path
+    #: Where the runtime wrapper logs each call's argv (see :meth:`spy`).
+    calls: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def configure(self, **options: Any) -> None:
+        """Write the config: executor ``box`` with the test image and the given keys."""
+        ex: dict[str, Any] = {
+            "name": "box",
+            "type": "container",
+            "image": self.rt.image,
+            "runtime": self.rt.name,
+            "volumes": [f"{self.ws}:/work", f"{self.record}:/record"],
+            "env": {"FAKE_CLAUDE_RECORD_DIR": "/record"},
+            "labels": ["sandbox"],
+        }
+        for key, value in options.items():
+            if value is None:
+                ex.pop(key, None)
+            else:
+                ex[key] = value
+        self.options = ex
+        self.oc.write_config(json.dumps({"executors": [ex]}))  # JSON is YAML
+
+    def start(self, prompt: str, *args: str, **kwargs: Any) -> dict[str, Any]:
+        """``start --executor box --workspace /work`` and return the record."""
+        if "--workspace" not in args:
+            args = (*args, "--workspace", "/work")
+        return self.oc.start(prompt, "--executor", "box", *args, **kwargs)
+
+    def inspect(self, task_id: str) -> dict[str, Any]:
+        """The container's ``inspect`` entry, through the runtime under test."""
+        out = self.rt.run("inspect", "--type", "container", container_name(task_id)).stdout
+        entry: dict[str, Any] = json.loads(out)[0]
+        return entry
+
+    def exists(self, task_id: str) -> bool:
+        """Whether the task's container still exists."""
+        return self.rt.run("inspect", container_name(task_id), check=False).returncode == 0
+
+    def spy(self) -> None:
+        """Put a wrapper of the runtime binary first on PATH that logs every call's argv."""
+        bindir = self.calls.parent / "spybin"
+        bindir.mkdir(exist_ok=True)
+        real = shutil.which(self.rt.name)
+        wrapper = bindir / self.rt.name
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"f={self.calls}/$(date +%s%N)-$$\n"
+            'for a in "$@"; do printf \'%s\\0\' "$a"; done >"$f.tmp" && mv "$f.tmp" "$f"\n'
+            f'exec {real} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        self.oc.env["PATH"] = f"{bindir}:{self.oc.env['PATH']}"
+
+    def logged_calls(self) -> list[list[str]]:
+        """The argv of every runtime call logged so far, oldest first."""
+        out = []
+        for f in sorted(self.calls.iterdir(), key=lambda p: (len(p.name), p.name)):
+            if not f.name.endswith(".tmp"):
+                out.append(f.read_bytes().decode().split("\0")[:-1])
+        return out
+
+    def clear_calls(self) -> None:
+        for f in self.calls.iterdir():
+            f.unlink()
+
+
+@pytest.fixture
+def box(oc: Env, runtime: Runtime, tmp_path: Path) -> Iterator[Box]:
+    """``oc`` with executor ``box`` configured on ``runtime``; removes the test's containers after."""
+    ws = tmp_path / "cws"
+    record = tmp_path / "crecord"
+    calls = tmp_path / "calls"
+    for d in (ws, record, calls):
+        d.mkdir()
+        d.chmod(0o777)
+    oc.env.update(runtime.env)
+    b = Box(oc=oc, rt=runtime, ws=ws, record=record, calls=calls)
+    b.configure()
+    yield b
+    if oc.tasks_dir.is_dir():
+        names = [container_name(t) for t in os.listdir(oc.tasks_dir) if len(t) == 36]
+        if names:
+            subprocess.run(
+                ["podman", "rm", "-f", "-v", "-t", "0", *names],
+                capture_output=True,
+                env={**os.environ, **runtime.env},
+                timeout=120,
+            )
+        shutil.rmtree(oc.tasks_dir)  # nothing left for oc's own teardown to kill
+
+
+def container_pids(task_pid: int) -> list[int]:
+    """Host pids of every process in the same pid namespace as ``task_pid``."""
+    ns = os.readlink(f"/proc/{task_pid}/ns/pid")
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == ns:
+                    pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def strings(obj: Any) -> Iterator[str]:
+    """Every string anywhere in a JSON document."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def assert_one_line_error(err: str, *needles: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one line, got: {err!r}"
+    assert lines[0].startswith(LINE_ERROR) and " — " in lines[0], lines[0]
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle.lower() in lines[0].lower(), f"{needle!r} not in {lines[0]!r}"
+
+
+def only_record(box: Box) -> dict[str, Any]:
+    (task_id,) = [n for n in os.listdir(box.oc.tasks_dir) if len(n) == 36]
+    meta: dict[str, Any] = json.loads((box.oc.tasks_dir / task_id / ".meta.json").read_text())
+    return meta
+
+
+# -------------------------------------------------------------------------------- start
+
+
+def test_start_runs_claude_in_a_labelled_container_that_is_kept_after_it_completes(box: Box) -> None:
+    began = time.monotonic()
+    meta = box.start("#fake sleep 2\n#fake write made.txt hello\n#fake text all done")
+    assert time.monotonic() - began < 10, "start must not wait for the agent"
+    task_id = meta["task_id"]
+    assert meta["status"] == "running" and meta["executor_type"] == "container"
+    assert meta["host"] == f"openclaw-{task_id}" and meta["labels"] == ["sandbox"]
+    info = box.inspect(task_id)
+    assert info["Config"]["Labels"]["openclaw.task-id"] == task_id
+    assert info["Config"]["Labels"]["openclaw.executor"] == "box"
+    assert "IS_SANDBOX=1" in info["Config"]["Env"], "a container is a sandbox: IS_SANDBOX=1"
+    done = box.oc.wait_status(task_id, "completed", timeout=60)
+    assert done["exit_code"] == 0 and done["error"] is None
+    assert done["result"]["text"] == "all done" and done["result"]["num_turns"] >= 3
+    # It ran as root in /work (a mounted volume) and really worked there.
+    assert (box.ws / "made.txt").read_text() == "hello"
+    assert (box.record / f"{task_id}.cwd").read_text() == "/work"
+    # Not auto-removed: the exit status stays readable until cleanup.
+    assert box.exists(task_id)
+    assert box.inspect(task_id)["State"]["ExitCode"] == 0
+    assert done["transcript"] == f"/root/.claude/projects/-work/{task_id}.jsonl"
+
+
+def test_agent_command_line_matches_the_contract_and_workspace_defaults_to_home(box: Box) -> None:
+    meta = box.oc.start("#fake text hi", "--executor", "box", "--max-turns", "4")
+    task_id = meta["task_id"]
+    assert (
+        meta["workspace"] == "/root" and meta["transcript"] == f"/root/.claude/projects/-root/{task_id}.jsonl"
+    )
+    box.oc.wait_status(task_id, "completed", timeout=60)
+    argv = json.loads((box.record / f"{task_id}.argv.json").read_text())
+    assert argv[1:] == [
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--dangerously-skip-permissions",
+        "--max-turns",
+        "4",
+        "--session-id",
+        task_id,
+    ]
+    assert (box.record / f"{task_id}.cwd").read_text() == "/root"
+
+
+HOSTILE = [
+    "it's \"quoted\" and 'single' $(touch /tmp/pwned) `touch /tmp/pwned2` ${HOME}",
+    "line one\nline two\n\n  indented\ttab\r\nwindows\n",
+    "-p --version --dangerously-skip-permissions",
+    "ünïcödé ✓ 日本語 🚀 ; rm -rf / ; && || | > < & * ? [ ] ~ !",
+]
+
+
+def test_hostile_prompts_reach_claude_byte_exact_and_never_argv_or_inspect(box: Box) -> None:
+    box.spy()
+    metas = [box.start(p) for p in HOSTILE]
+    big = ("x$(y)`z`'\"\n" * 60_000).encode() + "ü".encode()
+    (box.oc.workspace / "big.md").write_bytes(big)
+    metas.append(
+        box.oc.ok(
+            "start", "--json", "--executor", "box", "--workspace", "/work", "--prompt-file", "big.md"
+        ).json()
+    )
+    for meta, prompt in zip(metas, [p.encode() for p in HOSTILE] + [big], strict=True):
+        task_id = meta["task_id"]
+        box.oc.wait_status(task_id, "completed", timeout=60)
+        assert (box.record / f"{task_id}.stdin").read_bytes() == prompt
+        staged = box.oc.tasks_dir / task_id / "container" / "prompt"
+        assert stat.S_IMODE(staged.stat().st_mode) == 0o600
+        probe = prompt.decode().strip()[:20]
+        assert not any(probe in s for s in strings(box.inspect(task_id)))
+        argv = json.loads((box.record / f"{task_id}.argv.json").read_text())
+        assert not any(probe in a for a in argv)
+    runs = [c for c in box.logged_calls() if c[0] == "run"]
+    assert len(runs) == len(metas) and all(c[:2] == ["run", "-d"] for c in runs)
+    for call in box.logged_calls():
+        for prompt in [*HOSTILE, big.decode()[:30]]:
+            assert not any(prompt.strip()[:20] in a for a in call)
+
+
+def test_secrets_reach_the_agent_but_never_argv_inspect_meta_or_logs(box: Box) -> None:
+    secret = "s3cr3t-'quoted' $(value) \"x\"\nnext-line"
+    passed = "passed-val-9f2c"
+    box.configure(
+        env={
+            "FAKE_CLAUDE_RECORD_DIR": "/record",
+            "FAKE_CLAUDE_RECORD_ENV": "MY_SECRET,PASSED_TOKEN",
+            "MY_SECRET": secret,
+        },
+        pass_env=["PASSED_TOKEN"],
+    )
+    box.spy()
+    meta = box.start("#fake text hi", env={"PASSED_TOKEN": passed})
+    task_id = meta["task_id"]
+    box.oc.wait_status(task_id, "completed", timeout=60)
+    got = json.loads((box.record / f"{task_id}.env.json").read_text())
+    assert got == {"MY_SECRET": secret, "PASSED_TOKEN": passed}
+    needles = [passed, "s3cr3t"]
+    inspected = box.rt.run("inspect", container_name(task_id)).stdout
+    meta_text = (box.oc.tasks_dir / task_id / ".meta.json").read_text()
+    logs = (
+        box.oc.ok("logs", "--task-id", task_id, "--raw").out
+        + box.rt.run("logs", container_name(task_id)).stdout
+    )
+    for needle in needles:
+        assert needle not in inspected
+        assert needle not in meta_text
+        assert needle not in logs
+        for call in box.logged_calls():
+            assert not any(needle in a for a in call), call
+    assert sorted(json.loads(meta_text)["env_names"]) == [
+        "FAKE_CLAUDE_RECORD_DIR",
+        "FAKE_CLAUDE_RECORD_ENV",
+        "MY_SECRET",
+        "PASSED_TOKEN",
+    ]
+    env_file = box.oc.tasks_dir / task_id / "container" / "env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+
+
+def test_network_user_and_extra_args_reach_the_container(box: Box, monkeypatch: pytest.MonkeyPatch) -> None:
+    box.configure(
+        network="none", user="1000:1000", extra_args=["--label", "extra=yes", "--hostname", "boxhost"]
+    )
+    meta = box.start("#fake sleep 1\n#fake bash id -u >uid; hostname >host\n#fake text ok")
+    task_id = meta["task_id"]
+    assert meta["transcript"] == f"/home/agent/.claude/projects/-work/{task_id}.jsonl"
+    box.oc.wait_status(task_id, "completed", timeout=60)
+    assert (box.ws / "uid").read_text().strip() == "1000"
+    assert (box.ws / "host").read_text().strip() == "boxhost"
+    info = box.inspect(task_id)
+    assert info["Config"]["Labels"]["extra"] == "yes"
+    assert info["HostConfig"]["NetworkMode"] == "none"
+    assert info["Config"]["User"] == "1000:1000"
+    data, _ = executor_for(box, monkeypatch).read_path(
+        dict(meta, host=container_name(task_id)), meta["transcript"], 0
+    )
+    assert task_id.encode() in data
+
+
+# ------------------------------------------------------------------------------ status
+
+
+def test_exit_codes_and_failures_are_recorded_from_inspect(box: Box) -> None:
+    exit3 = box.start("#fake text partial\n#fake exit 3")
+    api = box.start("#fake api-error 400 bad request body")
+    turns = box.start("#fake turns 5", "--max-turns", "2")
+    lost_ws = box.start("#fake text hi", "--workspace", "/no/such/dir")
+    m = box.oc.wait_status(exit3["task_id"], "failed", timeout=60)
+    assert m["exit_code"] == 3 and "exited with code 3" in m["error"]
+    m = box.oc.wait_status(api["task_id"], "failed", timeout=60)
+    assert m["exit_code"] == 1 and "API Error: 400" in m["error"]
+    m = box.oc.wait_status(turns["task_id"], "failed", timeout=60)
+    assert m["error"] == "error_max_turns" and m["result"]["subtype"] == "error_max_turns"
+    m = box.oc.wait_status(lost_ws["task_id"], "failed", timeout=60)
+    assert m["exit_code"] == 127 and "workspace not found" in m["error"] and "/no/such/dir" in m["error"]
+
+
+def test_memory_limit_kill_is_noted_as_oom(box: Box) -> None:
+    box.configure(
+        claude_path="/usr/local/bin/memory-hog", extra_args=["--memory", "64m", "--memory-swap", "64m"]
+    )
+    meta = box.start("eat")
+    m = box.oc.wait_status(meta["task_id"], "failed", timeout=90)
+    assert m["exit_code"] == 137
+    assert "out of memory" in m["error"] and "oom" in m["error"].lower()
+
+
+def test_container_removed_behind_our_back_is_lost(box: Box) -> None:
+    meta = box.start("#fake sleep 60")
+    box.rt.run("rm", "-f", container_name(meta["task_id"]))
+    m = box.oc.wait_status(meta["task_id"], "lost", timeout=30)
+    assert "gone" in m["error"]
+
+
+def test_list_and_dashboard_use_one_runtime_call_for_all_containers(box: Box) -> None:
+    metas = [box.start(f"#fake sleep 6\n#fake text t{i}") for i in range(3)]
+    box.spy()
+    box.oc.ok("list")
+    calls = box.logged_calls()
+    assert len(calls) == 1 and calls[0][0] == "inspect", calls
+    assert sorted(calls[0][3:]) == sorted(container_name(m["task_id"]) for m in metas)
+    box.clear_calls()
+    box.oc.ok("dashboard")
+    assert [c[0] for c in box.logged_calls()] == ["inspect"]
+    for m in metas:
+        wait_until(lambda m=m: box.inspect(m["task_id"])["State"]["Status"] == "exited", timeout=60)
+    box.clear_calls()
+    listed = box.oc.ok("list", "--json").json()
+    assert {t["status"] for t in listed} == {"completed"}
+    # One inspect for all; then each exited container's output tail is read once, for its result.
+    assert [c[0] for c in box.logged_calls()] == ["inspect", "logs", "logs", "logs"]
+    box.clear_calls()
+    box.oc.ok("list")
+    assert box.logged_calls() == [], "final tasks are never observed again"
+
+
+def test_missing_runtime_binary_shows_unknown_and_keeps_the_record(box: Box) -> None:
+    meta = box.start("#fake sleep 4\n#fake text back")
+    task_id = meta["task_id"]
+    before = (box.oc.tasks_dir / task_id / ".meta.json").read_bytes()
+    bare = box.calls.parent / "emptybin"
+    bare.mkdir()
+    seen = box.oc.ok("status", "--task-id", task_id, "--json", env={"PATH": str(bare)}).json()
+    assert seen["status"] == "unknown" and seen["recorded_status"] == "running"
+    assert f"{box.rt.name!r} not found" in seen["status_reason"]
+    listed = box.oc.ok("list", env={"PATH": str(bare)}).out
+    assert "unknown" in listed
+    assert (box.oc.tasks_dir / task_id / ".meta.json").read_bytes() == before
+    assert box.oc.wait_status(task_id, "completed", timeout=60)["result"]["text"] == "back"
+
+
+def test_docker_daemon_unreachable_shows_unknown_never_failed(
+    oc: Env, containers_conf: Path, container_image: str, podman_service: str, tmp_path: Path
+) -> None:
+    rt = Runtime(
+        "docker", {"CONTAINERS_CONF": str(containers_conf), "DOCKER_HOST": podman_service}, container_image
+    )
+    oc.env.update(rt.env)
+    ws = tmp_path / "w"
+    ws.mkdir()
+    oc.write_config(
+        json.dumps(
+            {"executors": [{"name": "box", "type": "container", "image": rt.image, "runtime": "docker"}]}
+        )
+    )
+    meta = oc.start("#fake sleep 3\n#fake text ok", "--executor", "box")
+    task_id = meta["task_id"]
+    try:
+        down = {"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"}
+        seen = oc.ok("status", "--task-id", task_id, "--json", env=down).json()
+        assert seen["status"] == "unknown" and seen["recorded_status"] == "running"
+        assert "Cannot connect to the Docker daemon" in seen["status_reason"]
+        assert json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())["status"] == "running"
+        refused = oc.run("start", "--executor", "box", "--prompt", "hi", env=down)
+        assert refused.code == 1
+        assert_one_line_error(refused.err, "Cannot connect to the Docker daemon", "DOCKER_HOST")
+        failed = oc.ok("list", "--json", "--status", "failed").json()
+        assert len(failed) == 1 and "Cannot connect" in failed[0]["error"]
+        killed = oc.run("kill", "--task-id", task_id, env=down)
+        assert killed.code == 1
+        assert_one_line_error(killed.err, "cannot stop")
+        assert oc.wait_status(task_id, "completed", timeout=60)["result"]["text"] == "ok"
+    finally:
+        rt.run("rm", "-f", container_name(task_id), check=False)
+        shutil.rmtree(oc.tasks_dir)
+
+
+# -------------------------------------------------------------------------------- logs
+
+
+def test_logs_tail_stdout_and_stderr_and_follow_until_the_end(box: Box) -> None:
+    meta = box.start("#fake stderr warn-on-stderr\n#fake sleep 2\n#fake text finished")
+    task_id = meta["task_id"]
+    followed = box.oc.ok("logs", "--task-id", task_id, "--raw", "--lines", "1", "--follow=0.2", timeout=90)
+    events = [json.loads(ln) for ln in followed.out.splitlines() if ln.strip()]
+    assert events[-1]["type"] == "result" and events[-1]["result"] == "finished"
+    assert box.oc.status(task_id)["status"] == "completed"
+    last = box.oc.ok("logs", "--task-id", task_id, "--raw", "--lines", "2").out.splitlines()
+    assert len(last) == 2 and json.loads(last[-1])["type"] == "result"
+    # The container's stdout is exactly what logs shows.
+    assert box.rt.run("logs", container_name(task_id)).stdout.splitlines()[-2:] == last
+    err = box.oc.ok("logs", "--task-id", task_id, "--stderr", "--lines", "5").out
+    assert "warn-on-stderr" in err and "finished" not in err
+
+
+def test_transcript_is_read_inside_the_container_while_it_exists(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = box.start("#fake sleep 1\n#fake text in transcript")
+    task_id = meta["task_id"]
+    box.oc.wait_status(task_id, "completed", timeout=60)
+    executor = executor_for(box, monkeypatch)
+    data, offset = executor.read_path(meta, meta["transcript"], 0)
+    lines = [json.loads(ln) for ln in data.splitlines()]
+    assert {ln.get("sessionId") for ln in lines if "sessionId" in ln} == {task_id}
+    assert offset == len(data)
+    assert executor.read_path(meta, meta["transcript"], offset) == (b"", offset)
+    assert executor.read_path(meta, "/root/no-such-file.jsonl", 0) == (b"", 0)
+    raw = box.oc.ok("logs", "--task-id", task_id, "--source", "transcript", "--raw", "--lines", "100").out
+    assert raw.encode().splitlines() == data.splitlines()
+    box.oc.ok("cleanup", "--task-id", task_id)
+    with pytest.raises(Exception, match="gone"):
+        executor.read_path(meta, meta["transcript"], 0)
+
+
+def executor_for(box: Box, monkeypatch: pytest.MonkeyPatch) -> ContainerExecutor:
+    """A ContainerExecutor in this process, with the runtime's environment."""
+    from openclaw.config import ExecutorConfig
+    from openclaw.records import TaskStore
+
+    for name, value in box.rt.env.items():
+        monkeypatch.setenv(name, value)
+    options = {k: v for k, v in box.options.items() if k not in ("name", "type", "env")}
+    cfg = ExecutorConfig(name="box", type="container", claude_path="claude", max_turns=5, options=options)
+    return ContainerExecutor(cfg, TaskStore(box.oc.tasks_dir))
+
+
+# ------------------------------------------------------------------------ kill, cleanup
+
+
+def test_kill_stops_the_container_and_its_whole_process_tree(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = box.start("#fake detached-child 120\n#fake sleep 120")
+    task_id = meta["task_id"]
+    wait_until(lambda: (box.record / f"{task_id}.tool-pids").exists(), timeout=60)
+    wait_until(lambda: len((box.record / f"{task_id}.tool-pids").read_text().split()) >= 2, timeout=60)
+    # The transcript is readable inside the running container.
+    transcript, _ = executor_for(box, monkeypatch).read_path(meta, meta["transcript"], 0)
+    assert json.loads(transcript.splitlines()[0])["sessionId"] == task_id
+    pid1 = box.inspect(task_id)["State"]["Pid"]
+    pids = container_pids(pid1)
+    assert len(pids) >= 4, "entry sh, claude, the tool and its detached child"
+    began = time.monotonic()
+    killed = box.oc.ok("kill", "--task-id", task_id, "--grace", "3", "--json").json()
+    assert time.monotonic() - began < 30
+    assert killed["status"] == "killed"
+    assert box.oc.status(task_id)["status"] == "killed"
+    assert not [p for p in pids if pid_alive(p)], "every process of the container is gone"
+    assert box.inspect(task_id)["State"]["Status"] == "exited"
+    # Killing again changes nothing.
+    assert box.oc.ok("kill", "--task-id", task_id, "--json").json()["status"] == "killed"
+
+
+def test_cleanup_removes_the_container_its_anonymous_volumes_and_the_record(box: Box) -> None:
+    box.configure(volumes=[f"{box.ws}:/work", f"{box.record}:/record", "/scratch"])
+    meta = box.start("#fake bash echo data >/scratch/f\n#fake text ok")
+    task_id = meta["task_id"]
+    box.oc.wait_status(task_id, "completed", timeout=60)
+    mounts = box.inspect(task_id)["Mounts"]
+    (volume,) = [m["Name"] for m in mounts if m["Type"] == "volume"]
+    assert box.rt.run("volume", "inspect", volume, check=False).returncode == 0
+    box.oc.ok("cleanup", "--task-id", task_id)
+    assert not box.exists(task_id)
+    assert box.rt.run("volume", "inspect", volume, check=False).returncode != 0
+    assert not (box.oc.tasks_dir / task_id).exists()
+    # A running task needs --force: it is killed, then removed.
+    running = box.start("#fake sleep 60")
+    refused = box.oc.run("cleanup", "--task-id", running["task_id"])
+    assert refused.code == 2 and box.exists(running["task_id"])
+    box.oc.ok("cleanup", "--task-id", running["task_id"], "--force")
+    assert not box.exists(running["task_id"])
+
+
+# -------------------------------------------------------------------------------- errors
+
+
+def test_missing_runtime_binary_is_a_one_line_start_error_with_a_failed_record(box: Box) -> None:
+    bare = box.calls.parent / "emptybin"
+    bare.mkdir(exist_ok=True)
+    result = box.oc.run(
+        "start", "--executor", "box", "--prompt", "hi", "--workspace", "/work", env={"PATH": str(bare)}
+    )
+    assert result.code == 1
+    assert_one_line_error(result.err, f"{box.rt.name!r} not found", "install")
+    meta = only_record(box)
+    assert meta["status"] == "failed" and "not found" in meta["error"]
+
+
+def test_missing_image_says_how_to_build_or_pull_it(box: Box) -> None:
+    box.configure(image="localhost/openclaw-no-such-image:nope")
+    result = box.oc.run("start", "--executor", "box", "--prompt", "hi", "--workspace", "/work")
+    assert result.code == 1
+    assert_one_line_error(
+        result.err, "not found", "build", f"{box.rt.name} pull localhost/openclaw-no-such-image:nope"
+    )
+    meta = only_record(box)
+    assert meta["status"] == "failed" and "build" in meta["error"]
+    assert not box.exists(meta["task_id"])
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("relative/dir:/work", "neither an absolute host path nor a volume name"),
+        ("/tmp:work", "not an absolute container path"),
+        ("/no/such/host/dir:/work", "does not exist"),
+        ("/tmp:/a:ro:extra", "too many"),
+    ],
+)
+def test_bad_volume_spec_is_a_one_line_start_error(box: Box, spec: str, needle: str) -> None:
+    box.configure(volumes=[spec])
+    result = box.oc.run("start", "--executor", "box", "--prompt", "hi", "--workspace", "/work")
+    assert result.code == 1
+    assert_one_line_error(result.err, "bad volume spec", needle)
+    meta = only_record(box)
+    assert meta["status"] == "failed" and needle in meta["error"]
+    assert not box.exists(meta["task_id"])
+
+
+def test_runtime_error_is_a_one_line_start_error_and_leaves_no_container(box: Box) -> None:
+    box.configure(extra_args=["--bogus-flag"])
+    result = box.oc.run("start", "--executor", "box", "--prompt", "hi", "--workspace", "/work")
+    assert result.code == 1
+    assert_one_line_error(result.err, "could not start the container", "bogus")
+    meta = only_record(box)
+    assert meta["status"] == "failed"
+    assert not box.exists(meta["task_id"])
+
+
+def test_relative_workspace_is_a_usage_error(box: Box) -> None:
+    result = box.oc.run("start", "--executor", "box", "--prompt", "hi", "--workspace", "rel/dir")
+    assert result.code == 2
+    assert_one_line_error(result.err, "not an absolute path", "inside the container")
+
+
+# ------------------------------------------------------------------- pure functions (no engine)
+
+
+def test_env_file_quotes_every_value_so_sh_reads_it_back_exactly(tmp_path: Path) -> None:
+    env = {"A": 'it\'s $(x) `y` "z"\nline2', "B": "", "C": "'"}
+    f = tmp_path / "env"
+    f.write_text(env_file_text(env))
+    out = subprocess.run(
+        ["sh", "-c", 'set -a; . "$1"; printf "%s\\0" "$A" "$B" "$C"', "sh", str(f)],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert out.split(b"\0")[:-1] == [v.encode() for v in env.values()]
+
+
+def test_volume_specs_are_checked_before_the_runtime_sees_them(tmp_path: Path) -> None:
+    assert volume_args([f"{tmp_path}:/w:ro", "named_vol:/data", "/anon"], "x") == [
+        "-v",
+        f"{tmp_path}:/w:ro",
+        "-v",
+        "named_vol:/data",
+        "-v",
+        "/anon",
+    ]
+    for bad in ("a b:/x", "/x:/y:ro;rm", ":/x"):
+        with pytest.raises(StartError, match="bad volume spec"):
+            volume_args([bad], "x")
+
+
+def test_oom_killed_state_is_noted_in_the_reason() -> None:
+    obs = observation_from_state({"State": {"Status": "exited", "ExitCode": 137, "OOMKilled": True}}, None)
+    assert obs.alive is False and obs.exit_code == 137 and "OOM-killed" in (obs.reason or "")
+    assert observation_from_state({"State": {"Status": "running"}}, None).alive is True
+
+
+def test_workspace_must_be_a_container_path() -> None:
+    from openclaw.config import ExecutorConfig
+    from openclaw.records import TaskStore
+
+    cfg = ExecutorConfig(
+        name="b", type="container", claude_path="claude", max_turns=1, options={"image": "i"}
+    )
+    ex = ContainerExecutor(cfg, TaskStore(Path("/nonexistent")))
+    assert ex.normalize_workspace(None) == "~"
+    assert ex.normalize_workspace("/work//x/../y/") == "/work/y"
+    assert ex.normalize_workspace("~/src/") == "~/src"
+    with pytest.raises(UsageError):
+        ex.normalize_workspace("work")

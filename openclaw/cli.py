@@ -204,7 +204,8 @@ def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[s
         if json:
             _out(render.dumps(meta))
         else:
-            _out(f"started {meta['task_id']} on {meta['executor']} (pid {meta['pid']})")
+            where = f"pid {meta['pid']}" if meta.get("pid") else meta.get("host") or meta["status"]
+            _out(f"started {meta['task_id']} on {meta['executor']} ({where})")
             _out(f"  follow: {PROG} logs --task-id {meta['task_id'][:8]} --follow")
         return
     if not json:

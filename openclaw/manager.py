@@ -165,8 +165,9 @@ class Manager:
             if m["status"] in states.ACTIVE:
                 by_executor.setdefault(m["executor"], []).append(m)
         updated: dict[str, dict[str, Any]] = {}
+        results = self._observe_all(by_executor)
         for name, batch in by_executor.items():
-            observations = self._observe(name, batch)
+            observations = results[name]
             for m in batch:
                 obs = observations.get(m["task_id"])
                 if obs is None:
@@ -179,6 +180,21 @@ class Manager:
                 elif states.settle(m, obs) is not None:
                     updated[m["task_id"]] = self._apply(m["task_id"], obs)
         return [updated.get(m["task_id"], m) for m in metas]
+
+    def _observe_all(self, by_executor: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Observation]]:
+        """Observe every executor's batch; several executors (hosts) are polled in parallel."""
+        if len(by_executor) <= 1:
+            return {name: self._observe(name, batch) for name, batch in by_executor.items()}
+        from concurrent.futures import ThreadPoolExecutor
+
+        for name, batch in by_executor.items():  # create them here, not racing in the threads
+            try:
+                self.executor_for(name, batch[0]["executor_type"])
+            except OpenclawError:
+                pass  # _observe reports it
+        with ThreadPoolExecutor(max_workers=min(16, len(by_executor))) as pool:
+            futures = {name: pool.submit(self._observe, name, batch) for name, batch in by_executor.items()}
+            return {name: future.result() for name, future in futures.items()}
 
     def _observe(self, name: str, batch: list[dict[str, Any]]) -> dict[str, Observation]:
         try:

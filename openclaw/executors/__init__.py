@@ -12,6 +12,7 @@ from openclaw.records import TaskStore
 #: executor type -> "module:class"
 BACKENDS = {
     "local": "openclaw.executors.local:LocalExecutor",
+    "ssh": "openclaw.executors.ssh:SSHExecutor",
     "container": "openclaw.executors.container:ContainerExecutor",
 }
 

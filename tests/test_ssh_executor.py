@@ -1,0 +1,656 @@
+"""The SSH executor end to end, against a real OpenSSH server on 127.0.0.1.
+
+The "remote" host is this machine seen through sshd, so the tests can check
+the remote side (task directory, processes, what the fake claude recorded)
+directly. When the tests run as root they log in as an unprivileged account
+(see sshd_harness.ensure_login_user).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import socket
+import stat
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FAKES, Env, wait_until
+from sshd_harness import SSHD, Sshd, chown, ensure_login_user, keygen, remove_tree, scratch_dir
+from test_local_executor import HOSTILE
+
+from openclaw import procs
+
+pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="needs openssh-server (bash tests/run)")
+
+SCRATCH = Path("/tmp/openclaw-ssh-tests")
+
+
+@dataclass
+class Remote:
+    """The remote side of one test: a directory owned by the login user."""
+
+    user: pwd.struct_passwd
+    dir: Path
+    ws: Path
+    record: Path
+    tasks: Path
+
+
+@dataclass
+class SSHEnv:
+    """An isolated openclaw user whose only executor, ``remote``, is an sshd on loopback."""
+
+    oc: Env
+    sshd: Sshd
+    remote: Remote
+    key: Path
+
+    def trust(self, *servers: Sshd) -> None:
+        """Put the servers' host keys (default: ours) in the user's known_hosts."""
+        kh = self.oc.home / ".ssh" / "known_hosts"
+        kh.parent.mkdir(mode=0o700, exist_ok=True)
+        kh.write_text("".join(s.known_hosts_line() for s in servers or (self.sshd,)))
+
+    def configure(self, env: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
+        """Write a config with one ssh executor ``remote``; options set to None are left out."""
+        opts: dict[str, Any] = {
+            "name": "remote",
+            "type": "ssh",
+            "host": "127.0.0.1",
+            "port": self.sshd.port,
+            "user": self.remote.user.pw_name,
+            "key_path": str(self.key),
+            "claude_path": str(FAKES / "claude"),
+            "remote_root": str(self.remote.tasks),
+            "connect_timeout": 5,
+            "env": {"FAKE_CLAUDE_RECORD_DIR": str(self.remote.record), **(env or {})},
+        }
+        opts.update(options)
+        opts = {k: v for k, v in opts.items() if v is not None}
+        self.oc.write_config(json.dumps({"executors": [opts]}))
+        return opts
+
+    def recorded(self, task_id: str, suffix: str) -> bytes:
+        """What the fake claude recorded on the remote side (``stdin``, ``cwd``, ``env.json``)."""
+        return (self.remote.record / f"{task_id}.{suffix}").read_bytes()
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.remote.tasks / task_id
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def login_user() -> pwd.struct_passwd:
+    return ensure_login_user()
+
+
+@pytest.fixture(scope="session")
+def session_dir(login_user: pwd.struct_passwd) -> Iterator[Path]:
+    path = scratch_dir(SCRATCH / uuid.uuid4().hex, login_user)
+    yield path
+    remove_tree(path)
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return keygen(tmp_path_factory.mktemp("client") / "id_ed25519")
+
+
+@pytest.fixture(scope="session")
+def authorized(session_dir: Path, client_key: Path) -> Path:
+    # sshd reads it as the login user: it lives in a world-readable place.
+    path = session_dir / "authorized_keys"
+    path.write_text(client_key.with_suffix(".pub").read_text())
+    path.chmod(0o644)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sshd(session_dir: Path, authorized: Path) -> Iterator[Sshd]:
+    with Sshd(session_dir / "sshd-main", authorized) as server:
+        yield server
+
+
+@pytest.fixture
+def own_sshd(session_dir: Path, authorized: Path) -> Iterator[Sshd]:
+    """A server of the test's own, which the test may stop and restart."""
+    server = Sshd(session_dir / f"sshd-{uuid.uuid4().hex[:8]}", authorized, log_level="DEBUG1")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _kill_leftovers(remote: Remote) -> None:
+    """Safety net: SIGKILL whatever a test left on the 'remote' side, by recorded pid only."""
+    pids: set[int] = set()
+    for f in remote.record.glob("*"):
+        if f.suffix in (".pid", ".tool-pids", ".detached-pid"):
+            pids.update(int(p) for p in f.read_text().split() if p.isdigit())
+    for pid_file in remote.tasks.glob("*/pid"):
+        parts = pid_file.read_text().split()
+        if len(parts) == 4 and procs.is_alive(int(parts[0]), int(parts[1])):
+            try:
+                os.killpg(int(parts[0]), signal.SIGKILL)
+            except OSError:
+                pass
+    for pid in pids:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if b"OPENCLAW_TASK_ID=" in environ:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def remote(session_dir: Path, login_user: pwd.struct_passwd) -> Iterator[Remote]:
+    base = scratch_dir(session_dir / uuid.uuid4().hex, login_user)
+    r = Remote(
+        user=login_user,
+        dir=base,
+        ws=scratch_dir(base / "ws", login_user),
+        record=scratch_dir(base / "record", login_user),
+        tasks=base / "tasks",
+    )
+    yield r
+    _kill_leftovers(r)
+    projects = Path(login_user.pw_dir) / ".claude" / "projects"
+    for p in projects.glob(f"*{base.name}*"):
+        remove_tree(p)
+    # Transcripts of tasks that ran in the login user's home (workspace ~).
+    for f in r.record.glob("*.cwd"):
+        for transcript in projects.glob(f"*/{f.name[: -len('.cwd')]}.jsonl"):
+            transcript.unlink()
+    remove_tree(base)
+
+
+@pytest.fixture
+def ssh(sshd: Sshd, remote: Remote, oc: Env, client_key: Path) -> SSHEnv:
+    return _ssh_env(sshd, remote, oc, client_key)
+
+
+def _ssh_env(server: Sshd, remote: Remote, oc: Env, key: Path) -> SSHEnv:
+    oc.env.pop("SSH_AUTH_SOCK", None)
+    env = SSHEnv(oc=oc, sshd=server, remote=remote, key=key)
+    env.trust()
+    env.configure()
+    return env
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def live_task_processes(task_id: str) -> list[int]:
+    """Processes on this machine carrying the task's OPENCLAW_TASK_ID (zombies excluded)."""
+    needle = f"OPENCLAW_TASK_ID={task_id}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        st = procs.stat(int(name))
+        if needle in env and st is not None and st.state not in ("Z", "X"):
+            found.append(int(name))
+    return found
+
+
+def one_line_error(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, text
+    assert lines[0].startswith("openclaw-agent: error: "), text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+# -- start, status, logs, kill, cleanup --------------------------------------------------------
+def test_start_returns_at_once_then_status_logs_and_cleanup_work_remotely(ssh: SSHEnv) -> None:
+    oc = ssh.oc
+    began = time.monotonic()
+    meta = oc.start("#fake sleep 2\n#fake text remote done", "--workspace", str(ssh.remote.ws))
+    assert time.monotonic() - began < 5, "start must not wait for the agent"
+    task_id = meta["task_id"]
+    assert meta["status"] == "running" and meta["executor"] == "remote"
+    assert meta["host"] == "127.0.0.1" and meta["pid"] > 0 and meta["boot_id"] == procs.boot_id()
+    # The launcher leads its own session on the host, as the login user, and outlived the SSH call.
+    st = procs.stat(meta["pid"])
+    assert st is not None and st.session == meta["pid"] and st.start_time == meta["pid_start_time"]
+    assert os.stat(f"/proc/{meta['pid']}").st_uid == ssh.remote.user.pw_uid
+    # The remote task directory: 0700, prompt/env 0600, launcher and a .meta.json copy.
+    d = ssh.task_dir(task_id)
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    for name in ("prompt", "env"):
+        assert stat.S_IMODE((d / name).stat().st_mode) == 0o600
+    assert (d / "launcher.sh").is_file()
+    remote_meta = json.loads((d / ".meta.json").read_text())
+    assert remote_meta["task_id"] == task_id and remote_meta["pid"] == meta["pid"]
+    local_meta = json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())
+    assert local_meta["task_id"] == task_id and local_meta["executor_type"] == "ssh"
+    # The agent got the prompt file as stdin and stdout as the remote stdout file.
+    fd0 = os.readlink(f"/proc/{meta['agent_pid']}/fd/0")
+    assert fd0 == str(d / "prompt")
+    assert oc.status(task_id)["status"] == "running"
+
+    done = oc.wait_status(task_id, "completed", timeout=60)
+    assert done["exit_code"] == 0 and done["result"]["text"] == "remote done"
+    logs = oc.ok("logs", "--task-id", task_id, "--raw", "--lines", "3").out.strip().splitlines()
+    assert len(logs) == 3 and json.loads(logs[-1])["type"] == "result"
+    assert "remote done" in logs[-1]
+    listed = oc.ok("list", "--json").json()
+    assert [m["status"] for m in listed] == ["completed"]
+
+    oc.ok("cleanup", "--task-id", task_id)
+    assert not d.exists()
+    assert not (oc.tasks_dir / task_id).exists()
+
+
+def test_follow_streams_new_lines_until_the_task_ends(ssh: SSHEnv) -> None:
+    meta = ssh.oc.start("#fake sleep 2\n#fake text followed to the end")
+    began = time.monotonic()
+    out = ssh.oc.ok("logs", "--task-id", meta["task_id"], "--raw", "--lines", "0", "--follow", timeout=90).out
+    assert time.monotonic() - began > 1, "follow returned before the task ended"
+    events = [json.loads(line) for line in out.strip().splitlines()]
+    assert events[-1]["type"] == "result" and events[-1]["result"] == "followed to the end"
+    assert any(e["type"] == "assistant" for e in events)
+    assert ssh.oc.status(meta["task_id"])["status"] == "completed"
+
+
+def test_kill_leaves_no_process_of_the_task_on_the_host_including_detached_tool_children(
+    ssh: SSHEnv,
+) -> None:
+    meta = ssh.oc.start("#fake detached-child 120\n#fake sleep 120")
+    task_id = meta["task_id"]
+    detached = ssh.remote.record / f"{task_id}.detached-pid"
+    wait_until(lambda: detached.exists() and (ssh.remote.record / f"{task_id}.tool-pids").exists(), 30)
+    wait_until(lambda: len((ssh.remote.record / f"{task_id}.tool-pids").read_text().split()) >= 2, 30)
+    child = int(detached.read_text())
+    st = procs.stat(child)
+    assert st is not None and st.session not in (meta["pid"],), "the tool child escaped the group"
+    assert len(live_task_processes(task_id)) >= 3
+    result = ssh.oc.ok("kill", "--task-id", task_id, "--grace", "2", "--json", timeout=90)
+    assert result.json()["status"] == "killed"
+    assert live_task_processes(task_id) == []
+    assert not procs.is_alive(child, st.start_time)
+    assert not procs.is_alive(meta["pid"], meta["pid_start_time"])
+    assert ssh.oc.status(task_id)["status"] == "killed"
+    # Killing again changes nothing.
+    assert ssh.oc.ok("kill", "--task-id", task_id, "--json").json()["status"] == "killed"
+
+
+# -- prompt, workspace, env ------------------------------------------------------------------------
+def test_hostile_prompts_reach_the_remote_agent_byte_exact(ssh: SSHEnv) -> None:
+    body = "\n".join(HOSTILE).encode() + b"\n\x01 trailing\r\n\n"
+    started = [ssh.oc.start(p) for p in HOSTILE]
+    by_stdin = ssh.oc.ok("start", "--json", "--prompt", "-", input=body).json()
+    for meta, want in [*zip(started, [p.encode() for p in HOSTILE], strict=True), (by_stdin, body)]:
+        ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+        assert ssh.recorded(meta["task_id"], "stdin") == want
+        assert (ssh.task_dir(meta["task_id"]) / "prompt").read_bytes() == want
+    assert not Path("/tmp/openclaw-pwned").exists() and not Path("/tmp/openclaw-pwned2").exists()
+
+
+def test_workspace_with_spaces_and_with_tilde_work_on_the_host(ssh: SSHEnv) -> None:
+    spaced = scratch_dir(ssh.remote.ws / "my work space", ssh.remote.user)
+    home = Path(ssh.remote.user.pw_dir)
+    tilde_name = f"oc-ws-{ssh.remote.dir.name}"
+    tilde = home / tilde_name
+    tilde.mkdir()
+    chown(tilde, ssh.remote.user)
+    try:
+        a = ssh.oc.start("#fake text a", "--workspace", str(spaced))
+        b = ssh.oc.start("#fake text b", "--workspace", f"~/{tilde_name}")
+        for meta, where in ((a, spaced), (b, tilde)):
+            done = ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+            assert ssh.recorded(meta["task_id"], "cwd").decode() == str(where)
+            assert done["workspace"] == str(where)
+            encoded = "".join(c if c.isalnum() else "-" for c in str(where))
+            assert done["transcript"] == f"{home}/.claude/projects/{encoded}/{meta['task_id']}.jsonl"
+            assert Path(done["transcript"]).is_file()
+    finally:
+        remove_tree(tilde)
+        for p in (home / ".claude" / "projects").glob(f"*{tilde_name}*"):
+            remove_tree(p)
+
+
+def test_env_values_reach_the_agent_through_a_0600_file_never_argv_meta_or_logs(ssh: SSHEnv) -> None:
+    # Shell-hostile, but nothing JSON escapes (the manager redacts the raw bytes).
+    secret = "s3cr3t-'$(id)`x` ;|&-value"
+    ssh.configure(
+        env={"OC_SECRET": secret, "FAKE_CLAUDE_RECORD_ENV": "OC_SECRET,OC_PASSED"}, pass_env=["OC_PASSED"]
+    )
+    ssh.oc.env["OC_PASSED"] = "passed along\nwith a newline"
+    meta = ssh.oc.start("#fake sleep 1\n#fake bash printenv OC_SECRET")
+    task_id = meta["task_id"]
+    wait_until(lambda: procs.stat(meta["agent_pid"]) is not None)
+    for pid in (meta["pid"], meta["agent_pid"]):
+        assert secret.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ssh.oc.wait_status(task_id, "completed", timeout=60)
+    assert json.loads(ssh.recorded(task_id, "env.json")) == {
+        "OC_SECRET": secret,
+        "OC_PASSED": "passed along\nwith a newline",
+    }
+    env_file = ssh.task_dir(task_id) / "env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    for meta_file in (ssh.task_dir(task_id) / ".meta.json", ssh.oc.tasks_dir / task_id / ".meta.json"):
+        text = meta_file.read_text()
+        assert secret not in text and "OC_SECRET" in text
+    logs = ssh.oc.ok("logs", "--task-id", task_id, "--raw").out
+    assert secret not in logs and "[redacted]" in logs
+
+
+# -- reconciling -------------------------------------------------------------------------------------
+def test_task_finishing_while_nobody_polls_is_reconciled_later(ssh: SSHEnv) -> None:
+    meta = ssh.oc.start("#fake sleep 1\n#fake text finished alone")
+    rc = ssh.task_dir(meta["task_id"]) / "rc"
+    wait_until(rc.exists, 60)
+    record = json.loads((ssh.oc.tasks_dir / meta["task_id"] / ".meta.json").read_text())
+    assert record["status"] == "running"
+    done = ssh.oc.status(meta["task_id"])
+    assert done["status"] == "completed" and done["result"]["text"] == "finished alone"
+
+
+def test_failed_remote_agent_carries_the_exit_code_and_reason(ssh: SSHEnv) -> None:
+    meta = ssh.oc.start("#fake api-error 400 model not found")
+    done = ssh.oc.wait_status(meta["task_id"], lambda s: s not in ("pending", "running"), timeout=60)
+    assert done["status"] == "failed" and done["exit_code"] == 1
+    assert "API Error: 400" in done["error"]
+
+
+def test_sshd_stopped_mid_task_shows_unknown_then_the_final_state_after_restart(
+    own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path
+) -> None:
+    ssh = _ssh_env(own_sshd, remote, oc, client_key)
+    meta = oc.start("#fake sleep 3\n#fake text survived the outage")
+    task_id = meta["task_id"]
+    record_file = oc.tasks_dir / task_id / ".meta.json"
+    before = record_file.read_bytes()
+    own_sshd.stop()
+    seen = oc.status(task_id)
+    assert seen["status"] == "unknown" and seen["recorded_status"] == "running"
+    assert "refused" in seen["status_reason"]
+    table = oc.ok("list").out
+    assert "unknown" in table
+    assert record_file.read_bytes() == before, "an unreachable host must not change the record"
+    for args in (["logs", "--task-id", task_id], ["kill", "--task-id", task_id]):
+        failed = oc.run(*args)
+        assert failed.code == 1 and "refused" in one_line_error(failed.err)
+    # The task runs on and finishes while the host is unreachable.
+    wait_until((ssh.task_dir(task_id) / "rc").exists, 60)
+    assert oc.status(task_id)["status"] == "unknown"
+    own_sshd.start()
+    done = oc.status(task_id)
+    assert done["status"] == "completed" and done["result"]["text"] == "survived the outage"
+
+
+def test_a_rebooted_host_makes_the_task_lost(ssh: SSHEnv) -> None:
+    from openclaw.records import TaskStore
+
+    meta = ssh.oc.start("#fake sleep 60")
+    store = TaskStore(ssh.oc.tasks_dir)
+    store.update(meta["task_id"], lambda m: dict(m, boot_id=str(uuid.uuid4())))
+    lost = ssh.oc.status(meta["task_id"])
+    assert lost["status"] == "lost" and "rebooted" in lost["error"]
+    _kill_leftovers(ssh.remote)
+
+
+def test_listing_many_tasks_is_one_ssh_round_trip(
+    own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path
+) -> None:
+    ssh = _ssh_env(own_sshd, remote, oc, client_key)
+    ids = [oc.start("#fake sleep 60")["task_id"] for _ in range(5)]
+    log_size = own_sshd.log.stat().st_size
+    listed = oc.ok("list", "--json").json()
+    assert sorted(m["task_id"] for m in listed) == sorted(ids)
+    assert {m["status"] for m in listed} == {"running"}
+    log = own_sshd.log.read_bytes()[log_size:].decode()
+    assert log.count("Accepted publickey") == 1, log
+    assert log.count("Starting session") == 1, log
+    for task_id in ids:
+        oc.ok("kill", "--task-id", task_id, "--grace", "1", timeout=60)
+    assert all(live_task_processes(t) == [] for t in ids)
+    del ssh
+
+
+def test_read_path_reads_the_remote_transcript_from_an_offset(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openclaw.config import load
+    from openclaw.executors import get_executor
+    from openclaw.records import TaskStore
+
+    meta = ssh.oc.start("#fake text transcript please")
+    done = ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    monkeypatch.setenv("HOME", str(ssh.oc.home))
+    executor = get_executor(load(str(ssh.oc.config_file)).executor("remote"), TaskStore(ssh.oc.tasks_dir))
+    want = Path(done["transcript"]).read_bytes()
+    assert want
+    assert executor.read_path(done, done["transcript"], 0) == (want, len(want))
+    assert executor.read_path(done, done["transcript"], 10) == (want[10:], len(want))
+    assert executor.read_path(done, done["transcript"], len(want)) == (b"", len(want))
+    assert executor.size(done, "stdout") == (ssh.task_dir(meta["task_id"]) / "stdout").stat().st_size
+    # And through the CLI: logs --source transcript.
+    shown = ssh.oc.ok("logs", "--task-id", meta["task_id"], "--source", "transcript", "--raw", "--lines", "2")
+    assert shown.out.encode().splitlines() == want.splitlines()[-2:]
+
+
+# -- host keys -----------------------------------------------------------------------------------------
+def test_unknown_host_key_is_refused_with_how_to_accept_it(ssh: SSHEnv) -> None:
+    (ssh.oc.home / ".ssh" / "known_hosts").write_text("")
+    result = ssh.oc.run("start", "--prompt", "hi", "--json")
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"[127.0.0.1]:{ssh.sshd.port}" in line and "unknown" in line
+    assert "ssh-keyscan" in line and "accept_new_host_keys" in line
+    assert result.json()["status"] == "failed"
+    assert not ssh.remote.tasks.exists() or not any(ssh.remote.tasks.iterdir())
+
+
+def test_changed_host_key_is_refused_even_with_accept_new(ssh: SSHEnv, tmp_path: Path) -> None:
+    other = keygen(tmp_path / "other_host_key")
+    kh = ssh.oc.home / ".ssh" / "known_hosts"
+    kh.write_text(ssh.sshd.known_hosts_line(other))
+    for accept in (False, True):
+        ssh.configure(accept_new_host_keys=accept)
+        result = ssh.oc.run("start", "--prompt", "hi", "--json")
+        assert result.code == 1
+        line = one_line_error(result.err)
+        assert "CHANGED" in line and f"[127.0.0.1]:{ssh.sshd.port}" in line and "ssh-keygen -R" in line
+        assert result.json()["status"] == "failed"
+    assert kh.read_text() == ssh.sshd.known_hosts_line(other), "a changed key must never be saved"
+
+
+def test_accept_new_host_keys_accepts_and_saves_an_unknown_key(ssh: SSHEnv) -> None:
+    kh = ssh.oc.home / ".ssh" / "known_hosts"
+    kh.unlink()
+    ssh.configure(accept_new_host_keys=True)
+    meta = ssh.oc.start("#fake text hi")
+    assert ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    assert kh.read_text() == ssh.sshd.known_hosts_line()
+    assert stat.S_IMODE(kh.stat().st_mode) == 0o600
+
+
+# -- ssh_config, ProxyJump ---------------------------------------------------------------------------
+def _ssh_config(ssh: SSHEnv, text: str) -> None:
+    cfg = ssh.oc.home / ".ssh" / "config"
+    cfg.write_text(text)
+    cfg.chmod(0o600)
+
+
+def test_host_alias_from_ssh_config_with_default_keys(ssh: SSHEnv) -> None:
+    # No key_path, user or port: HostName, Port and User come from ~/.ssh/config, the key
+    # from the default ~/.ssh/id_ed25519.
+    default_key = ssh.oc.home / ".ssh" / "id_ed25519"
+    default_key.write_bytes(ssh.key.read_bytes())
+    default_key.chmod(0o600)
+    _ssh_config(
+        ssh,
+        f"Host crib\n  HostName 127.0.0.1\n  Port {ssh.sshd.port}\n  User {ssh.remote.user.pw_name}\n",
+    )
+    ssh.configure(host="crib", port=None, user=None, key_path=None)
+    meta = ssh.oc.start("#fake text via alias")
+    assert meta["host"] == "crib"
+    done = ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    assert done["result"]["text"] == "via alias"
+
+
+def test_proxyjump_through_a_second_sshd(ssh: SSHEnv, own_sshd: Sshd) -> None:
+    jump = own_sshd
+    user = ssh.remote.user.pw_name
+    _ssh_config(
+        ssh,
+        f"Host jump\n  HostName 127.0.0.1\n  Port {jump.port}\n  User {user}\n  IdentityFile {ssh.key}\n"
+        f"Host target\n  HostName 127.0.0.1\n  Port {ssh.sshd.port}\n  User {user}\n"
+        f"  IdentityFile {ssh.key}\n  ProxyJump jump\n",
+    )
+    ssh.configure(host="target", port=None, user=None, key_path=None)
+    ssh.trust(ssh.sshd)  # the jump host's key is not known yet: refused
+    refused = ssh.oc.run("start", "--prompt", "hi")
+    assert refused.code == 1 and f"[127.0.0.1]:{jump.port}" in one_line_error(refused.err)
+    ssh.trust(ssh.sshd, jump)
+    meta = ssh.oc.start("#fake text jumped")
+    done = ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    assert done["result"]["text"] == "jumped"
+    log = jump.log.read_text()
+    assert f"port {ssh.sshd.port}" in log and "direct-tcpip" in log, log[-3000:]
+
+
+# -- errors --------------------------------------------------------------------------------------------
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never says anything."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("auth", "authentication to"),
+        ("refused", "refused"),
+        ("dns", "cannot resolve host name 'nonexistent.invalid'"),
+        ("timeout", "timed out"),
+    ],
+)
+def test_connection_problems_give_one_line_and_a_failed_task(
+    ssh: SSHEnv, tmp_path: Path, silent_port: int, case: str, expect: str
+) -> None:
+    if case == "auth":
+        ssh.configure(key_path=str(keygen(tmp_path / "stranger")))
+    elif case == "refused":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        ssh.configure(port=closed)
+    elif case == "dns":
+        ssh.configure(host="nonexistent.invalid")
+    else:
+        ssh.configure(port=silent_port, connect_timeout=1)
+    began = time.monotonic()
+    result = ssh.oc.run("start", "--prompt", "hi", "--json")
+    assert time.monotonic() - began < 20
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert expect in line, line
+    meta = result.json()
+    assert meta["status"] == "failed" and expect in meta["error"]
+    assert ssh.oc.status(meta["task_id"])["status"] == "failed"
+
+
+def test_missing_claude_and_missing_workspace_fail_start_with_one_line(ssh: SSHEnv) -> None:
+    ssh.configure(claude_path="/nowhere/claude")
+    result = ssh.oc.run("start", "--prompt", "hi", "--json")
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert "claude not found at /nowhere/claude" in line and "non-interactive SSH shell" in line
+    assert "claude_path" in line and result.json()["status"] == "failed"
+
+    ssh.configure(claude_path="claude")  # not on the remote non-interactive PATH
+    on_path = ssh.oc.run("start", "--prompt", "hi")
+    assert on_path.code == 1 and "claude not found at PATH" in one_line_error(on_path.err)
+
+    ssh.configure()
+    missing = str(ssh.remote.dir / "no such dir")
+    result = ssh.oc.run("start", "--prompt", "hi", "--json", "--workspace", missing)
+    assert result.code == 1
+    assert f"workspace not found on 127.0.0.1: {missing}" in one_line_error(result.err)
+    assert result.json()["status"] == "failed"
+    statuses = [m["status"] for m in ssh.oc.ok("list", "--json").json()]
+    assert statuses == ["failed"] * 3
+
+
+def test_root_login_without_is_sandbox_is_refused_with_how_to_opt_in(ssh: SSHEnv) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to log in as root")
+    ssh.configure(user="root")
+    result = ssh.oc.run("start", "--prompt", "hi", "--json")
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert "as root" in line and "IS_SANDBOX" in line
+    assert result.json()["status"] == "failed"
+
+
+def test_hosts_are_polled_in_parallel_each_bounded_by_connect_timeout(
+    ssh: SSHEnv, own_sshd: Sshd, silent_port: int
+) -> None:
+    first = ssh.configure()
+    second = dict(first, name="other", port=own_sshd.port)
+    ssh.trust(ssh.sshd, own_sshd)
+    ssh.oc.write_config(json.dumps({"executors": [first, second]}))
+    a = ssh.oc.start("#fake sleep 60", "--executor", "remote")
+    b = ssh.oc.start("#fake sleep 60", "--executor", "other")
+    # Both hosts now hang (TCP accepted, no SSH banner): list waits for both at once.
+    hung = [dict(e, port=silent_port, connect_timeout=3) for e in (first, second)]
+    ssh.oc.write_config(json.dumps({"executors": hung}))
+    began = time.monotonic()
+    listed = ssh.oc.ok("list", "--json", timeout=60).json()
+    took = time.monotonic() - began
+    assert {m["status"] for m in listed} == {"unknown"}
+    assert all("timed out" in m["status_reason"] for m in listed)
+    assert 3 <= took < 5.5, f"two hung hosts took {took:.1f}s: not polled in parallel"
+    ssh.oc.write_config(json.dumps({"executors": [first, second]}))
+    assert {ssh.oc.status(t["task_id"])["status"] for t in (a, b)} == {"running"}
+
+
+def test_commands_on_finished_ssh_tasks_load_no_ssh_library(ssh: SSHEnv) -> None:
+    from test_imports import imported_modules
+
+    meta = ssh.oc.start("#fake text hi")
+    ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    for args in (["list"], ["status", "--task-id", meta["task_id"]], ["--help"]):
+        loaded = imported_modules(ssh.oc, *args)
+        assert "openclaw" in loaded and not loaded & {"fabric", "paramiko"}, args
+    assert {"paramiko", "fabric"} <= imported_modules(ssh.oc, "logs", "--task-id", meta["task_id"])
+
+
+def test_invalid_task_ids_are_refused_before_any_remote_path_is_built(tmp_path: Path) -> None:
+    from openclaw.config import ExecutorConfig
+    from openclaw.errors import ExecutorError
+    from openclaw.executors.ssh import SSHExecutor
+    from openclaw.records import TaskStore
+
+    cfg = ExecutorConfig(
+        name="remote", type="ssh", claude_path="claude", max_turns=1, options={"host": "nonexistent.invalid"}
+    )
+    executor = SSHExecutor(cfg, TaskStore(tmp_path))
+    for bad in ("../../etc", "", "*", "0" * 36, "a b"):
+        meta = {"task_id": bad, "pid": 1, "pid_start_time": 1}
+        with pytest.raises(ExecutorError, match="invalid task id"):
+            executor.cleanup(meta)
+        with pytest.raises(ExecutorError, match="invalid task id"):
+            executor.kill(meta, 1)
+        with pytest.raises(ExecutorError, match="invalid task id"):
+            executor.tail(meta, "stdout", 5)
+    assert executor._conn is None, "nothing may connect for an invalid id"

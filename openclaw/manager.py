@@ -8,6 +8,7 @@ returns. Everything that changes a record goes through :class:`TaskStore`
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -17,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 from openclaw import states
 from openclaw.agents import get_agent
 from openclaw.config import Config, ExecutorConfig
-from openclaw.errors import CorruptRecordError, OpenclawError, StartError, UsageError, WaitTimeout
+from openclaw.errors import (
+    CorruptRecordError,
+    ExecutorError,
+    OpenclawError,
+    StartError,
+    UsageError,
+    WaitTimeout,
+)
 from openclaw.executors import get_executor
 from openclaw.executors.base import Executor
 from openclaw.records import TaskStore
@@ -254,10 +262,17 @@ class Manager:
         if meta["status"] in states.FINAL:
             return meta, False
         backend = self.executor_for(meta["executor"], meta["executor_type"])
-        backend.kill(meta, grace)
-        obs = backend.observe([meta])[task_id]
-        if obs.alive:
-            raise StartError(f"task {task_id} still runs after SIGKILL")
+        try:
+            backend.kill(meta, grace)
+            obs = backend.observe([meta])[task_id]
+            if obs.alive:
+                raise ExecutorError(meta["executor"], f"task {task_id} still runs after SIGKILL")
+        except OpenclawError:
+            # The kill did not happen: withdraw the request, so a later exit is judged as usual.
+            self.store.update(
+                task_id, lambda m: None if m["status"] in states.FINAL else dict(m, kill_requested_at=None)
+            )
+            raise
 
         def finish(m: dict[str, Any]) -> dict[str, Any] | None:
             settled = states.settle(m, obs)
@@ -322,8 +337,13 @@ class Manager:
             cfg = self.config.executor(meta["executor"])
         except OpenclawError:
             return []
-        values = list(cfg.env.values()) + [os.environ.get(n, "") for n in cfg.pass_env]
-        return sorted({v.encode() for v in values if len(v) >= 4}, key=len, reverse=True)
+        values = [
+            v for v in [*cfg.env.values(), *(os.environ.get(n, "") for n in cfg.pass_env)] if len(v) >= 4
+        ]
+        # As written, and as they appear inside JSON strings (stream-json escapes " \ and controls).
+        forms = {v.encode() for v in values} | {json.dumps(v)[1:-1].encode() for v in values}
+        forms |= {json.dumps(v, ensure_ascii=False)[1:-1].encode() for v in values}
+        return sorted(forms, key=len, reverse=True)
 
     @staticmethod
     def _redact(data: bytes, secrets: list[bytes]) -> bytes:

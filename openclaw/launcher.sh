@@ -24,12 +24,14 @@ shift 4
 
 umask 077
 
+# starttime PID: sets $st to the process start time (no subshell, no fork).
 starttime() {
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    st=0
+    read -r s <"/proc/$1/stat" 2>/dev/null || return 0
     s=${s##*) }
     # shellcheck disable=SC2086
     set -- $s
-    echo "${20}"
+    st=${20}
 }
 
 finish() {
@@ -53,7 +55,8 @@ export OPENCLAW_TASK_ID
 
 if ! cd "$ws" 2>/dev/null; then
     echo "openclaw: workspace not found or not a directory: $ws" >>"$dir/stderr"
-    printf '%s %s 0 0\n' "$$" "$(starttime $$)" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
+    starttime $$
+    printf '%s %s 0 0\n' "$$" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
     finish 127
 fi
 
@@ -62,8 +65,10 @@ trap ':' TERM HUP INT
 
 "$@" <"$dir/prompt" >"$dir/stdout" 2>"$dir/stderr" &
 child=$!
-printf '%s %s %s %s\n' "$$" "$(starttime $$)" "$child" "$(starttime "$child")" >"$dir/pid.tmp" \
-    && mv -f "$dir/pid.tmp" "$dir/pid"
+starttime $$
+own=$st
+starttime "$child"
+printf '%s %s %s %s\n' "$$" "$own" "$child" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
 
 while :; do
     wait "$child"

@@ -81,13 +81,16 @@ class LocalExecutor(Executor):
         )
         log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(log_fd, "ab") as log:
-            proc = launcher.popen(
+            # Spawned with subprocess, not launcher.popen(): plumbum's Popen wrapper
+            # waits up to 0.2 s for the process when it is garbage-collected.
+            proc = subprocess.Popen(
+                launcher.formulate(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 cwd=str(task_dir),
                 env=full_env,
-                new_session=True,
+                start_new_session=True,
                 close_fds=True,
             )
         pid_file = task_dir / "pid"

@@ -49,3 +49,17 @@ def test_start_on_local_loads_plumbum_and_jsonschema_but_not_fabric(oc: Env) -> 
     loaded = imported_modules(oc, "start", "--prompt=#fake text hi")
     assert {"plumbum", "jsonschema"} <= loaded
     assert not loaded & {"fabric", "paramiko"}
+
+
+def test_the_unittest_mock_stand_in_never_outlives_the_invoke_import(oc: Env) -> None:
+    code = (
+        "import sys\n"
+        "import openclaw.program\n"
+        "assert 'asyncio' not in sys.modules, 'invoke pulled in unittest.mock and asyncio'\n"
+        "import unittest.mock\n"
+        "assert hasattr(unittest.mock, 'patch'), 'later imports get the real module'\n"
+        "from invoke.context import Mock\n"
+        "assert isinstance(Mock(), unittest.mock.Mock)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -320,16 +320,21 @@ class Manager:
             procs.kill_task_processes(record[0], record[1], task_id, grace)
 
     # -- output ------------------------------------------------------------------------------
-    def _read(self, meta: dict[str, Any], source: str) -> Callable[[int], tuple[bytes, int]]:
+    def _read(self, meta: dict[str, Any], source: str) -> Callable[[dict[str, Any], int], tuple[bytes, int]]:
+        """A reader of the task's ``source``: ``read(meta, offset)`` gives the bytes from ``offset`` on.
+
+        ``meta`` is the task's latest record: once it is final, the reader
+        returns everything up to the end of the output.
+        """
         backend = self.executor_for(meta["executor"], meta["executor_type"])
         if source == "transcript":
             path = meta.get("transcript")
             if not path:
                 raise UsageError(f"task {meta['task_id']} has no transcript path recorded (it never started)")
-            return lambda offset: backend.read_path(meta, path, offset)
+            return lambda m, offset: backend.read_path(m, path, offset)
         if source not in ("stdout", "stderr"):
             raise UsageError(f"unknown --source {source!r}", "use one of: stdout, stderr, transcript")
-        return lambda offset: backend.read_from(meta, source, offset)
+        return lambda m, offset: backend.read_from(m, source, offset)
 
     def _secrets(self, meta: dict[str, Any]) -> list[bytes]:
         """Values that must never be shown: the executor's env and pass_env values."""
@@ -357,7 +362,7 @@ class Manager:
             raise UsageError(f"--lines must not be negative, not {lines}")
         meta = self.get(ref)
         if source == "transcript":
-            data, _ = self._read(meta, source)(0)
+            data, _ = self._read(meta, source)(meta, 0)
             out = data.splitlines()[-lines:] if lines else []
         else:
             self._read(meta, source)  # validates the source
@@ -398,13 +403,13 @@ class Manager:
         if from_start:
             offset = 0
         elif source == "transcript":
-            _, offset = read(0)
+            _, offset = read(meta, 0)
         else:
             offset = self._size(meta, source)
         pending = b""
         checked = time.monotonic()
         while True:
-            data, offset = read(offset)
+            data, offset = read(meta, offset)
             if data:
                 # Hold back a partial last line until it is complete.
                 pending += data
@@ -412,7 +417,7 @@ class Manager:
                 if complete:
                     yield self._redact(complete + b"\n", secrets)
             if meta["status"] in states.FINAL:
-                data, offset = read(offset)
+                data, offset = read(meta, offset)
                 rest = pending + data
                 if rest:
                     yield self._redact(rest, secrets)

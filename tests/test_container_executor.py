@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -21,12 +22,13 @@ from typing import Any
 
 import container_harness
 import pytest
-from conftest import Env, wait_until
+from conftest import Env, console_script, wait_until
 from container_harness import Runtime
 
 from openclaw.errors import StartError, UsageError
 from openclaw.executors.container import (
     ContainerExecutor,
+    LogFollower,
     container_name,
     env_file_text,
     observation_from_state,
@@ -463,6 +465,59 @@ def test_logs_tail_stdout_and_stderr_and_follow_until_the_end(box: Box) -> None:
     assert "warn-on-stderr" in err and "finished" not in err
 
 
+def runtime_follows(name: str) -> list[int]:
+    """Pids of the ``<runtime> logs --follow NAME`` processes now running (read from /proc)."""
+    needle = b"\0logs\0--follow\0" + name.encode() + b"\0"
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_follow_reads_through_one_runtime_follow_not_a_logs_call_per_poll(box: Box) -> None:
+    meta = box.start("#fake sleep 3\n#fake text finished")
+    box.spy()
+    followed = box.oc.ok("logs", "--task-id", meta["task_id"], "--raw", "--follow=0.1", timeout=90)
+    assert json.loads(followed.out.splitlines()[-1])["result"] == "finished"
+    calls = box.logged_calls()
+    follows = [c for c in calls if c[:2] == ["logs", "--follow"]]
+    others = [c for c in calls if c[0] == "logs" and c[:2] != ["logs", "--follow"]]
+    inspects = [c for c in calls if c[0] == "inspect"]
+    # ~30 polls over the 3 s sleep: one runtime follow carries them all. The one-off
+    # reads: the opening tail (and the whole log when it is shorter than asked), the
+    # size to follow from, and the result once the container exited. Status is asked
+    # once a second.
+    assert len(follows) == 1, calls
+    assert len(others) <= 4, others
+    assert len(inspects) <= 8, inspects
+
+
+def test_ctrl_c_on_follow_stops_the_runtime_follow_it_started(box: Box) -> None:
+    meta = box.start("#fake sleep 60")
+    name = container_name(meta["task_id"])
+    proc = subprocess.Popen(
+        [console_script(), "logs", "--task-id", meta["task_id"], "--follow=0.1"],
+        env=box.oc.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_until(lambda: runtime_follows(name), timeout=30)
+        proc.send_signal(signal.SIGINT)  # to the CLI alone, not its process group
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"Traceback" not in err
+    assert wait_until(lambda: not runtime_follows(name), timeout=10), "the runtime follow outlived the CLI"
+    assert box.oc.status(meta["task_id"])["status"] == "running"
+
+
 def test_transcript_is_read_inside_the_container_while_it_exists(
     box: Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -652,3 +707,30 @@ def test_workspace_must_be_a_container_path() -> None:
     assert ex.normalize_workspace("~/src/") == "~/src"
     with pytest.raises(UsageError):
         ex.normalize_workspace("work")
+
+
+def test_log_follower_keeps_one_stream_from_any_offset_and_drains_to_the_end() -> None:
+    # A stand-in for `<runtime> logs --follow`: both streams, a pause, a partial last line.
+    script = "printf 'a\\n'; printf 'e1\\n' >&2; sleep 0.3; printf 'bc\\nd'; printf 'e2' >&2"
+    proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    follower = LogFollower(proc, "stdout")
+    try:
+
+        def first_line_after_offset_1() -> bool:
+            follower.pump()
+            return follower.read_from(1)[0] == b"\n"
+
+        assert wait_until(first_line_after_offset_1, timeout=10)
+        assert follower.read_from(2) == (b"", 2)  # nothing new yet
+        follower.pump(timeout=10)  # waits until the process has written everything
+        assert follower.ended and proc.returncode == 0
+        assert follower.read_from(2) == (b"bc\nd", 6)
+        assert follower.read_from(6) == (b"", 6)
+    finally:
+        follower.close()
+    errs = LogFollower(
+        subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE), "stderr"
+    )
+    errs.pump(timeout=10)
+    assert errs.read_from(0) == (b"e1\ne2", 5)
+    errs.close()

@@ -56,7 +56,12 @@ class Executor(ABC):
 
     @abstractmethod
     def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
-        """What the task's ``stream`` holds from ``offset`` on, and the offset after it."""
+        """What the task's ``stream`` holds from ``offset`` on, and the offset after it.
+
+        ``meta`` is the latest record. ``--follow`` calls this again and again
+        with growing offsets; once ``meta`` is final, the answer reaches the end
+        of the output.
+        """
 
     @abstractmethod
     def size(self, meta: dict[str, Any], stream: str) -> int:

@@ -35,16 +35,22 @@ import math
 import os
 import posixpath
 import re
+import select
 import shutil
 import subprocess
 import tarfile
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from openclaw import states
 from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
+from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
+from openclaw.records import TaskStore
 from openclaw.states import Observation
 
 #: Where the task's ``container/`` directory is mounted inside the container.
@@ -71,6 +77,8 @@ exit "$rc"
 """
 #: Seconds a runtime call may take before it counts as "the runtime does not answer".
 CALL_TIMEOUT_S = 120.0
+#: Seconds a read of an ended task waits for ``logs --follow`` to deliver the rest of its output.
+DRAIN_TIMEOUT_S = 30.0
 #: How many trailing lines of the container's output are read to find the result event.
 RESULT_TAIL_LINES = 20
 #: The runtime used when the config names none.
@@ -200,10 +208,89 @@ def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observati
     return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
 
 
+class LogFollower:
+    """One running ``<runtime> logs --follow`` of a container, taken in as its output arrives.
+
+    The runtime writes the container's stdout to its own stdout and the
+    container's stderr to its stderr, from the first byte on, and exits once
+    the container has ended and all of it is written. The followed stream is
+    kept (until it is read); the other one is read and dropped, so the runtime
+    never blocks on a full pipe.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], stream: str) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self.proc = proc
+        self._open = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+        self._stream = stream
+        self._data = bytearray()
+        self._start = 0  # the stream offset of self._data[0]
+
+    @property
+    def ended(self) -> bool:
+        """True once the runtime has closed both streams: the output is complete (or it failed)."""
+        return not self._open
+
+    def pump(self, timeout: float = 0.0) -> None:
+        """Take in what the runtime has written; with ``timeout``, wait that long for it to end."""
+        deadline = time.monotonic() + timeout
+        while self._open:
+            ready, _, _ = select.select(list(self._open), [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    del self._open[fd]
+                elif self._open[fd] == self._stream:
+                    self._data += chunk
+        self.proc.wait()
+
+    def read_from(self, offset: int) -> tuple[bytes, int]:
+        """What has been taken in of the stream from ``offset`` on, and the offset after it.
+
+        Offsets only grow, so what is returned is not kept.
+        """
+        end = self._start + len(self._data)
+        out = bytes(self._data[max(0, offset - self._start) :])
+        self._start, self._data = end, bytearray()
+        return out, max(offset, end)
+
+    def close(self) -> None:
+        """Stop the runtime process (when it still runs) and close its pipes."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _close_followers(followers: dict[tuple[str, str], LogFollower]) -> None:
+    for follower in followers.values():
+        follower.close()
+    followers.clear()
+
+
 class ContainerExecutor(Executor):
     """Runs each agent in its own container of the configured image."""
 
     type = "container"
+
+    def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
+        super().__init__(config, store)
+        self._followers: dict[tuple[str, str], LogFollower] = {}
+        # Followers still running when this executor goes (or at exit) are stopped.
+        weakref.finalize(self, _close_followers, self._followers)
+
+    @staticmethod
+    def _name(meta: dict[str, Any]) -> str:
+        """The container of the task ``meta`` records."""
+        return str(meta.get("host") or container_name(meta["task_id"]))
 
     # -- configuration ------------------------------------------------------------------
     @property
@@ -237,8 +324,8 @@ class ContainerExecutor(Executor):
             raise RuntimeUnavailable(f"container runtime {self.runtime!r} not found on PATH")
         return found
 
-    def _call(self, *args: str, timeout: float = CALL_TIMEOUT_S, cwd: Path | None = None) -> Call:
-        """Run ``<runtime> ARGS`` (an argv built by plumbum) and collect its output as bytes.
+    def _popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start ``<runtime> ARGS`` (an argv built by plumbum) with stdout and stderr piped.
 
         The environment is the current ``os.environ`` (``DOCKER_HOST``,
         ``CONTAINERS_CONF``, ...), not plumbum's import-time snapshot. The
@@ -251,7 +338,7 @@ class ContainerExecutor(Executor):
         cmd = local[self._binary()][list(args)]
         try:
             # plumbum's Popen is a subprocess.Popen (its stubs omit communicate's timeout).
-            proc = cast(
+            return cast(
                 "subprocess.Popen[bytes]",
                 cmd.popen(
                     stdin=subprocess.DEVNULL,
@@ -264,6 +351,10 @@ class ContainerExecutor(Executor):
             )
         except OSError as exc:
             raise RuntimeUnavailable(f"cannot run {self.runtime}: {exc.strerror or exc}") from None
+
+    def _call(self, *args: str, timeout: float = CALL_TIMEOUT_S, cwd: Path | None = None) -> Call:
+        """Run ``<runtime> ARGS`` (see :meth:`_popen`) and collect its output as bytes."""
+        proc = self._popen(*args, cwd=cwd)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -455,7 +546,7 @@ class ContainerExecutor(Executor):
     # -- kill and cleanup --------------------------------------------------------------------
     def kill(self, meta: dict[str, Any], grace: float) -> None:
         """``stop -t GRACE``: SIGTERM to the agent, SIGKILL to every process in the container after."""
-        name = meta.get("host") or container_name(meta["task_id"])
+        name = self._name(meta)
         try:
             call = self._call("stop", "-t", str(math.ceil(grace)), name, timeout=grace + CALL_TIMEOUT_S)
         except RuntimeUnavailable as exc:
@@ -467,7 +558,7 @@ class ContainerExecutor(Executor):
 
     def cleanup(self, meta: dict[str, Any]) -> None:
         """``rm -f -v``: the container and its anonymous volumes (named volumes stay)."""
-        name = meta.get("host") or container_name(meta["task_id"])
+        name = self._name(meta)
         try:
             call = self._call("rm", "-f", "-v", name, timeout=CALL_TIMEOUT_S)
         except RuntimeUnavailable as exc:
@@ -479,7 +570,7 @@ class ContainerExecutor(Executor):
 
     # -- output ------------------------------------------------------------------------------
     def _logs(self, meta: dict[str, Any], *extra: str) -> Call:
-        name = meta.get("host") or container_name(meta["task_id"])
+        name = self._name(meta)
         try:
             call = self._call("logs", *extra, name)
         except RuntimeUnavailable as exc:
@@ -509,9 +600,35 @@ class ContainerExecutor(Executor):
         return data.splitlines()[-lines:]
 
     def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
-        """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``)."""
-        data = self._stream(self._logs(meta), stream)
-        return data[offset:], max(offset, len(data))
+        """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``).
+
+        Read through one ``<runtime> logs --follow`` per followed stream, kept
+        for the next call, so each byte crosses from the runtime once (asking
+        for the whole log on every poll cost ~17% of a core, and grew with the
+        log). When that follow fails, or lags behind a task that has ended,
+        the whole log is read once instead.
+        """
+        key = (meta["task_id"], stream)
+        follower = self._followers.get(key)
+        if follower is None:
+            try:
+                follower = LogFollower(self._popen("logs", "--follow", self._name(meta)), stream)
+            except RuntimeUnavailable as exc:
+                raise ExecutorError(
+                    self.config.name, f"cannot read the output of {self._name(meta)}: {exc}"
+                ) from None
+            self._followers[key] = follower
+        final = meta["status"] in states.FINAL
+        follower.pump(DRAIN_TIMEOUT_S if final else 0.0)
+        data, end = follower.read_from(offset)
+        if follower.ended and follower.proc.returncode == 0:
+            return data, end  # complete, and kept: later reads get nothing more
+        if not (final or follower.ended):
+            return data, end
+        del self._followers[key]
+        follower.close()
+        full = self._stream(self._logs(meta), stream)
+        return full[offset:], max(offset, len(full))
 
     def size(self, meta: dict[str, Any], stream: str) -> int:
         """The size in bytes of the container's ``stream`` so far."""
@@ -519,7 +636,7 @@ class ContainerExecutor(Executor):
 
     def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
         """File ``path`` inside the container (running or exited), from ``offset`` on, via ``cp``."""
-        name = meta.get("host") or container_name(meta["task_id"])
+        name = self._name(meta)
         try:
             call = self._call("cp", f"{name}:{path}", "-")
         except RuntimeUnavailable as exc:

@@ -1,8 +1,10 @@
 """The configuration file: loading, validation, defaults, and the ``config --init`` sample.
 
-The file is YAML, validated against ``schemas/config.schema.json``. With no file
-at all the built-in default applies: one executor named ``local`` of type
-``local``, so the main job works on a fresh machine with no set-up.
+The file is YAML, validated against ``schemas/config.schema.json`` once per
+distinct text (``~/.local/share/openclaw/config.validated`` remembers the
+digests of the texts found valid). With no file at all the built-in default
+applies: one executor named ``local`` of type ``local``, so the main job works
+on a fresh machine with no set-up.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from openclaw.errors import ConfigError, UsageError
-from openclaw.paths import config_path
+from openclaw.paths import config_path, data_dir
+from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem
 
 #: Used when neither the executor nor ``defaults`` sets it.
 BUILTIN_MAX_TURNS = 30
@@ -21,6 +24,10 @@ BUILTIN_MAX_TURNS = 30
 BUILTIN_CLAUDE_PATH = "claude"
 
 BUILTIN_DEFAULT: dict[str, Any] = {"executors": [{"name": "local", "type": "local"}]}
+#: The memo of config texts found valid, in the data directory (a cache; safe to delete).
+MEMO = "config.validated"
+#: How many valid config texts the memo remembers (e.g. several files used with --config).
+MEMO_LIMIT = 16
 
 
 @dataclass(frozen=True)
@@ -107,18 +114,25 @@ def parse(text: str, path: Path, source: str = "file") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(str(path), "the file must hold a mapping (executors:, defaults:)")
-    return build(data, path, source, exists=True)
+    # A text already found valid is not run through jsonschema again (see ValidMemo).
+    memo = ValidMemo(data_dir() / MEMO, CONFIG_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
+    key = digest(text.encode("utf-8"))
+    known = key in memo
+    config = build(data, path, source, exists=True, validate=not known)
+    if not known:
+        memo.add(key)
+        memo.flush()
+    return config
 
 
 def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate: bool = True) -> Config:
     """Validate the mapping ``data`` and resolve every executor's settings.
 
-    ``validate=False`` is for the built-in default only, which a test checks
-    against the schema, so commands on a fresh machine need not load jsonschema.
+    ``validate=False`` skips the schema (not the other checks): for the
+    built-in default, which a test checks against the schema, and for a file
+    whose text the memo lists as valid. So commands need not load jsonschema.
     """
     if validate:
-        from openclaw.schema import CONFIG_SCHEMA, first_problem
-
         found = first_problem(CONFIG_SCHEMA, data)
         if found:
             raise ConfigError(str(path), found[1], found[0])

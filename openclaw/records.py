@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from typing import Any
 
 from openclaw.errors import CorruptRecordError, UnknownTaskError, UsageError
 from openclaw.paths import tasks_dir
+from openclaw.schema import META_SCHEMA, ValidMemo, digest, first_problem
 
 META = ".meta.json"
 LOCK = ".lock"
@@ -54,64 +54,12 @@ def check_task_id(task_id: str) -> str:
     return task_id
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-class _ValidMemo:
-    """The set of record contents (by digest) known to be valid against the current schema."""
-
-    def __init__(self, root: Path) -> None:
-        self.file = root / MEMO
-        self._known: set[str] | None = None
-        self._schema = ""
-        self.dirty = False
-
-    def _load(self) -> set[str]:
-        if self._known is None:
-            from openclaw.paths import schema_file
-            from openclaw.schema import META_SCHEMA
-
-            self._schema = _digest(schema_file(META_SCHEMA).read_bytes())
-            try:
-                lines = self.file.read_text().split()
-            except (OSError, UnicodeDecodeError):
-                lines = []
-            self._known = set(lines[1:]) if lines[:1] == [self._schema] else set()
-        return self._known
-
-    def __contains__(self, digest: str) -> bool:
-        return digest in self._load()
-
-    def add(self, digest: str) -> None:
-        known = self._load()
-        if digest not in known:
-            known.add(digest)
-            self.dirty = True
-
-    def flush(self, keep: set[str] | None = None) -> None:
-        """Write the memo atomically (keeping only ``keep`` if given); best effort."""
-        known = self._load()
-        if keep is not None and keep != known:
-            known &= keep
-            self.dirty = True
-        if not self.dirty or not self.file.parent.is_dir():
-            return
-        tmp = self.file.with_name(f"{MEMO}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text("\n".join([self._schema, *sorted(known)]) + "\n")
-            os.replace(tmp, self.file)
-        except OSError:
-            return
-        self.dirty = False
-
-
 class TaskStore:
     """The task directories under one root (``tasks_dir()`` by default)."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or tasks_dir()
-        self._memo = _ValidMemo(self.root)
+        self._memo = ValidMemo(self.root / MEMO, META_SCHEMA)
 
     # -- paths -------------------------------------------------------------------
     def path(self, task_id: str) -> Path:
@@ -172,13 +120,13 @@ class TaskStore:
             meta = json.loads(raw)
         except ValueError as exc:
             raise CorruptRecordError(task_id, f"not valid JSON ({exc})") from None
-        digest = _digest(raw)
-        if digest in self._memo and isinstance(meta, dict):
+        key = digest(raw)
+        if key in self._memo and isinstance(meta, dict):
             if meta.get("task_id") != task_id:
                 raise CorruptRecordError(task_id, f"it names another task ({meta.get('task_id')})")
         else:
             self._check(task_id, meta)
-            self._memo.add(digest)
+            self._memo.add(key)
             if flush:
                 self._memo.flush()
         return meta  # type: ignore[no-any-return]
@@ -191,7 +139,7 @@ class TaskStore:
         self._check(meta["task_id"], meta)
         tmp = directory / f".meta.json.{os.getpid()}.tmp"
         data = json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n"
-        self._memo.add(_digest(data))
+        self._memo.add(digest(data))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)
@@ -203,8 +151,6 @@ class TaskStore:
 
     @staticmethod
     def _check(task_id: str, meta: Any) -> None:
-        from openclaw.schema import META_SCHEMA, first_problem
-
         if not isinstance(meta, dict):
             raise CorruptRecordError(task_id, "not a JSON object")
         found = first_problem(META_SCHEMA, meta)
@@ -262,7 +208,7 @@ class TaskStore:
                 continue
             try:
                 good.append(self._parse(task_id, raw, flush=False))
-                seen.add(_digest(raw))
+                seen.add(digest(raw))
             except CorruptRecordError as exc:
                 bad.append(exc)
         self._memo.flush(keep=seen)

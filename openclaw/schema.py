@@ -1,14 +1,18 @@
 """Validation against the JSON Schemas in ``schemas/``, with one-line error messages.
 
 jsonschema is imported on first use only, so commands that never validate
-anything do not pay for it.
+anything do not pay for it; and what was found valid once is remembered by
+content (:class:`ValidMemo`), so unchanged files are not validated again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from openclaw.paths import schema_file
@@ -69,3 +73,68 @@ def first_problem(name: str, document: Any) -> tuple[str, str] | None:
     if validator.is_valid(document):
         return None
     return problems(name, document)[0]
+
+
+def digest(data: bytes) -> str:
+    """A content digest (BLAKE2b, 128 bits, hex)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ValidMemo:
+    """Digests of documents already found valid against schema ``name``, kept in ``file``.
+
+    The file's first line is the schema's own digest, so a memo written
+    against another version of the schema reads as empty. The same bytes
+    against the same schema give the same answer, so a listed digest stands for
+    a validation. The file is a cache: deleting it only costs time. ``limit``
+    keeps only the most recently added digests; ``mkdir`` creates the file's
+    directory (0700) when it is missing, else the memo is not written.
+    """
+
+    def __init__(self, file: Path, name: str, limit: int | None = None, mkdir: bool = False) -> None:
+        self.file = file
+        self.name = name
+        self.limit = limit
+        self.mkdir = mkdir
+        self._known: dict[str, None] | None = None  # ordered: oldest first
+        self._schema = ""
+        self.dirty = False
+
+    def _load(self) -> dict[str, None]:
+        if self._known is None:
+            self._schema = digest(schema_file(self.name).read_bytes())
+            try:
+                lines = self.file.read_text().split()
+            except (OSError, UnicodeDecodeError):
+                lines = []
+            self._known = dict.fromkeys(lines[1:]) if lines[:1] == [self._schema] else {}
+        return self._known
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._load()
+
+    def add(self, key: str) -> None:
+        """Remember ``key`` (a :func:`digest`) as valid; :meth:`flush` writes it."""
+        known = self._load()
+        if key not in known:
+            known[key] = None
+            self.dirty = True
+
+    def flush(self, keep: set[str] | None = None) -> None:
+        """Write the memo atomically (keeping only the digests in ``keep``, if given); best effort."""
+        known = self._load()
+        if keep is not None and not keep.issuperset(known):
+            for key in [k for k in known if k not in keep]:
+                del known[key]
+            self.dirty = True
+        if not self.dirty or not (self.mkdir or self.file.parent.is_dir()):
+            return
+        kept = list(known)[-self.limit :] if self.limit else list(known)
+        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+        try:
+            self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp.write_text("\n".join([self._schema, *kept]) + "\n")
+            os.replace(tmp, self.file)
+        except OSError:
+            return
+        self.dirty = False

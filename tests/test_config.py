@@ -98,6 +98,27 @@ def test_invalid_config_gives_one_line_naming_file_key_and_problem(
     assert not oc.tasks_dir.exists(), "a config error must not leave a task behind"
 
 
+def test_a_config_text_found_valid_is_remembered_and_any_edit_is_validated_again(oc: Env) -> None:
+    from openclaw.paths import schema_file
+    from openclaw.schema import CONFIG_SCHEMA, digest
+
+    memo = oc.home / ".local" / "share" / "openclaw" / "config.validated"
+    good = "executors:\n  - name: a\n    type: local\n"
+    oc.write_config(good)
+    oc.ok("executors")
+    lines = memo.read_text().split()
+    assert lines == [digest(schema_file(CONFIG_SCHEMA).read_bytes()), digest(good.encode())]
+    oc.ok("executors")  # remembered: same answer
+    bad = good + "    hostt: x\n"
+    oc.write_config(bad)
+    assert "unknown key 'hostt'" in oc.run("executors").err
+    assert digest(bad.encode()) not in memo.read_text()
+    # A memo written against another version of the schema counts for nothing.
+    memo.write_text(f"{'0' * 32}\n{digest(bad.encode())}\n")
+    result = oc.run("executors")
+    assert result.code == 2 and "unknown key 'hostt'" in result.err
+
+
 def test_init_writes_commented_sample_and_refuses_to_overwrite(oc: Env) -> None:
     oc.ok("config", "--init")
     text = oc.config_file.read_text()

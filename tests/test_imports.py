@@ -45,6 +45,15 @@ def test_help_version_and_status_load_no_heavy_library(oc: Env) -> None:
         assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
 
 
+def test_commands_on_an_unchanged_config_file_do_not_load_jsonschema_again(oc: Env) -> None:
+    oc.write_config("executors:\n  - {name: here, type: local, labels: [mine]}\n")
+    assert "jsonschema" in imported_modules(oc, "executors")  # the first time: validated
+    for args in (["executors"], ["list"], ["dashboard", "--stream"]):
+        loaded = imported_modules(oc, *args)
+        assert "openclaw" in loaded
+        assert "jsonschema" not in loaded, args
+
+
 def test_start_on_local_loads_plumbum_and_jsonschema_but_not_fabric(oc: Env) -> None:
     loaded = imported_modules(oc, "start", "--prompt=#fake text hi")
     assert {"plumbum", "jsonschema"} <= loaded

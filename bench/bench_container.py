@@ -4,6 +4,10 @@ Both start the same offline test image (tests/container_harness.py) in the
 same run, alternating, so the ratio is comparable across machines. Target
 (issue 4): ``start`` <= 1.3 x the bare ``<runtime> run -d``.
 
+It also times the same bare ``run -d`` launched from a Python that first
+imports the libraries ``start`` needs on its way (invoke, plumbum, pyyaml,
+jsonschema): the floor those libraries set, whatever our own code does.
+
     python bench/bench_container.py [--runs 15] [--runtime podman|docker]
 
 With ``--runtime docker`` the docker CLI talks to a ``podman system service``
@@ -31,6 +35,14 @@ sys.path.insert(0, str(REPO / "tests"))
 from container_harness import CONTAINERS_CONF_TEXT, build_rootfs  # noqa: E402
 
 TARGET_RATIO = 1.3
+#: Import lists timed in front of a bare ``run -d`` (see ``once_python``): the part of
+#: ``start``'s time that no code of ours can remove once these libraries are on its path.
+FLOORS = {
+    "": "nothing (python startup only)",
+    ", invoke": "invoke (the CLI's parser)",
+    ", invoke, plumbum": "invoke + plumbum (builds the run argv)",
+    ", invoke, plumbum, yaml, jsonschema": "invoke + plumbum + pyyaml + jsonschema",
+}
 
 
 def console_script() -> str:
@@ -125,12 +137,22 @@ def main() -> int:
             names.append(json.loads(out)["host"])
             return took
 
+        def once_python(imports: str) -> float:
+            """``run -d`` from a Python that first imports ``imports``: what those cost on this path."""
+            name = f"openclaw-bench-{uuid.uuid4().hex[:12]}"
+            names.append(name)
+            code = f"import subprocess{imports}; subprocess.run({bare_argv(name)!r}, check=True)"
+            return timed([sys.executable, "-c", code], env)[0]
+
         once_bare(), once_start()  # warm caches
         bare, ours, floor = [], [], []
+        floors: dict[str, list[float]] = {imports: [] for imports in FLOORS}
         for _ in range(args.runs):
             bare.append(once_bare())
             ours.append(once_start())
             floor.append(timed([console_script(), "--version"], env)[0])
+            for imports, times in floors.items():
+                times.append(once_python(imports))
             subprocess.run(["podman", "rm", "-f", "-t", "0", *names], env=env, capture_output=True)
             names.clear()
         b, o = statistics.median(bare), statistics.median(ours)
@@ -141,7 +163,11 @@ def main() -> int:
         print(f"openclaw-agent start:     median {o:.3f} s  (min {min(ours):.3f}, max {max(ours):.3f})")
         f = statistics.median(floor)
         print(f"openclaw-agent --version: median {f:.3f} s  (the CLI's own floor: python + invoke)")
-        print(f"start minus bare run:     {o - b:.3f} s  (floor, config validation, record, plumbum)")
+        print(f"start minus bare run:     {o - b:.3f} s  (floor, config, record, plumbum)")
+        print("floors: the same bare run -d, from a Python that first imports ...")
+        for imports, times in floors.items():
+            m = statistics.median(times)
+            print(f"  {FLOORS[imports]:<44} median {m:.3f} s  {m / b:.2f} x")
         ratio = o / b
         verdict = "ok" if ratio <= TARGET_RATIO else "OVER TARGET"
         print(f"ratio: {ratio:.2f} x (target <= {TARGET_RATIO} x): {verdict}")

@@ -506,7 +506,9 @@ def cleanup(c: Context, task_id: str | None = None, force: bool = False, finishe
             manager.cleanup(tid)
         _out(f"removed {len(done)} finished task(s)")
         return
-    removed = manager.cleanup(_required(task_id), force)
+    removed, left = manager.cleanup(_required(task_id), force)
+    for warning in left:
+        _err(f"{PROG}: warning: task {removed}: {warning}")
     _out(f"removed {removed}")
 
 

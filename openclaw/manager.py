@@ -283,8 +283,14 @@ class Manager:
         meta = self.store.update(task_id, finish)
         return meta, meta["status"] == states.KILLED
 
-    def cleanup(self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S) -> str:
-        """Remove the task's record and files (killing it first with ``force``); return its id."""
+    def cleanup(self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S) -> tuple[str, list[str]]:
+        """Remove the task's record and files (killing it first with ``force``).
+
+        Returns the task id and warnings. Without ``force`` an executor that
+        cannot be reached (or is no longer configured) keeps the record. With
+        ``force`` the record goes anyway, and the warnings say what may be left
+        on the executor: a decommissioned host must not pin a record forever.
+        """
         task_id = self.store.resolve(ref)
         try:
             meta = self.get(task_id)
@@ -294,19 +300,31 @@ class Manager:
             self._kill_from_pid_file(task_id, grace)
             with self.store.lock(task_id):
                 self.store.remove(task_id)
-            return task_id
-        if meta["status"] in states.ACTIVE:
+            return task_id, []
+        left: list[str] = []
+        status = meta.get("recorded_status") or meta["status"]  # "unknown" is only shown
+        if status in states.ACTIVE:
             if not force:
                 raise UsageError(
-                    f"task {task_id} is {meta['status']}",
+                    f"task {task_id} is {status}",
                     "kill it first, or pass --force to kill and remove it",
                 )
-            self.kill(task_id, grace)
-        backend = self.executor_for(meta["executor"], meta["executor_type"])
-        backend.cleanup(meta)
+            try:
+                self.kill(task_id, grace)
+            except (ExecutorError, UsageError) as exc:  # unreachable, or no longer configured
+                left.append(f"not killed, the agent may still run: {exc.message}")
+        try:
+            self.executor_for(meta["executor"], meta["executor_type"]).cleanup(meta)
+        except (ExecutorError, UsageError) as exc:
+            if not force:
+                exc.hint = (
+                    f"{exc.hint}; " if exc.hint else ""
+                ) + "or pass --force to remove the record anyway"
+                raise
+            left.append(f"its files on the executor remain: {exc.message}")
         with self.store.lock(task_id):
             self.store.remove(task_id)
-        return task_id
+        return task_id, left
 
     def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
         from openclaw import procs

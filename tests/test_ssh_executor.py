@@ -393,6 +393,33 @@ def test_sshd_stopped_mid_task_shows_unknown_then_the_final_state_after_restart(
     assert done["status"] == "completed" and done["result"]["text"] == "survived the outage"
 
 
+def test_cleanup_of_an_unreachable_host_keeps_the_record_unless_forced_and_says_what_remains(
+    own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path
+) -> None:
+    ssh = _ssh_env(own_sshd, remote, oc, client_key)
+    done = oc.start("#fake text finished")
+    oc.wait_status(done["task_id"], "completed")
+    running = oc.start("#fake sleep 60")
+    own_sshd.stop()
+    try:
+        for meta in (done, running):
+            kept = oc.run("cleanup", "--task-id", meta["task_id"])
+            assert kept.code in (1, 2) and "--force" in one_line_error(kept.err)
+            assert (oc.tasks_dir / meta["task_id"] / ".meta.json").is_file()
+        forced = oc.run("cleanup", "--task-id", done["task_id"], "--force")
+        assert forced.code == 0, forced
+        assert "files on the executor remain" in forced.err and "refused" in forced.err
+        forced = oc.run("cleanup", "--task-id", running["task_id"], "--force")
+        assert forced.code == 0, forced
+        assert "agent may still run" in forced.err
+        assert not (oc.tasks_dir / done["task_id"]).exists()
+        assert not (oc.tasks_dir / running["task_id"]).exists()
+        assert ssh.task_dir(running["task_id"]).is_dir(), "the host was never reached"
+    finally:
+        own_sshd.start()
+        _kill_leftovers(remote)
+
+
 def test_a_rebooted_host_makes_the_task_lost(ssh: SSHEnv) -> None:
     from openclaw.records import TaskStore
 

@@ -39,6 +39,7 @@ TARGET_RATIO = 1.3
 #: ``start``'s time that no code of ours can remove once these libraries are on its path.
 FLOORS = {
     "": "nothing (python startup only)",
+    ", plumbum": "plumbum (issue 4 builds run -d with it)",
     ", invoke": "invoke (the CLI's parser)",
     ", invoke, plumbum": "invoke + plumbum (builds the run argv)",
     ", invoke, plumbum, yaml, jsonschema": "invoke + plumbum + pyyaml + jsonschema",

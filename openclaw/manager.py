@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 PROMPT_PREVIEW = 200
 #: Default seconds between SIGTERM and SIGKILL.
 DEFAULT_GRACE_S = 5.0
+#: ``wait`` checks the task ever less often (times this factor per check), up to this many seconds.
+WAIT_BACKOFF = 1.5
+WAIT_MAX_INTERVAL_S = 2.0
 
 
 class Manager:
@@ -456,14 +459,20 @@ class Manager:
     def wait(self, ref: str, timeout: float | None = None, interval: float = 0.25) -> dict[str, Any]:
         """Block until the task is in a final state and return its record.
 
-        Raises :class:`WaitTimeout` after ``timeout`` seconds; the task is left running.
+        The task is checked after ``interval`` seconds, then ever less often,
+        up to every :data:`WAIT_MAX_INTERVAL_S`: a short task is seen to end at
+        once, and a long wait costs a runtime call or SSH round trip every few
+        seconds, not four a second. Raises :class:`WaitTimeout` after
+        ``timeout`` seconds; the task is left running.
         """
         meta = self.get(ref)
         deadline = None if timeout is None else time.monotonic() + timeout
         while meta["status"] not in states.FINAL:
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 raise WaitTimeout(meta)
-            time.sleep(interval)
+            time.sleep(interval if deadline is None else min(interval, deadline - now))
+            interval = min(interval * WAIT_BACKOFF, max(interval, WAIT_MAX_INTERVAL_S))
             meta = self.refresh([self.store.read(meta["task_id"])])[0]
         return meta
 

@@ -396,6 +396,15 @@ def test_list_and_dashboard_use_one_runtime_call_for_all_containers(box: Box) ->
     assert box.logged_calls() == [], "final tasks are never observed again"
 
 
+def test_wait_asks_the_runtime_ever_less_often_not_four_times_a_second(box: Box) -> None:
+    meta = box.start("#fake sleep 5\n#fake text done")
+    box.spy()
+    box.oc.ok("wait", "--task-id", meta["task_id"], timeout=60)
+    inspects = [c for c in box.logged_calls() if c[0] == "inspect"]
+    # A fixed 0.25 s poll made ~20 inspects over the 5 s; backing off to every 2 s makes ~7.
+    assert len(inspects) <= 9, len(inspects)
+
+
 def test_missing_runtime_binary_shows_unknown_and_keeps_the_record(box: Box) -> None:
     meta = box.start("#fake sleep 4\n#fake text back")
     task_id = meta["task_id"]

@@ -494,17 +494,19 @@ def kill(c: Context, task_id: str | None = None, grace: str | None = None, json:
 )
 def cleanup(c: Context, task_id: str | None = None, force: bool = False, finished: bool = False) -> None:
     """Remove a task's record and files."""
-    from openclaw.states import FINAL
-
     manager = _manager(c)
     if finished:
         if task_id:
             raise UsageError("give either --task-id or --finished, not both")
-        metas, _ = manager.list_tasks()
-        done = [m["task_id"] for m in metas if m["status"] in FINAL]
-        for tid in done:
-            manager.cleanup(tid)
+        done, failures = manager.cleanup_finished()
+        for tid, exc in failures:
+            _err(f"{PROG}: warning: task {tid} kept: {exc.one_line()}")
         _out(f"removed {len(done)} finished task(s)")
+        if failures:
+            raise OpenclawError(
+                f"{len(failures)} finished task(s) could not be removed (see the warnings above)",
+                "try again later, or drop a record with 'cleanup --task-id ID --force'",
+            )
         return
     removed, left = manager.cleanup(_required(task_id), force)
     for warning in left:

@@ -329,6 +329,22 @@ class Manager:
             self.store.remove(task_id)
         return task_id, left
 
+    def cleanup_finished(self) -> tuple[list[str], list[tuple[str, OpenclawError]]]:
+        """Clean up every finished task; return the ids removed and the tasks kept, with why.
+
+        One task whose executor cannot be reached does not stop the others.
+        """
+        metas, _ = self.list_tasks()
+        removed: list[str] = []
+        failures: list[tuple[str, OpenclawError]] = []
+        for m in metas:
+            if m["status"] in states.FINAL:
+                try:
+                    removed.append(self.cleanup(m["task_id"])[0])
+                except OpenclawError as exc:
+                    failures.append((m["task_id"], exc))
+        return removed, failures
+
     def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
         from openclaw import procs
         from openclaw.executors.local import read_pid_file

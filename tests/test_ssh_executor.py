@@ -397,11 +397,20 @@ def test_cleanup_of_an_unreachable_host_keeps_the_record_unless_forced_and_says_
     own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path
 ) -> None:
     ssh = _ssh_env(own_sshd, remote, oc, client_key)
-    done = oc.start("#fake text finished")
+    config = json.loads(oc.config_file.read_text())
+    oc.write_config(json.dumps({"executors": [*config["executors"], {"name": "here", "type": "local"}]}))
+    here = oc.start("#fake text local", "--executor", "here")
+    done = oc.start("#fake text finished", "--executor", "remote")
+    oc.wait_status(here["task_id"], "completed")
     oc.wait_status(done["task_id"], "completed")
-    running = oc.start("#fake sleep 60")
+    running = oc.start("#fake sleep 60", "--executor", "remote")
     own_sshd.stop()
     try:
+        # --finished removes what it can and says what it kept.
+        swept = oc.run("cleanup", "--finished")
+        assert swept.code == 1 and "removed 1 finished task(s)" in swept.out, swept
+        assert f"task {done['task_id']} kept" in swept.err and "refused" in swept.err
+        assert not (oc.tasks_dir / here["task_id"]).exists()
         for meta in (done, running):
             kept = oc.run("cleanup", "--task-id", meta["task_id"])
             assert kept.code in (1, 2) and "--force" in one_line_error(kept.err)

@@ -523,6 +523,23 @@ def _ssh_config(ssh: SSHEnv, text: str) -> None:
     cfg.chmod(0o600)
 
 
+@pytest.mark.parametrize("setting", ["accept-new", "no"])
+def test_strict_host_key_checking_from_ssh_config_is_honoured_unless_the_executor_says(
+    ssh: SSHEnv, setting: str
+) -> None:
+    kh = ssh.oc.home / ".ssh" / "known_hosts"
+    kh.unlink()
+    _ssh_config(ssh, f"Host 127.0.0.1\n    StrictHostKeyChecking {setting}\n")
+    ssh.configure(accept_new_host_keys=False)  # the executor's own setting wins
+    refused = ssh.oc.run("start", "--prompt", "hi", "--json")
+    assert refused.code == 1 and "unknown" in one_line_error(refused.err)
+    assert not kh.exists()
+    ssh.configure()  # unset: as ~/.ssh/config says
+    meta = ssh.oc.start("#fake text hi")
+    assert ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    assert kh.read_text() == ssh.sshd.known_hosts_line()
+
+
 def test_host_alias_from_ssh_config_with_default_keys(ssh: SSHEnv) -> None:
     # No key_path, user or port: HostName, Port and User come from ~/.ssh/config, the key
     # from the default ~/.ssh/id_ed25519.

@@ -108,6 +108,16 @@ def _changed_hint(name: str) -> str:
     )
 
 
+def _accepts_new_keys(ssh_config: Any) -> bool:
+    """Whether ``StrictHostKeyChecking`` (from ~/.ssh/config, for this hop) accepts unknown keys.
+
+    ``accept-new`` and ``no``/``off`` accept a new host's key and save it;
+    ``yes``, ``ask`` (nobody is there to ask) or nothing refuse it. A
+    *changed* key is refused whatever it says.
+    """
+    return str(ssh_config.get("stricthostkeychecking", "")).strip().lower() in ("accept-new", "no", "off")
+
+
 def _make_policy(known: Any, accept_new: bool, save_to: str, executor: str) -> Any:
     """A paramiko policy: refuse unknown keys (default) or accept and save them; never a changed one."""
     import paramiko
@@ -240,7 +250,8 @@ class SSHExecutor(Executor):
         self.key_path: str | None = os.path.expanduser(key) if key else None
         self.remote_root: str = str(opts.get("remote_root") or DEFAULT_REMOTE_ROOT)
         self.connect_timeout = float(opts.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT)
-        self.accept_new = bool(opts.get("accept_new_host_keys", False))
+        #: None: as ``StrictHostKeyChecking`` in ~/.ssh/config says (see :func:`_accepts_new_keys`).
+        self.accept_new: bool | None = opts.get("accept_new_host_keys")
         self._conn: Any = None
         self._registered = False
         self._lock = threading.Lock()
@@ -321,9 +332,8 @@ class SSHExecutor(Executor):
                     conn.client.load_system_host_keys(path)
                 except (OSError, paramiko.SSHException):
                     continue
-        conn.client.set_missing_host_key_policy(
-            _make_policy(known, self.accept_new, paths[0], self.config.name)
-        )
+        accept_new = self.accept_new if self.accept_new is not None else _accepts_new_keys(conn.ssh_config)
+        conn.client.set_missing_host_key_policy(_make_policy(known, accept_new, paths[0], self.config.name))
 
     def _open(self) -> Any:
         """A connected fabric Connection, reused while it stays up; raises :class:`_Unreachable`."""

@@ -14,6 +14,7 @@ import pwd
 import signal
 import socket
 import stat
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from sshd_harness import SSHD, Sshd, chown, ensure_login_user, keygen, remove_tr
 from test_local_executor import HOSTILE
 
 from openclaw import procs
+from openclaw.errors import StartError
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="needs openssh-server (bash tests/run)")
 
@@ -478,6 +480,84 @@ def test_read_path_reads_the_remote_transcript_from_an_offset(
     # And through the CLI: logs --source transcript.
     shown = ssh.oc.ok("logs", "--task-id", meta["task_id"], "--source", "transcript", "--raw", "--lines", "2")
     assert shown.out.encode().splitlines() == want.splitlines()[-2:]
+
+
+# -- a connection dropped during the launch ----------------------------------------------------------
+def _start_dropping_the_launch(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, prompt: str, run_it: bool, then: Any = None
+) -> dict[str, Any]:
+    """Start in this process, the launch's connection dropping after (or before) the script runs.
+
+    Returns the record, or raises the StartError start raised.
+    """
+    from openclaw.config import load
+    from openclaw.executors.ssh import SSHExecutor
+    from openclaw.manager import Manager
+    from openclaw.records import TaskStore
+
+    real = SSHExecutor._exec
+
+    def dropping(conn: Any, script: str, timeout: float) -> tuple[int, bytes]:
+        if "setsid nohup" in script:
+            if run_it:
+                real(conn, script, timeout)  # the agent is launched ...
+            if then is not None:
+                then()
+            raise EOFError("the connection dropped")  # ... and the answer is lost
+        return real(conn, script, timeout)
+
+    monkeypatch.setattr(SSHExecutor, "_exec", staticmethod(dropping))
+    monkeypatch.setenv("HOME", str(ssh.oc.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    manager = Manager(load(str(ssh.oc.config_file)), TaskStore(ssh.oc.tasks_dir))
+    return manager.start(prompt.encode(), executor="remote")
+
+
+def test_launch_answer_lost_to_a_dropped_connection_is_read_back_and_the_task_runs(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = _start_dropping_the_launch(ssh, monkeypatch, "#fake sleep 1\n#fake text made it", run_it=True)
+    assert meta["status"] == "running" and meta["pid"] and meta["boot_id"] and meta["transcript"]
+    assert (ssh.task_dir(meta["task_id"]) / "launched").is_file()
+    done = ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    assert done["result"]["text"] == "made it"
+
+
+def test_launch_script_that_never_arrived_fails_the_task_and_leaves_no_prompt_on_the_host(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(StartError) as raised:
+        _start_dropping_the_launch(ssh, monkeypatch, "#fake text never", run_it=False)
+    assert "the agent was not started" in raised.value.one_line()
+    task_id = raised.value.task_id
+    assert task_id and ssh.oc.status(task_id)["status"] == "failed"
+    assert not ssh.task_dir(task_id).exists(), "the prompt and env file must not stay on the host"
+
+
+def test_launch_with_no_way_back_to_the_host_says_the_agent_may_be_running(
+    own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ssh = _ssh_env(own_sshd, remote, oc, client_key)
+    try:
+        with pytest.raises(StartError) as raised:
+            _start_dropping_the_launch(ssh, monkeypatch, "#fake sleep 30", run_it=True, then=own_sshd.stop)
+        line = raised.value.one_line()
+        assert "could not reconnect" in line and "may be running" in line and "/pid" in line
+    finally:
+        own_sshd.start()
+        _kill_leftovers(remote)
+
+
+def test_a_script_cut_short_runs_none_of_its_commands(tmp_path: Path) -> None:
+    from openclaw.executors.ssh import whole
+
+    marker = tmp_path / "ran"
+    script = whole(f"touch {marker}\nrm -rf -- {tmp_path}/important\n")
+    for cut in (len(script) // 3, len(script) // 2, len(script) - 3):
+        subprocess.run(["/bin/sh", "-s"], input=script[:cut].encode(), capture_output=True, timeout=10)
+        assert not marker.exists(), f"cut at {cut}: {script[:cut]!r} ran"
+    subprocess.run(["/bin/sh", "-s"], input=script.encode(), capture_output=True, timeout=10, check=True)
+    assert marker.exists()
 
 
 # -- host keys -----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ Observing any number of one host's tasks is one round trip.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -420,12 +421,13 @@ class SSHExecutor(Executor):
 
     @staticmethod
     def _exec(conn: Any, script: str, timeout: float) -> tuple[int, bytes]:
+        """Run ``script`` with ``/bin/sh -s`` as one brace group (see :func:`whole`): status, output."""
         chan = conn.transport.open_session(timeout=timeout)
         try:
             chan.settimeout(timeout)
             chan.set_combine_stderr(True)
             chan.exec_command("/bin/sh -s")
-            chan.sendall(script.encode("utf-8", "surrogateescape"))
+            chan.sendall(whole(script).encode("utf-8", "surrogateescape"))
             chan.shutdown_write()
             chunks = []
             while True:
@@ -487,12 +489,27 @@ class SSHExecutor(Executor):
                     ("launcher.sh", package_file("launcher.sh").read_bytes()),
                 ):
                     _put(sftp, f"{task_dir}/{name}", data)
-                _, out = self._exec(conn, self._launch_script(task_dir, task_id, meta, argv, env), 60)
+                try:
+                    _, out = self._exec(conn, self._launch_script(task_dir, task_id, meta, argv, env), 60)
+                except Exception as exc:
+                    if not _is_connection_error(exc):
+                        raise
+                    out = self._launch_answer(task_dir, exc)
+                    with contextlib.suppress(Exception):
+                        sftp.close()  # on the dropped connection
+                    sftp = None
                 fields, home = self._launched(out, task_id, task_dir, argv)
-                mirror = dict(meta, **fields, status="running")
-                _put(sftp, f"{task_dir}/.meta.json", json.dumps(mirror, indent=2).encode() + b"\n")
+                mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
+                try:
+                    sftp = sftp or self._open().client.open_sftp()
+                    _put(sftp, f"{task_dir}/.meta.json", mirror)
+                except Exception as exc:
+                    # The agent runs: the host's copy of the record is a convenience, not a reason to fail.
+                    if not isinstance(exc, _Unreachable) and not _is_connection_error(exc):
+                        raise
             finally:
-                sftp.close()
+                if sftp is not None:
+                    sftp.close()
         except Exception as exc:
             if isinstance(exc, StartError) or not _is_connection_error(exc):
                 raise
@@ -502,6 +519,49 @@ class SSHExecutor(Executor):
                 "check the host; the task may need 'openclaw-agent cleanup'",
             ) from None
         return dict(fields, home=home)
+
+    def _launch_answer(self, task_dir: str, lost: BaseException) -> bytes:
+        """The launch's answer, read back over a new connection after the first dropped during it.
+
+        The launch script writes its answer to ``launched`` before printing
+        it, so whether the agent started is known from the host itself: wait
+        (the script may still run) for that file. If it never comes, the script
+        never ran (cut short, it runs nothing: see :func:`whole`), and the task
+        directory, with the prompt and env file, is removed. No task directory
+        means a pre-flight check failed (it removes the directory).
+        """
+        self.close()
+        steps = int((LAUNCH_TIMEOUT_S + 5) / 0.05)
+        # A launch script that runs makes launcher.log within milliseconds; none after 2 s
+        # means it never ran (and removing the directory makes sure it cannot launch now).
+        probe = f"""
+printf '@@OPENCLAW@@\\n'
+d={_q(task_dir)}
+i=0
+while [ -d "$d" ] && [ ! -f "$d/launched" ] && [ $i -lt {steps} ]; do
+    [ $i -ge 40 ] && [ ! -e "$d/launcher.log" ] && break
+    sleep 0.05
+    i=$((i + 1))
+done
+if [ -f "$d/launched" ]; then cat "$d/launched"
+elif [ -d "$d" ]; then rm -rf -- "$d"; echo none
+else echo gone
+fi
+"""
+        why = f"lost the connection to {self.host} while starting the agent ({type(lost).__name__}: {lost})"
+        try:
+            _, out = self._run(probe, LAUNCH_TIMEOUT_S + 5 + self.connect_timeout + 30)
+        except _Unreachable as exc:
+            raise StartError(
+                f"{why}, and could not reconnect: {exc.problem}",
+                f"the agent may be running on {self.host}: its pid is in {task_dir}/pid there",
+            ) from None
+        answer = out.split(b"\n", 1)[0]
+        if answer == b"none":
+            raise StartError(f"{why}; the agent was not started", "start the task again")
+        if answer == b"gone":
+            raise StartError(f"{why}; a check on the host failed before launch", "start again to see which")
+        return out
 
     def _make_task_dir(self, sftp: Any, task_id: str) -> str:
         """Create ``<remote_root>/<task_id>`` (0700, parents as needed) over SFTP; return its path."""
@@ -577,10 +637,13 @@ while [ ! -s "$dir/pid" ] && [ $i -lt {steps} ]; do
     sleep 0.002 2>/dev/null || sleep 1
     i=$((i + 1))
 done
+{{
 printf 'ok\\n%s\\n%s\\n%s\\n' "$home" "$ws" "$claude"
 cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo
 cat "$dir/pid" 2>/dev/null || echo
 tail -c 300 "$dir/launcher.log" 2>/dev/null
+}} >"$dir/.launched.tmp" && mv -f "$dir/.launched.tmp" "$dir/launched"
+cat "$dir/launched"
 """
 
     def _launched(
@@ -771,6 +834,17 @@ def _put(sftp: Any, path: str, data: bytes) -> None:
     with sftp.open(path, "wb") as fh:
         fh.set_pipelined(True)
         fh.write(data)
+
+
+def whole(script: str) -> str:
+    """``script`` as one brace group, so that the shell runs all of it or none of it.
+
+    ``sh -s`` runs each command as soon as it has read it. A connection that
+    drops mid-send would leave it a script cut anywhere, whose last line could
+    be any prefix of a command. A brace group is parsed whole before any of it
+    runs: cut short, it is a syntax error and nothing runs.
+    """
+    return "{\n" + script + "\n}\n"
 
 
 def _is_connection_error(exc: BaseException) -> bool:

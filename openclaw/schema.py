@@ -30,6 +30,11 @@ def _validator(name: str) -> Any:
     return Draft202012Validator(schema)
 
 
+def preload(name: str) -> None:
+    """Import jsonschema and build schema ``name``'s validator now, ahead of its first use."""
+    _validator(name)
+
+
 def key_path(path: Iterable[Any]) -> str:
     """Render a jsonschema error path as ``executors[1].type``."""
     out = ""

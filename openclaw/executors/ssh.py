@@ -637,13 +637,13 @@ while [ ! -s "$dir/pid" ] && [ $i -lt {steps} ]; do
     sleep 0.002 2>/dev/null || sleep 1
     i=$((i + 1))
 done
-{{
-printf 'ok\\n%s\\n%s\\n%s\\n' "$home" "$ws" "$claude"
-cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo
-cat "$dir/pid" 2>/dev/null || echo
-tail -c 300 "$dir/launcher.log" 2>/dev/null
-}} >"$dir/.launched.tmp" && mv -f "$dir/.launched.tmp" "$dir/launched"
-cat "$dir/launched"
+boot= pidline= log=
+{{ read -r boot </proc/sys/kernel/random/boot_id; }} 2>/dev/null
+{{ read -r pidline <"$dir/pid"; }} 2>/dev/null
+[ -n "$pidline" ] || log=$(tail -c 300 "$dir/launcher.log" 2>/dev/null)
+answer() {{ printf 'ok\\n%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n' "$home" "$ws" "$claude" "$boot" "$pidline" "$log"; }}
+answer >"$dir/.launched.tmp" && mv -f "$dir/.launched.tmp" "$dir/launched"
+answer
 """
 
     def _launched(

@@ -955,7 +955,10 @@ list() {{
                     c[p] = 1; added = 1
                 }}
         }} while (added)
-        for (p in c) print p, t0[p]
+        # The group of the agent first: it must get SIGTERM before its tools die, or it
+        # could see a tool fail, finish the turn and exit 0 before its own signal came.
+        for (p in c) if (pg[p] == L) print p, t0[p]
+        for (p in c) if (pg[p] != L) print p, t0[p]
     }}'
 }}
 alive() {{

@@ -89,12 +89,14 @@ def test_kill_stops_real_claude_and_its_tool_that_runs_in_its_own_session(real: 
         meta = real.start("sleep please")
         task = (meta["pid"], meta["pid_start_time"], meta["task_id"])
 
+        def cmdline(pid: int) -> bytes:
+            try:
+                return Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:  # a short-lived helper of claude's that has just exited
+                return b""
+
         def sleeping() -> list[procs.ProcStat]:
-            return [
-                p
-                for p in procs.task_processes(*task)
-                if Path(f"/proc/{p.pid}/cmdline").read_bytes().startswith(b"sleep\0")
-            ]
+            return [p for p in procs.task_processes(*task) if cmdline(p.pid).startswith(b"sleep\0")]
 
         sleepers = wait_until(sleeping, timeout=60)
         assert sleepers[0].session != meta["pid"], "the real Bash tool runs in a new session"

@@ -562,6 +562,26 @@ def executor_for(box: Box, monkeypatch: pytest.MonkeyPatch) -> ContainerExecutor
 # ------------------------------------------------------------------------ kill, cleanup
 
 
+def test_resume_carries_the_session_into_the_new_container(box: Box) -> None:
+    first = box.start("#fake text remember 42")
+    box.oc.wait_status(first["task_id"], "completed", timeout=60)
+    second = box.oc.ok(
+        "resume", "--task-id", first["task_id"], "--prompt", "#fake text what was it?", "--json"
+    ).json()
+    assert second["parent_id"] == first["task_id"] and second["workspace"] == first["workspace"]
+    done = box.oc.wait_status(second["task_id"], "completed", timeout=60)
+    assert done["result"]["text"] == "what was it?"
+    shown = box.oc.ok(
+        "logs", "--task-id", second["task_id"], "--source", "transcript", "--raw", "--lines", "500"
+    )
+    assert "remember 42" in shown.out, "the fork carries the earlier conversation"
+    # The session lives in the parent's container: without it there is nothing to resume.
+    box.rt.run("rm", "-f", container_name(first["task_id"]))
+    gone = box.oc.run("resume", "--task-id", first["task_id"], "--prompt", "#fake text again")
+    assert gone.code == 1
+    assert_one_line_error(gone.err, "cannot resume", "before cleaning it up")
+
+
 def test_kill_stops_the_container_and_its_whole_process_tree(
     box: Box, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -64,6 +64,13 @@ if ! cd "$ws" 2>/dev/null; then
     echo "openclaw: workspace not found or not a directory in the container: $ws" >&2
     exit 127
 fi
+if [ -f {MOUNT}/resume.jsonl ]; then
+    IFS= read -r t <{MOUNT}/resume.path
+    if ! {{ mkdir -p "${{t%/*}}" && cp {MOUNT}/resume.jsonl "$t"; }}; then
+        echo "openclaw: cannot put the resumed session at $t in the container" >&2
+        exit 127
+    fi
+fi
 trap 'kill -TERM "$c" 2>/dev/null' TERM
 trap 'kill -HUP "$c" 2>/dev/null' HUP
 "$@" <{MOUNT}/prompt &
@@ -375,8 +382,8 @@ class ContainerExecutor(Executor):
         return "install podman (apt-get install podman), or set runtime: docker"
 
     # -- start ------------------------------------------------------------------------------
-    def _stage(self, task_id: str, env: dict[str, str]) -> Path:
-        """The task's ``container/`` directory: the prompt and the env file, 0600."""
+    def _stage(self, task_id: str, env: dict[str, str], resume: tuple[str, bytes] | None = None) -> Path:
+        """The task's ``container/`` directory: the prompt, the env file and a resumed session, 0600."""
         user = str(self.config.options.get("user", ""))
         stage = self.store.path(task_id) / "container"
         stage.mkdir(mode=0o700, exist_ok=True)
@@ -391,11 +398,17 @@ class ContainerExecutor(Executor):
             with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:
                 shutil.copyfileobj(src, dst)
         files = [prompt]
+        extra: dict[str, bytes] = {}
         if env:
-            fd = os.open(stage / "env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(env_file_text(env))
-            files.append(stage / "env")
+            extra["env"] = env_file_text(env).encode("utf-8")
+        if resume is not None:
+            extra["resume.path"] = resume[0].encode("utf-8") + b"\n"
+            extra["resume.jsonl"] = resume[1]
+        for name, data in extra.items():
+            fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            files.append(stage / name)
         if user not in _ROOT_USERS:
             uid, _, gid = user.partition(":")
             if uid.isdigit() and (not gid or gid.isdigit()):
@@ -419,7 +432,7 @@ class ContainerExecutor(Executor):
         except RuntimeUnavailable as exc:
             raise StartError(str(exc), self._unavailable_hint()) from None
         volumes = volume_args(list(opts.get("volumes", [])), self.config.name)
-        stage = self._stage(task_id, env)
+        stage = self._stage(task_id, env, self._resumed_session(meta))
         args = [
             "run",
             "-d",
@@ -478,6 +491,34 @@ class ContainerExecutor(Executor):
             if ws == "~" or ws.startswith("~/"):
                 fields["workspace"] = posixpath.normpath(home + ws[1:])
         return fields
+
+    def _resumed_session(self, meta: dict[str, Any]) -> tuple[str, bytes] | None:
+        """For a resumed task: where the parent's session goes in the new container, and its bytes.
+
+        Each task runs in a container of its own, so the session that
+        ``claude --resume`` looks for is in the parent's container. It is
+        copied out of it (which must still exist: ``cleanup`` removes it) and
+        put back at the same path in the new one, before the agent starts
+        (same image, user and workspace: the same path).
+        """
+        if not meta.get("parent_id"):
+            return None
+        parent = self.store.read(meta["parent_id"])
+        path = parent.get("transcript")
+        if not path:
+            raise StartError(f"task {parent['task_id']} has no session recorded to resume")
+        try:
+            data, _ = self.read_path(parent, path, 0)
+        except ExecutorError as exc:
+            raise StartError(
+                f"cannot resume task {parent['task_id']}: {exc.message}",
+                "resume a task before cleaning it up: its session lives in its container",
+            ) from None
+        if not data:
+            raise StartError(
+                f"cannot resume task {parent['task_id']}: its container has no session at {path}"
+            )
+        return path, data
 
     def _home(self, name: str) -> str | None:
         """The container user's home: /root for root, else asked of the running container."""

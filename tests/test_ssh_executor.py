@@ -482,6 +482,21 @@ def test_read_path_reads_the_remote_transcript_from_an_offset(
     assert shown.out.encode().splitlines() == want.splitlines()[-2:]
 
 
+def test_resume_continues_the_session_on_the_same_host(ssh: SSHEnv) -> None:
+    first = ssh.oc.start("#fake text remember 42")
+    ssh.oc.wait_status(first["task_id"], "completed", timeout=60)
+    second = ssh.oc.ok(
+        "resume", "--task-id", first["task_id"], "--prompt", "#fake text and?", "--json"
+    ).json()
+    assert second["parent_id"] == first["task_id"] and second["executor"] == "remote"
+    done = ssh.oc.wait_status(second["task_id"], "completed", timeout=60)
+    assert done["result"]["text"] == "and?"
+    shown = ssh.oc.ok(
+        "logs", "--task-id", second["task_id"], "--source", "transcript", "--raw", "--lines", "500"
+    )
+    assert "remember 42" in shown.out, "the fork carries the earlier conversation"
+
+
 # -- a connection dropped during the launch ----------------------------------------------------------
 def _start_dropping_the_launch(
     ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, prompt: str, run_it: bool, then: Any = None

@@ -562,6 +562,18 @@ def executor_for(box: Box, monkeypatch: pytest.MonkeyPatch) -> ContainerExecutor
 # ------------------------------------------------------------------------ kill, cleanup
 
 
+def test_transcript_follow_copies_the_file_out_ever_less_often_while_it_does_not_grow(box: Box) -> None:
+    meta = box.start("#fake sleep 4\n#fake text all done")
+    box.spy()
+    followed = box.oc.ok(
+        "logs", "--task-id", meta["task_id"], "--source", "transcript", "--raw", "--follow=0.1", timeout=90
+    )
+    assert "all done" in followed.out
+    copies = [c for c in box.logged_calls() if c[0] == "cp"]
+    # ~40 polls over the 4 s sleep; a copy every 0.2 s backing off to every 2 s makes ~6.
+    assert len(copies) <= 12, len(copies)
+
+
 def test_resume_carries_the_session_into_the_new_container(box: Box) -> None:
     first = box.start("#fake text remember 42")
     box.oc.wait_status(first["task_id"], "completed", timeout=60)

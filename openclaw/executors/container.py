@@ -86,6 +86,10 @@ exit "$rc"
 CALL_TIMEOUT_S = 120.0
 #: Seconds a read of an ended task waits for ``logs --follow`` to deliver the rest of its output.
 DRAIN_TIMEOUT_S = 30.0
+#: Seconds between two copies of a growing file out of a running container (transcript --follow).
+COPY_MIN_INTERVAL_S = 0.2
+#: ... backing off, while the file does not grow, to this.
+COPY_MAX_INTERVAL_S = 2.0
 #: How many trailing lines of the container's output are read to find the result event.
 RESULT_TAIL_LINES = 20
 #: The runtime used when the config names none.
@@ -291,6 +295,8 @@ class ContainerExecutor(Executor):
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         super().__init__(config, store)
         self._followers: dict[tuple[str, str], LogFollower] = {}
+        #: (task id, path) -> (when last copied, seconds until the next copy, size then).
+        self._copies: dict[tuple[str, str], tuple[float, float, int]] = {}
         # Followers still running when this executor goes (or at exit) are stopped.
         weakref.finalize(self, _close_followers, self._followers)
 
@@ -676,7 +682,29 @@ class ContainerExecutor(Executor):
         return len(self._stream(self._logs(meta), stream))
 
     def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
-        """File ``path`` inside the container (running or exited), from ``offset`` on, via ``cp``."""
+        """File ``path`` inside the container (running or exited), from ``offset`` on, via ``cp``.
+
+        ``cp`` copies the whole file, so ``--follow`` of a running task does
+        not copy it on every poll: at most every :data:`COPY_MIN_INTERVAL_S`
+        while it grows, backing off to every :data:`COPY_MAX_INTERVAL_S` while
+        it does not (copying it five times a second cost a third of a core).
+        Once the task is final, every call copies.
+        """
+        key = (meta["task_id"], path)
+        now = time.monotonic()
+        last = self._copies.get(key)
+        if last is not None and meta["status"] not in states.FINAL and now - last[0] < last[1]:
+            return b"", offset
+        data = self._copy_out(meta, path)
+        if last is None or len(data) != last[2]:
+            wait = COPY_MIN_INTERVAL_S
+        else:
+            wait = min(last[1] * 2, COPY_MAX_INTERVAL_S)
+        self._copies[key] = (now, wait, len(data))
+        return data[offset:], max(offset, len(data))
+
+    def _copy_out(self, meta: dict[str, Any], path: str) -> bytes:
+        """The whole of file ``path`` in the task's container (empty while it does not exist)."""
         name = self._name(meta)
         try:
             call = self._call("cp", f"{name}:{path}", "-")
@@ -685,12 +713,11 @@ class ContainerExecutor(Executor):
         if call.code != 0:
             if call.says(_GONE):
                 raise ExecutorError(self.config.name, f"container {name} is gone, and {path} with it")
-            return b"", offset  # not written yet
+            return b""  # not written yet
         try:
             with tarfile.open(fileobj=io.BytesIO(call.out)) as tar:
                 member = next((m for m in tar.getmembers() if m.isfile()), None)
                 fh = tar.extractfile(member) if member is not None else None
-                data = fh.read() if fh is not None else b""
+                return fh.read() if fh is not None else b""
         except tarfile.TarError as exc:
             raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
-        return data[offset:], max(offset, len(data))

@@ -769,6 +769,14 @@ def test_log_follower_keeps_one_stream_from_any_offset_and_drains_to_the_end() -
         assert follower.read_from(6) == (b"", 6)
     finally:
         follower.close()
+    # Bytes before the offset asked for are dropped as they arrive, not held.
+    skipping = LogFollower(
+        subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE), "stdout"
+    )
+    skipping.pump(timeout=10, skip_to=4)
+    assert skipping.held == 2
+    assert skipping.read_from(4) == (b"\nd", 6)
+    skipping.close()
     errs = LogFollower(
         subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE), "stderr"
     )

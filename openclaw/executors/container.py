@@ -238,12 +238,21 @@ class LogFollower:
         self._start = 0  # the stream offset of self._data[0]
 
     @property
+    def held(self) -> int:
+        """How many bytes of the stream are taken in and not read yet."""
+        return len(self._data)
+
+    @property
     def ended(self) -> bool:
         """True once the runtime has closed both streams: the output is complete (or it failed)."""
         return not self._open
 
-    def pump(self, timeout: float = 0.0) -> None:
-        """Take in what the runtime has written; with ``timeout``, wait that long for it to end."""
+    def pump(self, timeout: float = 0.0, skip_to: int = 0) -> None:
+        """Take in what the runtime has written; with ``timeout``, wait that long for it to end.
+
+        Bytes before stream offset ``skip_to`` (already seen) are not kept, so
+        following a long log does not hold its history in memory.
+        """
         deadline = time.monotonic() + timeout
         while self._open:
             ready, _, _ = select.select(list(self._open), [], [], max(0.0, deadline - time.monotonic()))
@@ -255,6 +264,10 @@ class LogFollower:
                     del self._open[fd]
                 elif self._open[fd] == self._stream:
                     self._data += chunk
+                    drop = min(len(self._data), skip_to - self._start)
+                    if drop > 0:
+                        del self._data[:drop]
+                        self._start += drop
         self.proc.wait()
 
     def read_from(self, offset: int) -> tuple[bytes, int]:
@@ -666,7 +679,7 @@ class ContainerExecutor(Executor):
                 ) from None
             self._followers[key] = follower
         final = meta["status"] in states.FINAL
-        follower.pump(DRAIN_TIMEOUT_S if final else 0.0)
+        follower.pump(DRAIN_TIMEOUT_S if final else 0.0, skip_to=offset)
         data, end = follower.read_from(offset)
         if follower.ended and follower.proc.returncode == 0:
             return data, end  # complete, and kept: later reads get nothing more

@@ -107,11 +107,25 @@ class ExecutorError(OpenclawError):
 
 
 class StartError(OpenclawError):
-    """A task could not be started; the task is recorded as ``failed`` with this reason."""
+    """A task could not be started; the task is recorded as ``failed`` with this reason.
 
-    def __init__(self, message: str, hint: str | None = None, task_id: str | None = None) -> None:
+    With ``pending`` set, whether the agent started is not known (the answer
+    of its launch was lost): the task stays ``pending``, with ``fields`` (such
+    as ``host``) recorded, for a later observation to settle.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        task_id: str | None = None,
+        pending: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, hint)
         self.task_id = task_id
+        self.pending = pending
+        self.fields = fields or {}
 
 
 class WaitTimeout(OpenclawError):

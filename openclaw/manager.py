@@ -7,6 +7,7 @@ returns. Everything that changes a record goes through :class:`TaskStore`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -155,7 +156,12 @@ class Manager:
                 exc.task_id = task_id
             else:
                 reason = f"start was interrupted: {type(exc).__name__}: {exc}"
-            self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
+            if isinstance(exc, StartError) and exc.pending:
+                # Unknown whether it started: it stays pending; observing it settles it.
+                known = exc.fields
+                self.store.update(task_id, lambda m: dict(m, **known, error=reason))
+            else:
+                self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
             raise
 
         home = fields.pop("home", None)
@@ -219,11 +225,22 @@ class Manager:
 
     def _apply(self, task_id: str, obs: Observation) -> dict[str, Any]:
         try:
-            return self.store.update(task_id, lambda m: states.settle(m, obs))
+            return self.store.update(task_id, lambda m: states.settle(m, self._adopting(m, obs)))
         except CorruptRecordError:
             raise
         except FileNotFoundError:  # cleaned up meanwhile
             return self.store.read(task_id)
+
+    @staticmethod
+    def _adopting(meta: dict[str, Any], obs: Observation) -> Observation:
+        """``obs``, with the ``home`` in ``started`` turned into the transcript path, as start does."""
+        if not obs.started or "home" not in obs.started:
+            return obs
+        started = dict(obs.started)
+        home = started.pop("home")
+        workspace = started.get("workspace", meta["workspace"])
+        started["transcript"] = get_agent(meta["agent"]).transcript(home, workspace, meta["session_id"])
+        return dataclasses.replace(obs, started=started)
 
     def get(self, ref: str) -> dict[str, Any]:
         """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""

@@ -74,6 +74,9 @@ class Observation:
     result: dict[str, Any] | None = None
     #: Why the task failed or why ``alive`` is None, in the executor's words.
     reason: str | None = None
+    #: For a task whose start was never recorded (``start`` lost its answer), what
+    #: the executor found out about it since: the record fields start would have set.
+    started: dict[str, Any] | None = None
 
 
 def transition(meta: dict[str, Any], new: str, **fields: Any) -> dict[str, Any]:
@@ -121,9 +124,11 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
     if status in FINAL:
         return None
     killing = bool(meta.get("kill_requested_at"))
+    # Adopting a task whose start lost its answer: the fields start would have set.
+    started = dict(obs.started, error=None) if obs.started and status == PENDING else {}
     if obs.exit_code is not None:
         if status == PENDING:  # it ran and ended before start recorded it running
-            meta = transition(meta, RUNNING)
+            meta = transition(meta, RUNNING, **started)
         common = {"exit_code": obs.exit_code, "result": obs.result}
         result = obs.result
         if obs.exit_code == 0 and result is not None and not result.get("is_error"):
@@ -133,11 +138,11 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
             return transition(meta, KILLED, **common)
         return transition(meta, FAILED, error=failure_reason(obs), **common)
     if obs.alive is True:
-        return transition(meta, RUNNING) if status == PENDING else None
+        return transition(meta, RUNNING, **started) if status == PENDING else None
     if obs.alive is False:
         if killing:
             return transition(meta, KILLED, result=obs.result)
-        if status == PENDING and meta.get("pid") is None:
+        if status == PENDING and meta.get("pid") is None and not started:
             age = (datetime.now(timezone.utc) - parse_time(meta["created_at"])).total_seconds()
             if age < PENDING_TIMEOUT_S:
                 return None

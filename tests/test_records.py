@@ -129,6 +129,22 @@ def test_unknown_observation_changes_nothing_and_final_states_stay() -> None:
     assert no_result is not None and no_result["status"] == "failed"
 
 
+def test_a_pending_task_whose_start_lost_its_answer_is_adopted_with_what_the_executor_found() -> None:
+    pending = dict(new_meta(), error="lost the connection while starting")
+    found = {"pid": 41, "pid_start_time": 7, "agent_pid": 42, "boot_id": "b", "host": "h"}
+    running = states.settle(pending, states.Observation(alive=True, started=found))
+    assert running is not None and running["status"] == "running"
+    assert {k: running[k] for k in found} == found and running["error"] is None
+    ok = {"subtype": "success", "is_error": False}
+    done = states.settle(pending, states.Observation(alive=False, exit_code=0, result=ok, started=found))
+    assert done is not None and done["status"] == "completed" and done["pid"] == 41 and done["started_at"]
+    # Without anything found, a pending task with no pid waits, then is lost (never completed).
+    assert states.settle(pending, states.Observation(alive=False)) is None
+    old = dict(pending, created_at="2020-01-01T00:00:00.000Z")
+    lost = states.settle(old, states.Observation(alive=False))
+    assert lost is not None and lost["status"] == "lost"
+
+
 def plant_corrupt(oc: Env, content: bytes) -> tuple[str, Path]:
     task_id = str(uuid.uuid4())
     d = oc.tasks_dir / task_id

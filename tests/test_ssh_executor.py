@@ -549,17 +549,32 @@ def test_launch_script_that_never_arrived_fails_the_task_and_leaves_no_prompt_on
     assert not ssh.task_dir(task_id).exists(), "the prompt and env file must not stay on the host"
 
 
-def test_launch_with_no_way_back_to_the_host_says_the_agent_may_be_running(
+def test_launch_with_no_way_back_to_the_host_stays_pending_until_the_host_answers(
     own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ssh = _ssh_env(own_sshd, remote, oc, client_key)
     try:
         with pytest.raises(StartError) as raised:
-            _start_dropping_the_launch(ssh, monkeypatch, "#fake sleep 30", run_it=True, then=own_sshd.stop)
+            _start_dropping_the_launch(ssh, monkeypatch, "#fake sleep 60", run_it=True, then=own_sshd.stop)
         line = raised.value.one_line()
-        assert "could not reconnect" in line and "may be running" in line and "/pid" in line
-    finally:
+        assert "could not reconnect" in line and "stays pending" in line
+        task_id = raised.value.task_id
+        assert task_id is not None
+        record = json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())
+        assert record["status"] == "pending" and record["pid"] is None and record["host"] == "127.0.0.1"
+        assert oc.status(task_id)["status"] == "unknown"  # the host is still down
         own_sshd.start()
+        # The launch's answer, left on the host, gives what start missed: the task is adopted.
+        seen = oc.status(task_id)
+        assert seen["status"] == "running" and seen["error"] is None
+        assert seen["pid"] and seen["pid_start_time"] and seen["boot_id"] and seen["transcript"]
+        assert len(live_task_processes(task_id)) >= 2
+        killed = oc.ok("kill", "--task-id", task_id, "--grace", "1", "--json", timeout=60).json()
+        assert killed["status"] == "killed"
+        assert live_task_processes(task_id) == []
+    finally:
+        if own_sshd.proc is None:
+            own_sshd.start()
         _kill_leftovers(remote)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
 from openclaw.paths import package_file
 from openclaw.records import UUID_RE, TaskStore
-from openclaw.states import Observation
+from openclaw.states import PENDING, Observation
 
 #: Default ``remote_root``: where task directories are created on the host.
 DEFAULT_REMOTE_ROOT = "/tmp/openclaw-tasks"
@@ -554,7 +555,10 @@ fi
         except _Unreachable as exc:
             raise StartError(
                 f"{why}, and could not reconnect: {exc.problem}",
-                f"the agent may be running on {self.host}: its pid is in {task_dir}/pid there",
+                "the agent may be running there: the task stays pending, and 'openclaw-agent status' "
+                "settles it once the host answers",
+                pending=True,
+                fields={"host": self.host},
             ) from None
         answer = out.split(b"\n", 1)[0]
         if answer == b"none":
@@ -725,7 +729,24 @@ answer
             reason = f"unexpected answer from {self.host}: {exc}"
             return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
         boot = found.pop("", {}).get("boot")
-        return {m["task_id"]: self._judge(m, found.get(m["task_id"]), boot) for m in metas}
+        return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot) for m in metas}
+
+    def _adopt(self, meta: dict[str, Any], seen: dict[str, Any] | None, boot: str | None) -> Observation:
+        """:meth:`_judge`, plus what ``start`` missed of a task whose launch answer it lost.
+
+        The launch left its answer in the task directory (``launched``); it
+        gives the fields ``start`` would have recorded (pid, start times, boot
+        id, ...), so a task recorded pending can be followed and killed.
+        """
+        obs = self._judge(meta, seen, boot)
+        answer = (seen or {}).get("launched")
+        if meta.get("pid") is not None or meta["status"] != PENDING or not answer:
+            return obs
+        try:
+            fields, home = self._launched(answer, meta["task_id"], "the task directory", meta["command"])
+        except StartError:
+            return obs  # the launcher did not start the agent: judged as never started
+        return dataclasses.replace(obs, started=dict(fields, home=home))
 
     def _judge(self, meta: dict[str, Any], seen: dict[str, Any] | None, boot: str | None) -> Observation:
         if seen is None:
@@ -879,6 +900,7 @@ obs() {
         if [ "$now" != 0 ] && { [ -z "$s" ] || [ "$now" = "$s" ]; }; then a=1; fi
     fi
     printf 'alive %s\n' "$a"
+    [ -z "$3" ] && emit launched "$d/launched" 4096
     rc=
     [ -f "$d/rc" ] && { read -r rc <"$d/rc"; } 2>/dev/null
     printf 'rc %s\n' "${rc:--}"

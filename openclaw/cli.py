@@ -178,8 +178,9 @@ def _dispatch(
             if json:
                 _out(render.dumps(failed))
             if waiting:
+                # failed (4); or, when its launch answer was lost, still pending: an error (1).
                 _err(f"{PROG}: error: {exc.one_line()}")
-                raise Exit(code=int(OUTCOME_CODES[failed["status"]])) from None
+                raise Exit(code=int(OUTCOME_CODES.get(failed["status"], ExitCode.ERROR))) from None
         raise
     _started(manager, meta, json, waiting)
 

@@ -159,7 +159,10 @@ class Manager:
             if isinstance(exc, StartError) and exc.pending:
                 # Unknown whether it started: it stays pending; observing it settles it.
                 known = exc.fields
-                self.store.update(task_id, lambda m: dict(m, **known, error=reason))
+                self.store.update(
+                    task_id,
+                    lambda m: dict(m, **known, error=reason) if m["status"] == states.PENDING else None,
+                )
             else:
                 self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
             raise
@@ -239,7 +242,8 @@ class Manager:
         started = dict(obs.started)
         home = started.pop("home")
         workspace = started.get("workspace", meta["workspace"])
-        started["transcript"] = get_agent(meta["agent"]).transcript(home, workspace, meta["session_id"])
+        session = meta.get("session_id") or meta["task_id"]
+        started["transcript"] = get_agent(meta.get("agent") or "claude").transcript(home, workspace, session)
         return dataclasses.replace(obs, started=started)
 
     def get(self, ref: str) -> dict[str, Any]:
@@ -291,6 +295,12 @@ class Manager:
             obs = backend.observe([meta])[task_id]
             if obs.alive:
                 raise ExecutorError(meta["executor"], f"task {task_id} still runs after SIGKILL")
+            if obs.alive is None and obs.exit_code is None:
+                raise ExecutorError(
+                    meta["executor"],
+                    f"cannot tell whether task {task_id} stopped: {obs.reason or 'no answer'}",
+                    "try again when the executor answers",
+                )
         except OpenclawError:
             # The kill did not happen: withdraw the request, so a later exit is judged as usual.
             self.store.update(
@@ -299,7 +309,7 @@ class Manager:
             raise
 
         def finish(m: dict[str, Any]) -> dict[str, Any] | None:
-            settled = states.settle(m, obs)
+            settled = states.settle(m, self._adopting(m, obs))
             if settled is None and m["status"] not in states.FINAL:
                 return states.transition(m, states.KILLED)
             return settled

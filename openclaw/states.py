@@ -141,7 +141,7 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
         return transition(meta, RUNNING, **started) if status == PENDING else None
     if obs.alive is False:
         if killing:
-            return transition(meta, KILLED, result=obs.result)
+            return transition(meta, KILLED, **dict(started, result=obs.result))
         if status == PENDING and meta.get("pid") is None and not started:
             age = (datetime.now(timezone.utc) - parse_time(meta["created_at"])).total_seconds()
             if age < PENDING_TIMEOUT_S:
@@ -149,5 +149,5 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
             reason = "the launcher never started (the starting command was interrupted)"
         else:
             reason = obs.reason or "the process is gone and no exit status was recorded"
-        return transition(meta, LOST, error=reason, result=obs.result)
+        return transition(meta, LOST, **dict(started, error=reason, result=obs.result))
     return None

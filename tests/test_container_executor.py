@@ -783,3 +783,29 @@ def test_log_follower_keeps_one_stream_from_any_offset_and_drains_to_the_end() -
     errs.pump(timeout=10)
     assert errs.read_from(0) == (b"e1\ne2", 5)
     errs.close()
+
+
+def test_transcript_copies_are_skipped_only_when_the_caller_has_all_of_the_last_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from openclaw.config import ExecutorConfig
+    from openclaw.records import TaskStore
+
+    cfg = ExecutorConfig(
+        name="b", type="container", claude_path="claude", max_turns=1, options={"image": "i"}
+    )
+    ex = ContainerExecutor(cfg, TaskStore(Path("/nonexistent")))
+    content = [b"line one\n"]
+    copies: list[int] = []
+
+    def copy_out(meta: dict[str, Any], path: str) -> bytes:  # stands in for '<runtime> cp'
+        copies.append(1)
+        return content[0]
+
+    monkeypatch.setattr(ex, "_copy_out", copy_out)
+    meta = {"task_id": "t", "status": "running", "host": "c"}
+    assert ex.read_path(meta, "/t.jsonl", 0) == (b"line one\n", 9)  # a tail
+    assert ex.read_path(meta, "/t.jsonl", 0) == (b"line one\n", 9), "a follow from 0 right after it"
+    assert ex.read_path(meta, "/t.jsonl", 9) == (b"", 9) and len(copies) == 2  # has it all: skipped
+    content[0] += b"line two\n"
+    assert ex.read_path(dict(meta, status="completed"), "/t.jsonl", 9) == (b"line two\n", 18)

@@ -498,17 +498,9 @@ def test_resume_continues_the_session_on_the_same_host(ssh: SSHEnv) -> None:
 
 
 # -- a connection dropped during the launch ----------------------------------------------------------
-def _start_dropping_the_launch(
-    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, prompt: str, run_it: bool, then: Any = None
-) -> dict[str, Any]:
-    """Start in this process, the launch's connection dropping after (or before) the script runs.
-
-    Returns the record, or raises the StartError start raised.
-    """
-    from openclaw.config import load
+def _drop_the_launch(ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, run_it: bool, then: Any = None) -> None:
+    """In this process, make the launch's connection drop after (or before) the script runs."""
     from openclaw.executors.ssh import SSHExecutor
-    from openclaw.manager import Manager
-    from openclaw.records import TaskStore
 
     real = SSHExecutor._exec
 
@@ -522,10 +514,47 @@ def _start_dropping_the_launch(
         return real(conn, script, timeout)
 
     monkeypatch.setattr(SSHExecutor, "_exec", staticmethod(dropping))
-    monkeypatch.setenv("HOME", str(ssh.oc.home))
+    for name, value in ssh.oc.env.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+def _start_dropping_the_launch(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, prompt: str, run_it: bool, then: Any = None
+) -> dict[str, Any]:
+    """Start in this process, the launch's connection dropping; the record, or the StartError raised."""
+    from openclaw.config import load
+    from openclaw.manager import Manager
+    from openclaw.records import TaskStore
+
+    _drop_the_launch(ssh, monkeypatch, run_it, then)
     manager = Manager(load(str(ssh.oc.config_file)), TaskStore(ssh.oc.tasks_dir))
     return manager.start(prompt.encode(), executor="remote")
+
+
+def test_start_wait_that_lost_its_launch_answer_and_the_host_exits_1_in_one_line(
+    own_sshd: Sshd,
+    remote: Remote,
+    oc: Env,
+    client_key: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from openclaw.program import program
+
+    ssh = _ssh_env(own_sshd, remote, oc, client_key)
+    try:
+        _drop_the_launch(ssh, monkeypatch, run_it=True, then=own_sshd.stop)
+        monkeypatch.chdir(oc.workspace)
+        with pytest.raises(SystemExit) as exited:
+            program.run(["openclaw-agent", "start", "--prompt", "#fake sleep 60", "--wait", "--timeout", "5"])
+        assert exited.value.code == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "stays pending" in one_line_error(err)
+    finally:
+        if own_sshd.proc is None:
+            own_sshd.start()
+        _kill_leftovers(remote)
 
 
 def test_launch_answer_lost_to_a_dropped_connection_is_read_back_and_the_task_runs(
@@ -549,8 +578,14 @@ def test_launch_script_that_never_arrived_fails_the_task_and_leaves_no_prompt_on
     assert not ssh.task_dir(task_id).exists(), "the prompt and env file must not stay on the host"
 
 
+@pytest.mark.parametrize("answer_written", [True, False])
 def test_launch_with_no_way_back_to_the_host_stays_pending_until_the_host_answers(
-    own_sshd: Sshd, remote: Remote, oc: Env, client_key: Path, monkeypatch: pytest.MonkeyPatch
+    own_sshd: Sshd,
+    remote: Remote,
+    oc: Env,
+    client_key: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer_written: bool,
 ) -> None:
     ssh = _ssh_env(own_sshd, remote, oc, client_key)
     try:
@@ -563,11 +598,18 @@ def test_launch_with_no_way_back_to_the_host_stays_pending_until_the_host_answer
         record = json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())
         assert record["status"] == "pending" and record["pid"] is None and record["host"] == "127.0.0.1"
         assert oc.status(task_id)["status"] == "unknown"  # the host is still down
+        # A kill now cannot tell which processes are the task's: it says so, and changes nothing.
+        blind = oc.run("kill", "--task-id", task_id)
+        assert blind.code == 1 and "cannot" in one_line_error(blind.err)
+        assert json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())["status"] == "pending"
+        if not answer_written:  # the launch script was cut off after the launch: only the pid file says
+            (ssh.task_dir(task_id) / "launched").unlink()
         own_sshd.start()
-        # The launch's answer, left on the host, gives what start missed: the task is adopted.
+        # What the launch left on the host gives what start missed: the task is adopted.
         seen = oc.status(task_id)
         assert seen["status"] == "running" and seen["error"] is None
-        assert seen["pid"] and seen["pid_start_time"] and seen["boot_id"] and seen["transcript"]
+        assert seen["pid"] and seen["pid_start_time"] and seen["boot_id"]
+        assert bool(seen["transcript"]) == answer_written
         assert len(live_task_processes(task_id)) >= 2
         killed = oc.ok("kill", "--task-id", task_id, "--grace", "1", "--json", timeout=60).json()
         assert killed["status"] == "killed"

@@ -236,6 +236,8 @@ class LogFollower:
         self._stream = stream
         self._data = bytearray()
         self._start = 0  # the stream offset of self._data[0]
+        #: Set once the follow ended cleanly after the container did: it has all there is.
+        self.complete = False
 
     @property
     def held(self) -> int:
@@ -308,6 +310,8 @@ class ContainerExecutor(Executor):
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         super().__init__(config, store)
         self._followers: dict[tuple[str, str], LogFollower] = {}
+        #: (task id, stream) whose runtime follow lagged behind the ended task: read whole.
+        self._whole_reads: set[tuple[str, str]] = set()
         #: (task id, path) -> (when last copied, seconds until the next copy, size then).
         self._copies: dict[tuple[str, str], tuple[float, float, int]] = {}
         # Followers still running when this executor goes (or at exit) are stopped.
@@ -665,10 +669,14 @@ class ContainerExecutor(Executor):
         Read through one ``<runtime> logs --follow`` per followed stream, kept
         for the next call, so each byte crosses from the runtime once (asking
         for the whole log on every poll cost ~17% of a core, and grew with the
-        log). When that follow fails, or lags behind a task that has ended,
-        the whole log is read once instead.
+        log). When that follow stops while the container still runs, a new
+        one starts; when it fails, or lags behind a task that has ended, the
+        whole log is read instead.
         """
         key = (meta["task_id"], stream)
+        if key in self._whole_reads:
+            full = self._stream(self._logs(meta), stream)
+            return full[offset:], max(offset, len(full))
         follower = self._followers.get(key)
         if follower is None:
             try:
@@ -681,14 +689,30 @@ class ContainerExecutor(Executor):
         final = meta["status"] in states.FINAL
         follower.pump(DRAIN_TIMEOUT_S if final else 0.0, skip_to=offset)
         data, end = follower.read_from(offset)
-        if follower.ended and follower.proc.returncode == 0:
-            return data, end  # complete, and kept: later reads get nothing more
+        clean = follower.ended and follower.proc.returncode == 0
+        if clean and (final or follower.complete or not self._running(meta)):
+            follower.complete = True  # kept: later reads get nothing more
+            return data, end
         if not (final or follower.ended):
             return data, end
         del self._followers[key]
         follower.close()
+        if clean:
+            return data, end  # it stopped while the container runs: a new one starts next time
+        if not follower.ended:
+            self._whole_reads.add(key)  # it lags behind the ended task: whole reads from now on
+        # It failed (the container gone? the runtime down?) or lags: the whole log says which.
         full = self._stream(self._logs(meta), stream)
         return full[offset:], max(offset, len(full))
+
+    def _running(self, meta: dict[str, Any]) -> bool:
+        """Whether the task's container still runs (asked once its runtime follow has ended)."""
+        try:
+            call = self._call("inspect", "--type", "container", self._name(meta))
+            info = self._parse_inspect(call).get(meta["task_id"], {})
+        except RuntimeUnavailable:
+            return False
+        return str((info.get("State") or {}).get("Status", "")).lower() == "running"
 
     def size(self, meta: dict[str, Any], stream: str) -> int:
         """The size in bytes of the container's ``stream`` so far."""
@@ -706,7 +730,13 @@ class ContainerExecutor(Executor):
         key = (meta["task_id"], path)
         now = time.monotonic()
         last = self._copies.get(key)
-        if last is not None and meta["status"] not in states.FINAL and now - last[0] < last[1]:
+        # Skip the copy only when the caller already has all of the last one.
+        if (
+            last is not None
+            and meta["status"] not in states.FINAL
+            and now - last[0] < last[1]
+            and offset >= last[2]
+        ):
             return b"", offset
         data = self._copy_out(meta, path)
         if last is None or len(data) != last[2]:

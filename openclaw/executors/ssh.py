@@ -33,7 +33,7 @@ from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
 from openclaw.paths import package_file
 from openclaw.records import UUID_RE, TaskStore
-from openclaw.states import PENDING, Observation
+from openclaw.states import FINAL, Observation
 
 #: Default ``remote_root``: where task directories are created on the host.
 DEFAULT_REMOTE_ROOT = "/tmp/openclaw-tasks"
@@ -541,7 +541,7 @@ d={_q(task_dir)}
 i=0
 while [ -d "$d" ] && [ ! -f "$d/launched" ] && [ $i -lt {steps} ]; do
     [ $i -ge 40 ] && [ ! -e "$d/launcher.log" ] && break
-    sleep 0.05
+    sleep 0.05 2>/dev/null || sleep 1
     i=$((i + 1))
 done
 if [ -f "$d/launched" ]; then cat "$d/launched"
@@ -739,14 +739,25 @@ answer
         id, ...), so a task recorded pending can be followed and killed.
         """
         obs = self._judge(meta, seen, boot)
-        answer = (seen or {}).get("launched")
-        if meta.get("pid") is not None or meta["status"] != PENDING or not answer:
+        if meta.get("pid") is not None or meta["status"] in FINAL or not seen:
             return obs
+        from openclaw.executors.local import read_pid_file
+
+        answer = seen.get("launched")
+        argv = meta.get("command") or [self.config.claude_path]
         try:
-            fields, home = self._launched(answer, meta["task_id"], "the task directory", meta["command"])
+            if answer:
+                fields, home = self._launched(answer, meta["task_id"], "the task directory", argv)
+                return dataclasses.replace(obs, started=dict(fields, home=home))
         except StartError:
             return obs  # the launcher did not start the agent: judged as never started
-        return dataclasses.replace(obs, started=dict(fields, home=home))
+        # No answer written (its script was cut off after the launch): the pid file still says.
+        record = read_pid_file(seen.get("pidfile", b"").decode("utf-8", "replace"))
+        if record is None:
+            return obs
+        lpid, lstart, apid, _ = record
+        pids = {"pid": lpid, "pid_start_time": lstart, "agent_pid": apid, "boot_id": boot, "host": self.host}
+        return dataclasses.replace(obs, started=pids)
 
     def _judge(self, meta: dict[str, Any], seen: dict[str, Any] | None, boot: str | None) -> Observation:
         if seen is None:
@@ -900,7 +911,7 @@ obs() {
         if [ "$now" != 0 ] && { [ -z "$s" ] || [ "$now" = "$s" ]; }; then a=1; fi
     fi
     printf 'alive %s\n' "$a"
-    [ -z "$3" ] && emit launched "$d/launched" 4096
+    if [ -z "$3" ]; then emit launched "$d/launched" 4096; emit pidfile "$d/pid" 200; fi
     rc=
     [ -f "$d/rc" ] && { read -r rc <"$d/rc"; } 2>/dev/null
     printf 'rc %s\n' "${rc:--}"

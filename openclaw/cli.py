@@ -9,6 +9,7 @@ exit code, for both.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import time
@@ -26,6 +27,8 @@ from openclaw.manager import DEFAULT_GRACE_S, Manager
 F = TypeVar("F", bound=Callable[..., Any])
 
 PROG = "openclaw-agent"
+#: ``--follow`` without a value: how often the output is polled, in seconds.
+FOLLOW_INTERVAL_S = 0.2
 
 
 def command(**task_kwargs: Any) -> Callable[[F], Any]:
@@ -77,18 +80,38 @@ def _int(value: Any, flag: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a whole number, not {value!r}") from None
+        raise UsageError(f"{flag} takes a whole number, not {_shown(value)}", f"e.g. {flag}=10") from None
 
 
-def _seconds(value: Any, flag: str, default: float) -> float:
+#: The longest interval or timeout a flag takes: a year (more is a typo, or an attack on sleep()).
+MAX_SECONDS = 365 * 24 * 3600
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error line: repr, cut short (a flag value may be of any length)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _seconds(value: Any, flag: str, default: float, zero: bool = False) -> float:
+    """A flag's number of seconds: finite, more than 0 (or 0 too, with ``zero``), at most a year.
+
+    ``None`` (flag not given) and ``True`` (given without a value) mean ``default``.
+    """
     if value is None or value is True:
         return default
+    hint = f"e.g. {flag}=5, or {flag}=0 for none" if zero else f"e.g. {flag}=5 or {flag}=0.5"
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
-    if seconds <= 0:
-        raise UsageError(f"{flag} must be more than 0 seconds, not {value!r}")
+        raise UsageError(f"{flag} takes a number of seconds, not {_shown(value)}", hint) from None
+    if not math.isfinite(seconds):
+        raise UsageError(f"{flag} takes a finite number of seconds, not {_shown(value)}", hint)
+    if seconds < 0 or (seconds == 0 and not zero):
+        rule = "must not be negative" if zero else "must be more than 0 seconds"
+        raise UsageError(f"{flag} {rule}, not {_shown(value)}", hint)
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"{flag} must be at most {MAX_SECONDS} seconds (a year), not {_shown(value)}", hint)
     return seconds
 
 
@@ -195,7 +218,9 @@ def _wait_options(
     seconds = None if timeout is None else _seconds(timeout, "--timeout", 0)
     if kill_on_timeout and seconds is None:
         raise UsageError("--kill-on-timeout needs --timeout SECS")
-    return {"follow": follow, "timeout": seconds, "kill": kill_on_timeout}
+    # Checked here, before the task is started: a bad --follow=SECS must not leave a task behind.
+    interval = None if follow is None else _seconds(follow, "--follow", FOLLOW_INTERVAL_S)
+    return {"follow": interval, "timeout": seconds, "kill": kill_on_timeout}
 
 
 def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[str, Any] | None) -> None:
@@ -215,17 +240,21 @@ def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[s
 
 
 def _wait_for(
-    manager: Manager, meta: dict[str, Any], json: bool, follow: Any, timeout: float | None, kill: bool
+    manager: Manager,
+    meta: dict[str, Any],
+    json: bool,
+    follow: float | None,
+    timeout: float | None,
+    kill: bool,
 ) -> None:
     """Block until the task ends (following its output if asked), then exit with its outcome code."""
     from openclaw import render
 
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        if follow is not None:
-            interval = _seconds(follow, "--follow", 0.2)
+        if follow is not None:  # the interval, checked by _wait_options
             view = LogView(color=render.use_color(sys.stdout))
-            for chunk in manager.follow(meta, interval, deadline=deadline, from_start=True):
+            for chunk in manager.follow(meta, follow, deadline=deadline, from_start=True):
                 view.feed(chunk)
             view.close(manager.get(meta["task_id"]))
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -414,8 +443,11 @@ def logs(
     if raw and json:
         raise UsageError("give either --raw or --json, not both")
     source = "stderr" if stderr else source
-    manager = _manager(c)
     count = _int(lines, "--lines") or 0
+    if count < 0:
+        raise UsageError(f"--lines must not be negative, not {count}", "give 0 or more, e.g. --lines=50")
+    interval = None if follow is None else _seconds(follow, "--follow", FOLLOW_INTERVAL_S)
+    manager = _manager(c)
     mode = "raw" if raw or source == "stderr" else "json" if json else "view"
     view = LogView(color=render.use_color(sys.stdout), transcript=source == "transcript", mode=mode)
     if mode == "raw":
@@ -424,8 +456,7 @@ def logs(
     else:
         meta, entries = manager.tail_entries(_required(task_id), count, source)
         view.entries(entries)
-    if follow is not None:
-        interval = _seconds(follow, "--follow", 0.2)
+    if interval is not None:
         try:
             for chunk in manager.follow(meta, interval, source):
                 view.feed(chunk)
@@ -468,7 +499,7 @@ def list_(
 @command(
     help={
         "task_id": "task id, or any unique prefix of one",
-        "grace": f"seconds between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g})",
+        "grace": f"seconds between SIGTERM and SIGKILL (default {DEFAULT_GRACE_S:g}; 0: SIGKILL at once)",
         "json": "print the task record as one JSON object",
     }
 )
@@ -476,7 +507,8 @@ def kill(c: Context, task_id: str | None = None, grace: str | None = None, json:
     """Stop a task: SIGTERM to all its processes, SIGKILL after a grace period."""
     from openclaw import render
 
-    seconds = DEFAULT_GRACE_S if grace is None else _seconds(grace, "--grace", DEFAULT_GRACE_S)
+    # 0 is allowed: SIGKILL at once.
+    seconds = _seconds(grace, "--grace", DEFAULT_GRACE_S, zero=True)
     meta, killed = _manager(c).kill(_required(task_id), seconds)
     if json:
         _out(render.dumps(meta))
@@ -525,8 +557,8 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
     """Show every task and the counts per status."""
     from openclaw import render
 
-    manager = _manager(c)
     interval = None if watch is None else _seconds(watch, "--watch", 2.0)
+    manager = _manager(c)
     tty = sys.stdout.isatty()
     try:
         while True:

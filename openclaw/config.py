@@ -2,21 +2,28 @@
 
 The file is YAML, validated against ``schemas/config.schema.json`` once per
 distinct text (``~/.local/share/openclaw/config.validated`` remembers the
-digests of the texts found valid). With no file at all the built-in default
+digests of the texts found valid). What the schema cannot say is checked on
+every load, before the data is used: at most :data:`MAX_BYTES` read, UTF-8,
+at most :data:`MAX_DEPTH` levels and :data:`MAX_NODES` values with aliases
+expanded (so an alias bomb is refused unexpanded), no NUL in any string and
+no number that is not finite. With no file at all the built-in default
 applies: one executor named ``local`` of type ``local``, so the main job works
 on a fresh machine with no set-up.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from openclaw.errors import ConfigError, UsageError
 from openclaw.paths import config_path, data_dir
-from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem
+from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem, key_path
 
 #: Used when neither the executor nor ``defaults`` sets it.
 BUILTIN_MAX_TURNS = 30
@@ -78,51 +85,256 @@ class Config:
         )
 
 
+#: The largest config file read, in bytes (1 MiB); a real one is a few kilobytes.
+MAX_BYTES = 1024 * 1024
+#: How deeply mappings and lists may nest (counting through aliases).
+MAX_DEPTH = 64
+#: How many values (mapping keys, values, list items) the file may expand to, aliases expanded.
+MAX_NODES = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TOO_MANY = f"the file expands to more than {MAX_NODES} values (YAML aliases?)"
+_LIMIT_HINT = "a config file needs only a few levels and values; fix the file"
+
+
+class _Refused(Exception):
+    """A structural limit broken while composing or checking the YAML node graph."""
+
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.mark = mark
+
+
+@cache
 def _yaml_loader() -> Any:
+    """A SafeLoader that refuses duplicate keys and nesting or size beyond the limits."""
     import yaml
+    from yaml.constructor import ConstructorError
 
     class StrictLoader(yaml.SafeLoader):
-        """A SafeLoader that refuses duplicate mapping keys instead of keeping the last."""
+        """A SafeLoader that refuses duplicate mapping keys instead of keeping the last.
+
+        It also stops composing past :data:`MAX_DEPTH` levels or :data:`MAX_NODES`
+        nodes, before Python's recursion limit or the memory is reached.
+        """
+
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.depth = 0
+            self.composed = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            self.composed += 1
+            try:
+                if self.depth > MAX_DEPTH or self.composed > MAX_NODES:
+                    mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                    too_deep = f"nested more than {MAX_DEPTH} levels deep"
+                    raise _Refused(too_deep if self.depth > MAX_DEPTH else _TOO_MANY, mark)
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # '<<: *defaults': merged by SafeConstructor, explicit keys win
             key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise ConstructorError(
+                    None,
+                    None,
+                    "a mapping key must be a plain value, not a list or mapping",
+                    key_node.start_mark,
+                ) from None
+            if duplicate:
+                raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
-        return loader.construct_mapping(node, deep)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    def guarded(constructor: Any, what: str, reason: str | None = None) -> Any:
+        """``constructor``, with a value it cannot convert refused as a YAML error (with its line)."""
+
+        def construct(loader: Any, node: Any) -> Any:
+            try:
+                return constructor(loader, node)
+            except (ValueError, OverflowError) as exc:
+                value = _clip(repr(node.value), 40)
+                raise ConstructorError(
+                    None, None, f"cannot read {value} as {what} ({reason or exc})", node.start_mark
+                ) from None
+
+        return construct
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    StrictLoader.add_constructor(
+        "tag:yaml.org,2002:int", guarded(yaml.SafeLoader.construct_yaml_int, "an integer", "too many digits")
+    )
+    StrictLoader.add_constructor(
+        "tag:yaml.org,2002:timestamp", guarded(yaml.SafeLoader.construct_yaml_timestamp, "a date or time")
+    )
     return StrictLoader
 
 
-def parse(text: str, path: Path, source: str = "file") -> Config:
-    """Parse and validate config ``text`` (read from ``path``)."""
+def _clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters (an error line stays short whatever a value holds)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _where(mark: Any) -> str:
+    return f"line {mark.line + 1}" if mark is not None else ""
+
+
+def _check_graph(root: Any) -> None:
+    """Refuse a node graph that expands past :data:`MAX_NODES` nodes or :data:`MAX_DEPTH` levels.
+
+    Aliases make the graph a DAG (or, with a node aliased inside itself, a
+    cycle): each node's expanded size and depth is computed once (memoised by
+    node identity) and iteratively, so a billion laughs costs a few thousand
+    steps and no recursion.
+    """
+    from yaml.nodes import MappingNode, SequenceNode
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, SequenceNode):
+            return list(node.value)
+        if isinstance(node, MappingNode):
+            return [n for pair in node.value for n in pair]
+        return []
+
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth)
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = [done[id(k)] for k in children(node)]
+            size = 1 + sum(k[0] for k in kids)
+            depth = 1 + max((k[1] for k in kids), default=0)
+            if size > MAX_NODES:
+                raise _Refused(_TOO_MANY, node.start_mark)
+            if depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep (aliases expanded)", node.start_mark
+                )
+            done[key] = (size, depth)
+            open_.discard(key)
+            continue
+        if key in done:
+            continue
+        if key in open_:
+            raise _Refused(
+                "a YAML alias refers to a node that contains it (a recursive structure)", node.start_mark
+            )
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in children(node) if id(k) not in done)
+
+
+def _bad_scalar(value: Any) -> str | None:
+    """What is wrong with a string holding a NUL or a number that is not finite, else None."""
+    if isinstance(value, str) and "\0" in value:
+        return "holds a NUL character (\\0), which no setting may contain"
+    if isinstance(value, float) and not math.isfinite(value):
+        spelled = ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+        return f"{spelled} is not a finite number"
+    return None
+
+
+def _check_values(data: Any) -> tuple[str, str] | None:
+    """The first string holding a NUL or number that is not finite, as (key path, problem).
+
+    Runs after :func:`_check_graph`, so the data is at most :data:`MAX_NODES`
+    values (shared ones counted each time) and :data:`MAX_DEPTH` levels.
+    """
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        problem = _bad_scalar(value)
+        if problem:
+            return key_path(path), problem
+        if isinstance(value, dict):
+            for k in value:
+                problem = _bad_scalar(k)
+                if problem:
+                    return key_path(path), f"a key {problem}"
+            stack.extend((v, (*path, k)) for k, v in reversed(list(value.items())))
+        elif isinstance(value, (list, tuple, set)):
+            stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(value))))
+    return None
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """Compose, check the node graph, construct; every failure is a one-line ConfigError."""
     import yaml
 
+    loader = None
     try:
-        data = yaml.load(text, Loader=_yaml_loader())
+        loader = _yaml_loader()(text)  # its reader already refuses unprintable characters
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_graph(node)  # before constructing: construction and every later walk are then bounded
+        return loader.construct_document(node)
+    except _Refused as exc:
+        raise ConfigError(str(path), exc.problem, _where(exc.mark), _LIMIT_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(parse)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(str(path), f"not valid YAML: {problem}", where) from None
+        where = _where(mark) or "(parse)"
+        if isinstance(exc, yaml.reader.ReaderError):  # an unprintable character: no mark, a position
+            problem = f"unacceptable character #x{exc.character:04x} (only printable characters may appear)"
+            where = f"line {text.count(chr(10), 0, exc.position) + 1}"
+        raise ConfigError(str(path), f"not valid YAML: {_clip(problem)}", where) from None
+    except (ValueError, OverflowError) as exc:
+        raise ConfigError(str(path), f"not valid YAML: a value cannot be read ({_clip(str(exc))})") from None
+    except RecursionError:  # not expected past the limits above; never a traceback all the same
+        raise ConfigError(str(path), f"nested more than {MAX_DEPTH} levels deep", hint=_LIMIT_HINT) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def parse(text: str, path: Path, source: str = "file") -> Config:
+    """Parse and validate config ``text`` (read from ``path``).
+
+    The limits (size, depth, expanded size), NUL characters and numbers that
+    are not finite are checked on every load, before anything else looks at
+    the data; only the schema check is skipped for a text the memo lists.
+    """
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_BYTES:
+        raise _too_big(path)
+    data = _load_yaml(text, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(str(path), "the file must hold a mapping (executors:, defaults:)")
+    found = _check_values(data)
+    if found:
+        raise ConfigError(str(path), found[1], found[0])
     # A text already found valid is not run through jsonschema again (see ValidMemo).
     memo = ValidMemo(data_dir() / MEMO, CONFIG_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
-    key = digest(text.encode("utf-8"))
+    key = digest(encoded)
     known = key in memo
     config = build(data, path, source, exists=True, validate=not known)
     if not known:
         memo.add(key)
         memo.flush()
     return config
+
+
+def _too_big(path: Path) -> ConfigError:
+    return ConfigError(
+        str(path),
+        f"the file is larger than {MAX_BYTES} bytes (1 MiB), the most a config file may be",
+        hint="a config file is a few kilobytes: check that this is the right file",
+    )
 
 
 def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate: bool = True) -> Config:
@@ -133,9 +345,12 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
     whose text the memo lists as valid. So commands need not load jsonschema.
     """
     if validate:
-        found = first_problem(CONFIG_SCHEMA, data)
+        try:
+            found = first_problem(CONFIG_SCHEMA, data)
+        except RecursionError:  # not expected within MAX_DEPTH; never a traceback all the same
+            raise ConfigError(str(path), "nested too deeply to check", hint=_LIMIT_HINT) from None
         if found:
-            raise ConfigError(str(path), found[1], found[0])
+            raise ConfigError(str(path), _clip(_reword(found[1])), found[0])
     defaults = data.get("defaults", {})
     seen: dict[str, int] = {}
     executors = []
@@ -165,6 +380,24 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
     return Config(path=path, source=source, exists=exists, executors=executors, raw=data)
 
 
+#: jsonschema's "'x' does not match '<pattern>'", said in words, for the schema's patterns.
+_PATTERN_WORDS = {
+    "^[^-]": "is refused: values may not start with '-' (a command would read it as an option)",
+    "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a valid name: use letters, digits, '.', '_' and '-', "
+    "starting with a letter or digit",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "is not a valid environment variable name: use letters, digits and '_', "
+    "not starting with a digit",
+}
+
+
+def _reword(problem: str) -> str:
+    for pattern, words in _PATTERN_WORDS.items():
+        suffix = f" does not match {pattern!r}"
+        if problem.endswith(suffix):
+            return f"{problem[: -len(suffix)]} {words}"
+    return problem
+
+
 def _env_value(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -179,7 +412,8 @@ def load(explicit: str | None = None) -> Config:
     """
     path, source = config_path(explicit)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)  # never more: the file may be anything, of any size
     except FileNotFoundError:
         if source != "default":
             raise ConfigError(
@@ -190,6 +424,18 @@ def load(explicit: str | None = None) -> Config:
         return build(BUILTIN_DEFAULT, path, "built-in default", exists=False, validate=False)
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise _too_big(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            str(path),
+            f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at byte offset {exc.start}",
+            f"line {line}",
+            "save the file as UTF-8",
+        ) from None
     return parse(text, path, source)
 
 
@@ -240,10 +486,36 @@ executors:
 
 
 def write_sample(path: Path, force: bool) -> None:
-    """Write :data:`SAMPLE` to ``path``; refuse to overwrite unless ``force``."""
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists", "pass --force to overwrite it (the old file is replaced)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write :data:`SAMPLE` to ``path``; refuse to overwrite unless ``force``.
+
+    Directories it creates are 0700 and the file is 0600, whatever the umask:
+    a config file may come to hold ``env`` secrets.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(SAMPLE, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        if path.exists() and not force:
+            raise UsageError(
+                f"{path} already exists", "pass --force to overwrite it (the old file is replaced)"
+            )
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                continue  # made meanwhile by someone else: not ours to change
+            os.chmod(directory, 0o700)  # the umask may have taken bits away
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)  # exactly 0600, whatever the umask
+            fh.write(SAMPLE.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            "check the directory's permissions, or name another file with --config",
+        ) from None

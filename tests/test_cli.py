@@ -91,6 +91,11 @@ def test_bad_values_give_one_line_and_exit_2(oc: Env) -> None:
         ["logs", "--task-id", "../etc"],
         ["status"],
         ["dashboard", "--watch", "soon"],
+        ["dashboard", "--watch=inf"],
+        ["kill", "--task-id", "0123abcd", "--grace=nan"],
+        ["wait", "--task-id", "0123abcd", "--timeout=1e400"],
+        ["logs", "--task-id", "0123abcd", "--lines=-5"],
+        ["start", "--prompt", "x", "--wait", "--follow=abc"],
     ):
         result = oc.run(*args)
         assert result.code == 2, (args, result)

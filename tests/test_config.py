@@ -133,6 +133,68 @@ def test_init_writes_commented_sample_and_refuses_to_overwrite(oc: Env) -> None:
     assert oc.config_file.read_text() == text
 
 
+@pytest.mark.parametrize("umask", ["000", "077", "277"])
+def test_init_creates_its_directories_0700_and_the_file_0600_whatever_the_umask(
+    oc: Env, tmp_path: Path, umask: str
+) -> None:
+    import stat
+    import subprocess
+
+    from conftest import console_script
+
+    target = tmp_path / "fresh" / "deeper" / "coding-agent.yaml"
+    existing = stat.S_IMODE(tmp_path.stat().st_mode)
+    for extra in ("", " --force"):
+        proc = subprocess.run(
+            ["sh", "-c", f"umask {umask}; '{console_script()}' --config '{target}' config --init{extra}"],
+            env=oc.env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        for directory in (target.parent, target.parent.parent):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert yaml.safe_load(target.read_text())["executors"]
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == existing, "a directory that existed is left as it was"
+
+
+def test_init_into_an_unwritable_place_is_one_line(oc: Env, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = oc.run("--config", str(blocker / "sub" / "c.yaml"), "config", "--init")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert len(result.err.splitlines()) == 1 and "cannot write" in result.err
+
+
+def test_anchors_and_merge_keys_share_executor_settings_and_explicit_keys_win(oc: Env) -> None:
+    oc.write_config(
+        "executors:\n"
+        "  - &box\n"
+        "    name: one\n"
+        "    type: container\n"
+        "    image: img:1\n"
+        "    runtime: podman\n"
+        "    labels: &labels [box, fast]\n"
+        "  - <<: *box\n"
+        "    name: two\n"
+        "    image: img:2\n"
+        "  - {name: three, type: local, labels: *labels}\n"
+    )
+    rows = {r["name"]: r for r in oc.ok("executors", "--json").json()}
+    assert list(rows) == ["one", "two", "three"]
+    assert rows["two"]["type"] == "container" and rows["two"]["labels"] == ["box", "fast"]
+    assert rows["three"]["labels"] == ["box", "fast"]
+    shown = yaml.safe_load(oc.ok("config").out)
+    assert shown["executors"][1]["image"] == "img:2" and shown["executors"][1]["runtime"] == "podman"
+    # Explicit keys beside a merge key are still checked for duplicates.
+    oc.write_config(
+        "executors:\n  - &a {name: one, type: local}\n  - <<: *a\n    name: two\n    name: three\n"
+    )
+    result = oc.run("executors")
+    assert result.code == 2 and "duplicate key 'name'" in result.err and "line 5" in result.err
+
+
 def test_init_honours_the_global_config_flag(oc: Env, tmp_path: Path) -> None:
     target = tmp_path / "sub" / "my.yaml"
     oc.ok("--config", str(target), "config", "--init")

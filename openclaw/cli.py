@@ -21,8 +21,17 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from openclaw.errors import OUTCOME_CODES, ExitCode, OpenclawError, StartError, UsageError, WaitTimeout
-from openclaw.manager import DEFAULT_GRACE_S, Manager
+from openclaw.errors import (
+    OUTCOME_CODES,
+    ExitCode,
+    OpenclawError,
+    StartError,
+    UnknownTaskError,
+    UsageError,
+    WaitTimeout,
+)
+from openclaw.manager import DEFAULT_GRACE_S, MAX_SECONDS, Manager
+from openclaw.records import UUID_RE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,10 +92,6 @@ def _int(value: Any, flag: str) -> int | None:
         raise UsageError(f"{flag} takes a whole number, not {_shown(value)}", f"e.g. {flag}=10") from None
 
 
-#: The longest interval or timeout a flag takes: a year (more is a typo, or an attack on sleep()).
-MAX_SECONDS = 365 * 24 * 3600
-
-
 def _shown(value: Any) -> str:
     """``value`` for an error line: repr, cut short (a flag value may be of any length)."""
     text = repr(value)
@@ -111,7 +116,9 @@ def _seconds(value: Any, flag: str, default: float, zero: bool = False) -> float
         rule = "must not be negative" if zero else "must be more than 0 seconds"
         raise UsageError(f"{flag} {rule}, not {_shown(value)}", hint)
     if seconds > MAX_SECONDS:
-        raise UsageError(f"{flag} must be at most {MAX_SECONDS} seconds (a year), not {_shown(value)}", hint)
+        raise UsageError(
+            f"{flag} must be at most {MAX_SECONDS:.0f} seconds (a year), not {_shown(value)}", hint
+        )
     return seconds
 
 
@@ -509,7 +516,18 @@ def kill(c: Context, task_id: str | None = None, grace: str | None = None, json:
 
     # 0 is allowed: SIGKILL at once.
     seconds = _seconds(grace, "--grace", DEFAULT_GRACE_S, zero=True)
-    meta, killed = _manager(c).kill(_required(task_id), seconds)
+    manager = _manager(c)
+    try:
+        meta, killed = manager.kill(_required(task_id), seconds)
+    except UnknownTaskError:
+        # No record (its directory was deleted while it ran): its processes here still carry its id.
+        ref = (task_id or "").strip().lower()
+        if UUID_RE.match(ref):
+            count = manager.kill_orphans(ref, seconds)
+            if count:
+                _out(f"task {ref} has no record; stopped {count} process(es) here that carry its id")
+                return
+        raise
     if json:
         _out(render.dumps(meta))
     elif killed:

@@ -98,6 +98,19 @@ class CorruptRecordError(OpenclawError):
         self.problem = problem
 
 
+class StoreError(OpenclawError):
+    """The task records' directory (or one of its entries) cannot be used as it is.
+
+    It names the path, what is wrong with it, and how to fix it: every
+    ``OSError`` of the store that is not "no such task" becomes one of these.
+    """
+
+    def __init__(self, path: str, problem: str, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {problem}", hint)
+        self.path = path
+        self.problem = problem
+
+
 class ExecutorError(OpenclawError):
     """An executor could not do what was asked (start, observe, kill)."""
 
@@ -126,6 +139,24 @@ class StartError(OpenclawError):
         self.task_id = task_id
         self.pending = pending
         self.fields = fields or {}
+
+
+class StartInterrupted(OpenclawError):
+    """``start`` was interrupted (Ctrl-C) after its record was made: the task stays pending.
+
+    Whether the agent was launched is not known here; the next observation
+    settles it (running if it was, lost if it was not), and ``kill`` stops it.
+    """
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"interrupted while starting task {task_id}; it stays pending until it is observed",
+            f"'openclaw-agent status --task-id {task_id}' says whether the agent runs, "
+            f"'openclaw-agent kill --task-id {task_id}' stops it",
+        )
+        self.task_id = task_id
 
 
 class WaitTimeout(OpenclawError):

@@ -14,8 +14,13 @@
 #   - writes TASK_DIR/pid atomically: "<own pid> <start time> <agent pid> <start time>"
 #     (start times from /proc/PID/stat field 22, so a reused pid is never mistaken);
 #   - survives SIGTERM/SIGHUP/SIGINT itself (the agent does not: it gets the
-#     default dispositions back) and writes the agent's exit status atomically
-#     to TASK_DIR/rc ("128+N" when a signal ended it).
+#     default dispositions back);
+#   - when the agent has exited, stops every process of the task it left
+#     behind (tool commands in sessions of their own, found by their
+#     OPENCLAW_TASK_ID; see taskprocs.sh), so that a task whose rc exists
+#     has no process left;
+#   - then writes the agent's exit status atomically to TASK_DIR/rc ("128+N"
+#     when a signal ended it).
 set -u
 dir=$1
 ws=$2
@@ -23,6 +28,10 @@ task_id=$3
 shift 4
 
 umask 077
+
+# The task-process functions (tp_*). Shipped to a host, this line is replaced by the file itself.
+# shellcheck source=openclaw/taskprocs.sh
+. "${0%/*}/taskprocs.sh"
 
 # starttime PID: sets $st to the process start time (no subshell, no fork).
 starttime() {
@@ -40,6 +49,7 @@ finish() {
 }
 
 # A workspace given as ~ or ~/... is relative to the agent's home on that host.
+# shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
 case $ws in
     "~") ws=$HOME ;;
     "~/"*) ws=$HOME/${ws#"~/"} ;;
@@ -47,6 +57,7 @@ esac
 
 if [ -f "$dir/env" ]; then
     set -a
+    # shellcheck source=/dev/null
     . "$dir/env"
     set +a
 fi
@@ -78,4 +89,7 @@ while :; do
     [ "$rc" -gt 128 ] || break
     kill -0 "$child" 2>/dev/null || break
 done
+# What the agent left running (a tool in a session of its own) goes with it: 2 s of SIGTERM, then SIGKILL.
+TP_ID=$task_id TP_L=$$ TP_LS=$own TP_ME=$$
+tp_stop 40 >/dev/null
 finish "$rc"

@@ -7,16 +7,20 @@ returns. Everything that changes a record goes through :class:`TaskStore`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
+import math
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from openclaw import schema, states
+from openclaw import faults, schema, states
 from openclaw.agents import get_agent
 from openclaw.config import Config, ExecutorConfig
 from openclaw.errors import (
@@ -24,6 +28,8 @@ from openclaw.errors import (
     ExecutorError,
     OpenclawError,
     StartError,
+    StartInterrupted,
+    UnknownTaskError,
     UsageError,
     WaitTimeout,
 )
@@ -34,11 +40,30 @@ from openclaw.states import Observation
 
 if TYPE_CHECKING:
     from openclaw.agents.stream import Entry
+    from openclaw.redact import Redactor
 
+#: The task's file holding the digests of its secret values (see openclaw.redact).
+REDACT_FILE = "redact"
 #: How many characters of the prompt the record keeps (the prompt file keeps it all).
 PROMPT_PREVIEW = 200
 #: Default seconds between SIGTERM and SIGKILL.
 DEFAULT_GRACE_S = 5.0
+#: The longest grace period, and the longest any interval or timeout flag may be: a year.
+MAX_SECONDS = 365 * 24 * 3600.0
+#: How long ``kill`` waits for a ``start`` of the task still running to finish.
+START_WAIT_S = 120.0
+
+
+def check_grace(grace: float) -> float:
+    """``grace`` if it is a usable number of seconds (0 included), else a :class:`UsageError`."""
+    if not math.isfinite(grace) or grace < 0 or grace > MAX_SECONDS:
+        raise UsageError(
+            f"--grace must be a number of seconds from 0 to {MAX_SECONDS:.0f}, not {grace!r}",
+            "e.g. --grace 5",
+        )
+    return grace
+
+
 #: ``wait`` checks the task ever less often (times this factor per check), up to this many seconds.
 WAIT_BACKOFF = 1.5
 WAIT_MAX_INTERVAL_S = 2.0
@@ -143,52 +168,187 @@ class Manager:
             "labels": list(cfg.labels),
             "result": None,
         }
+        starting = self._hold_start(task_id)
+        try:
+            return self._launch(backend, agent, meta, argv, env, prompt)
+        finally:
+            self._release_start(task_id, starting)
+
+    def _launch(
+        self,
+        backend: Executor,
+        agent: Any,
+        meta: dict[str, Any],
+        argv: list[str],
+        env: dict[str, str],
+        prompt: bytes,
+    ) -> dict[str, Any]:
+        """Record the task, hand it to the executor, and record what the executor reports.
+
+        Only a :class:`StartError` (the executor knows nothing runs) makes the
+        task ``failed``. Anything else that ends ``start`` early (Ctrl-C, a
+        crash, a lost connection) leaves it ``pending``: whether its agent was
+        launched is then for the next observation to find out, never assumed.
+        """
+        task_id = meta["task_id"]
         self.store.create(meta)
+        try:
+            return self._hand_over(backend, agent, meta, argv, env, prompt)
+        except StartError:
+            raise
+        except BaseException as exc:
+            self._note_interrupted(task_id, exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise StartInterrupted(task_id) from None
+            raise
+
+    def _hand_over(
+        self,
+        backend: Executor,
+        agent: Any,
+        meta: dict[str, Any],
+        argv: list[str],
+        env: dict[str, str],
+        prompt: bytes,
+    ) -> dict[str, Any]:
+        task_id = meta["task_id"]
+        faults.point("start.recorded")
         prompt_file = self.store.file(task_id, "prompt")
         fd = os.open(prompt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(prompt)
+        self._remember_secrets(task_id, env)
+        faults.point("start.prompt")
         try:
             fields = backend.start(meta, argv, env)
-        except BaseException as exc:
-            if isinstance(exc, StartError):
-                reason = exc.one_line()
-                exc.task_id = task_id
-            else:
-                reason = f"start was interrupted: {type(exc).__name__}: {exc}"
-            if isinstance(exc, StartError) and exc.pending:
+        except StartError as exc:
+            exc.task_id = task_id
+            exc.message = self._redactor(task_id).text(exc.message)
+            reason = exc.one_line()
+            if exc.pending:
                 # Unknown whether it started: it stays pending; observing it settles it.
                 known = exc.fields
-                self.store.update(
+                self._update(
                     task_id,
                     lambda m: dict(m, **known, error=reason) if m["status"] == states.PENDING else None,
                 )
             else:
-                self.store.update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
+                self._update(
+                    task_id,
+                    lambda m: (
+                        None
+                        if m["status"] in states.FINAL  # killed meanwhile
+                        else states.transition(m, states.FAILED, error=reason)
+                    ),
+                )
             raise
-
+        faults.point("start.launched")
         home = fields.pop("home", None)
         if home:
-            fields["transcript"] = agent.transcript(home, fields.get("workspace", ws), task_id)
+            workspace = fields.get("workspace", meta["workspace"])
+            fields["transcript"] = agent.transcript(home, workspace, task_id)
 
         def running(m: dict[str, Any]) -> dict[str, Any]:
             if m["status"] == states.PENDING:
                 return states.transition(m, states.RUNNING, **fields)
             return dict(m, **fields)
 
-        return self.store.update(task_id, running)
+        return self._update(task_id, running)
+
+    def _note_interrupted(self, task_id: str, exc: BaseException) -> None:
+        """Say in the (still pending) record why start ended early; best effort."""
+        why = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        note = f"start was interrupted ({why}) before it knew whether the agent was launched"
+        try:
+            self._update(task_id, lambda m: dict(m, error=note) if m["status"] == states.PENDING else None)
+        except (OpenclawError, OSError, KeyboardInterrupt):
+            pass
+
+    # -- the starter's lock -------------------------------------------------------------------
+    def _start_lock(self, task_id: str) -> str:
+        return os.path.join(self.store.root, f".starting-{task_id}")
+
+    def _hold_start(self, task_id: str) -> int:
+        """Lock ``.starting-<id>`` for as long as this process starts the task.
+
+        The kernel drops the lock when the process dies however it dies, so an
+        observer that can take the lock knows no ``start`` of the task runs any
+        more (see :meth:`_in_flight`). Taken before the record exists.
+        """
+        self.store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self._start_lock(task_id), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _release_start(self, task_id: str, fd: int) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self._start_lock(task_id))
+        os.close(fd)
+
+    def _starter_alive(self, task_id: str) -> bool:
+        """Whether a ``start`` of the task still runs (holds its lock). A dead one's file is removed."""
+        try:
+            fd = os.open(self._start_lock(task_id), os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def _in_flight(self, meta: dict[str, Any], backend: Executor) -> bool:
+        """Whether a launch of this pending task, of which nothing is seen yet, may still land.
+
+        Yes while its ``start`` runs; after that, for the executor's launch
+        window (a remote script or a runtime call started before ``start``
+        died may still be under way).
+        """
+        if self._starter_alive(meta["task_id"]):
+            return True
+        age = (datetime.now(timezone.utc) - states.parse_time(meta["created_at"])).total_seconds()
+        return age < backend.launch_window_s
+
+    # -- secrets -------------------------------------------------------------------------------
+    def _remember_secrets(self, task_id: str, env: dict[str, str]) -> None:
+        """Keep what it takes to find the task's secret values later (digests, not values)."""
+        from openclaw.redact import Redactor
+
+        Redactor.from_values(env.values()).save(self.store.file(task_id, REDACT_FILE))
+
+    def _redactor(self, task_id: str) -> Redactor:
+        from openclaw.redact import Redactor
+
+        return Redactor.load(self.store.file(task_id, REDACT_FILE))
+
+    def _update(
+        self, task_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        """:meth:`TaskStore.update`, with every secret value of the task taken out of what it writes."""
+
+        def redacted(meta: dict[str, Any]) -> dict[str, Any] | None:
+            new = change(meta)
+            return None if new is None else self._redactor(task_id).record(new)
+
+        return self.store.update(task_id, redacted)
 
     # -- observe --------------------------------------------------------------------------
-    def refresh(self, metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def refresh(self, metas: list[dict[str, Any]], drop_vanished: bool = False) -> list[dict[str, Any]]:
         """Bring the active tasks among ``metas`` up to date; return all of them, updated.
 
-        Tasks are observed in one batch per executor.
+        Tasks are observed in one batch per executor. A task removed while it
+        is being updated (``cleanup`` in another process) is dropped from the
+        result with ``drop_vanished`` (``list``, ``dashboard``); without it,
+        that raises :class:`UnknownTaskError`, as for a task that is gone.
         """
         by_executor: dict[str, list[dict[str, Any]]] = {}
         for m in metas:
             if m["status"] in states.ACTIVE:
                 by_executor.setdefault(m["executor"], []).append(m)
         updated: dict[str, dict[str, Any]] = {}
+        vanished: set[str] = set()
         results = self._observe_all(by_executor)
         for name, batch in by_executor.items():
             observations = results[name]
@@ -202,8 +362,14 @@ class Manager:
                         m, status=states.UNKNOWN, recorded_status=m["status"], status_reason=obs.reason
                     )
                 elif states.settle(m, obs) is not None:
-                    updated[m["task_id"]] = self._apply(m["task_id"], obs)
-        return [updated.get(m["task_id"], m) for m in metas]
+                    applied = self._apply(m["task_id"], obs)
+                    if applied is None:
+                        if not drop_vanished:
+                            raise UnknownTaskError(m["task_id"])
+                        vanished.add(m["task_id"])
+                    else:
+                        updated[m["task_id"]] = applied
+        return [updated.get(m["task_id"], m) for m in metas if m["task_id"] not in vanished]
 
     def _observe_all(self, by_executor: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Observation]]:
         """Observe every executor's batch; several executors (hosts) are polled in parallel."""
@@ -222,17 +388,31 @@ class Manager:
 
     def _observe(self, name: str, batch: list[dict[str, Any]]) -> dict[str, Observation]:
         try:
-            return self.executor_for(name, batch[0]["executor_type"]).observe(batch)
+            backend = self.executor_for(name, batch[0]["executor_type"])
+            found = backend.observe(batch)
         except UsageError as exc:
             return {m["task_id"]: Observation(alive=None, reason=exc.one_line()) for m in batch}
+        for m in batch:
+            obs = found.get(m["task_id"])
+            if (
+                obs is not None
+                and m["status"] == states.PENDING
+                and m.get("pid") is None
+                and obs.alive is False
+                and obs.exit_code is None
+                and not obs.started
+            ):
+                # Nothing of it is seen: a launch may still be under way, or it never happened.
+                in_flight = obs.in_flight or self._in_flight(m, backend)
+                found[m["task_id"]] = dataclasses.replace(obs, in_flight=in_flight)
+        return found
 
-    def _apply(self, task_id: str, obs: Observation) -> dict[str, Any]:
+    def _apply(self, task_id: str, obs: Observation) -> dict[str, Any] | None:
+        """Record what ``obs`` settles for the task; None when the task was removed meanwhile."""
         try:
-            return self.store.update(task_id, lambda m: states.settle(m, self._adopting(m, obs)))
-        except CorruptRecordError:
-            raise
-        except FileNotFoundError:  # cleaned up meanwhile
-            return self.store.read(task_id)
+            return self._update(task_id, lambda m: states.settle(m, self._adopting(m, obs)))
+        except UnknownTaskError:  # cleaned up meanwhile
+            return None
 
     @staticmethod
     def _adopting(meta: dict[str, Any], obs: Observation) -> Observation:
@@ -262,7 +442,7 @@ class Manager:
         metas, bad = self.store.all()
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
-        metas = self.refresh(metas)
+        metas = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
         if status is not None:
             metas = [m for m in metas if m["status"] == status]
         metas.sort(key=lambda m: m["created_at"], reverse=True)
@@ -272,12 +452,14 @@ class Manager:
     def kill(self, ref: str, grace: float = DEFAULT_GRACE_S) -> tuple[dict[str, Any], bool]:
         """Kill the task's processes; return its record and whether this call killed it.
 
-        A task already in a final state is left exactly as it is.
+        A task already in a final state is left exactly as it is. A task
+        still being started is killed once its ``start`` has launched it (or
+        given up), so that nothing it launches afterwards escapes the kill.
         """
-        if grace < 0:
-            raise UsageError(f"--grace must not be negative, not {grace}")
-        meta = self.get(ref)
-        task_id = meta["task_id"]
+        check_grace(grace)
+        task_id = self.store.resolve(ref)
+        self._wait_for_start(task_id)
+        meta = self.get(task_id)
         if meta["status"] in states.FINAL:
             return meta, False
 
@@ -317,6 +499,27 @@ class Manager:
         meta = self.store.update(task_id, finish)
         return meta, meta["status"] == states.KILLED
 
+    def _wait_for_start(self, task_id: str, timeout: float = START_WAIT_S) -> None:
+        """Return once no ``start`` of the task runs (its lock is free); UsageError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._starter_alive(task_id):
+            if time.monotonic() > deadline:
+                raise OpenclawError(f"task {task_id} is still being started", "try again in a moment")
+            time.sleep(0.05)
+
+    def kill_orphans(self, task_id: str, grace: float = DEFAULT_GRACE_S) -> int:
+        """Stop the processes on this machine that carry ``task_id``, for a task with no record left.
+
+        A task whose directory was deleted while it ran has no record to say
+        where it runs; on this machine its processes still carry
+        ``OPENCLAW_TASK_ID``. Returns how many were stopped.
+        """
+        from openclaw import procs
+        from openclaw.records import check_task_id
+
+        check_grace(grace)
+        return procs.kill_task_processes(None, None, check_task_id(task_id), grace)
+
     def cleanup(self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S) -> tuple[str, list[str]]:
         """Remove the task's record and files (killing it first with ``force``).
 
@@ -337,16 +540,19 @@ class Manager:
             return task_id, []
         left: list[str] = []
         status = meta.get("recorded_status") or meta["status"]  # "unknown" is only shown
-        if status in states.ACTIVE:
-            if not force:
-                raise UsageError(
-                    f"task {task_id} is {status}",
-                    "kill it first, or pass --force to kill and remove it",
-                )
+        if status in states.ACTIVE and not force:
+            raise UsageError(
+                f"task {task_id} is {status}",
+                "kill it first, or pass --force to kill and remove it",
+            )
+        if force:
             try:
-                self.kill(task_id, grace)
+                if status in states.ACTIVE:
+                    self.kill(task_id, grace)
+                else:  # over, but a process it left behind would outlive its record: sweep
+                    self.executor_for(meta["executor"], meta["executor_type"]).kill(meta, grace)
             except (ExecutorError, UsageError) as exc:  # unreachable, or no longer configured
-                left.append(f"not killed, the agent may still run: {exc.message}")
+                left.append(f"not killed, processes of the task may still run: {exc.message}")
         try:
             self.executor_for(meta["executor"], meta["executor_type"]).cleanup(meta)
         except (ExecutorError, UsageError) as exc:
@@ -377,15 +583,19 @@ class Manager:
         return removed, failures
 
     def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
+        """For a task whose record is unreadable: its pid file, else its environment tag, finds it here."""
         from openclaw import procs
         from openclaw.executors.local import read_pid_file
 
         try:
             record = read_pid_file(self.store.file(task_id, "pid").read_text())
         except OSError:
-            return
+            record = None
         if record is not None:
-            procs.kill_task_processes(record[0], record[1], task_id, grace)
+            agent = ((record[2], record[3]),) if record[2] else ()
+            procs.kill_task_processes(record[0], record[1], task_id, grace, also=agent)
+        else:
+            procs.kill_task_processes(None, None, task_id, grace)
 
     # -- output ------------------------------------------------------------------------------
     def _read(self, meta: dict[str, Any], source: str) -> Callable[[dict[str, Any], int], tuple[bytes, int]]:

@@ -84,24 +84,36 @@ def _carries_task(pid: int, task_id: str) -> bool:
         return False
 
 
-def task_processes(leader: int, leader_start: int | None, task_id: str) -> list[ProcStat]:
+def task_processes(
+    leader: int | None,
+    leader_start: int | None,
+    task_id: str,
+    also: tuple[tuple[int, int | None], ...] = (),
+) -> list[ProcStat]:
     """The live processes of one task.
 
     They are: the leader (the launcher) if it is still the recorded process;
-    every process in its process group or session; every descendant of those;
-    and every process carrying ``OPENCLAW_TASK_ID=<task_id>`` in its
-    environment (a tool run that called setsid and was orphaned still carries
-    it). Zombies are left out: they are already dead.
+    every process in its process group or session; the processes in ``also``
+    (``(pid, start time)``: the agent, whose launcher may be gone) if they are
+    still the recorded ones; every descendant of those; and every process
+    carrying ``OPENCLAW_TASK_ID=<task_id>`` in its environment (a tool run that
+    called setsid and was orphaned still carries it), with its descendants.
+    Zombies are left out: they are already dead. ``leader`` may be None when
+    no pid was ever recorded: then only the environment tells.
     """
     stats = [s for s in _all_stats() if s.state not in ("Z", "X")]
     me = os.getpid()
-    leader_ok = is_alive(leader, leader_start)
+    leader_ok = leader is not None and is_alive(leader, leader_start)
+    extra = {pid for pid, start in also if pid and is_alive(pid, start)}
     chosen: dict[int, ProcStat] = {}
     for s in stats:
         if s.pid == me:
             continue
         in_group = leader_ok and (s.pgrp == leader or s.session == leader)
-        if in_group or (s.pid == leader and leader_ok):
+        if in_group or (s.pid == leader and leader_ok) or s.pid in extra:
+            chosen[s.pid] = s
+    for s in stats:
+        if s.pid not in chosen and s.pid != me and _carries_task(s.pid, task_id):
             chosen[s.pid] = s
     children: dict[int, list[ProcStat]] = {}
     for s in stats:
@@ -112,9 +124,6 @@ def task_processes(leader: int, leader_start: int | None, task_id: str) -> list[
             if child.pid not in chosen and child.pid != me:
                 chosen[child.pid] = child
                 todo.append(child.pid)
-    for s in stats:
-        if s.pid not in chosen and s.pid != me and _carries_task(s.pid, task_id):
-            chosen[s.pid] = s
     return list(chosen.values())
 
 
@@ -129,15 +138,20 @@ def _signal_all(procs: list[ProcStat], sig: int) -> None:
 
 
 def kill_task_processes(
-    leader: int, leader_start: int | None, task_id: str, grace: float, poll: float = 0.05
+    leader: int | None,
+    leader_start: int | None,
+    task_id: str,
+    grace: float,
+    poll: float = 0.05,
+    also: tuple[tuple[int, int | None], ...] = (),
 ) -> int:
     """SIGTERM every process of the task, then SIGKILL what is left after ``grace`` seconds.
 
     Returns how many processes were signalled. Returns only when none is left
     (or after a further 10 s of SIGKILL, which only an unkillable process in
-    uninterruptible sleep survives).
+    uninterruptible sleep survives; :func:`task_processes` then still lists it).
     """
-    procs = task_processes(leader, leader_start, task_id)
+    procs = task_processes(leader, leader_start, task_id, also)
     if not procs:
         return 0
     seen = {p.pid: p for p in procs}
@@ -145,14 +159,14 @@ def kill_task_processes(
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         alive = [p for p in seen.values() if is_alive(p.pid, p.start_time)]
-        for p in task_processes(leader, leader_start, task_id):
+        for p in task_processes(leader, leader_start, task_id, also):
             seen.setdefault(p.pid, p)  # started during the grace period
         if not alive:
             break
         time.sleep(poll)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        for p in task_processes(leader, leader_start, task_id):
+        for p in task_processes(leader, leader_start, task_id, also):
             seen.setdefault(p.pid, p)
         alive = [p for p in seen.values() if is_alive(p.pid, p.start_time)]
         if not alive:

@@ -41,9 +41,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     LOST: frozenset(),
 }
 
-#: A pending task whose launcher has not reported for this long is lost.
-PENDING_TIMEOUT_S = 60.0
-
 
 class InvalidTransition(Exception):
     """A state change that the diagram does not allow (a programming error)."""
@@ -77,6 +74,10 @@ class Observation:
     #: For a task whose start was never recorded (``start`` lost its answer), what
     #: the executor found out about it since: the record fields start would have set.
     started: dict[str, Any] | None = None
+    #: For a pending task with no sign of a launch: whether a launch may still be
+    #: under way (its ``start`` still runs, or a remote launch may still land).
+    #: While it may, the task stays pending; after, it is lost.
+    in_flight: bool = False
 
 
 def transition(meta: dict[str, Any], new: str, **fields: Any) -> dict[str, Any]:
@@ -143,10 +144,9 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
         if killing:
             return transition(meta, KILLED, **dict(started, result=obs.result))
         if status == PENDING and meta.get("pid") is None and not started:
-            age = (datetime.now(timezone.utc) - parse_time(meta["created_at"])).total_seconds()
-            if age < PENDING_TIMEOUT_S:
+            if obs.in_flight:
                 return None
-            reason = "the launcher never started (the starting command was interrupted)"
+            reason = obs.reason or "the start was interrupted before the agent was launched"
         else:
             reason = obs.reason or "the process is gone and no exit status was recorded"
         return transition(meta, LOST, **dict(started, error=reason, result=obs.result))

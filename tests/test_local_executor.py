@@ -294,7 +294,8 @@ def test_kill_stops_every_process_including_detached_tool_children(oc: Env) -> N
 
 def test_kill_escalates_to_sigkill_after_the_grace_period(oc: Env) -> None:
     meta = oc.start("#fake bash trap '' TERM; sleep 60")
-    wait_until(lambda: len(procs.task_processes(meta["pid"], meta["pid_start_time"], meta["task_id"])) >= 3)
+    # launcher, claude, the tool's bash and its sleep: then the trap is set.
+    wait_until(lambda: len(procs.task_processes(meta["pid"], meta["pid_start_time"], meta["task_id"])) >= 4)
     began = time.monotonic()
     oc.ok("kill", "--task-id", meta["task_id"], "--grace", "1")
     assert time.monotonic() - began >= 1

@@ -33,6 +33,7 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/schemas/config.schema.json",
         "openclaw/schemas/task-meta.schema.json",
         "openclaw/launcher.sh",
+        "openclaw/taskprocs.sh",
         "openclaw/cli.py",
     ):
         assert needed in names, needed

@@ -21,6 +21,9 @@ class Executor(ABC):
 
     #: The ``type`` value in the config file.
     type: str = ""
+    #: Seconds after a task was created during which a launch of it may still land
+    #: although its ``start`` is gone (a remote script or runtime call still under way).
+    launch_window_s: float = 0.0
 
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         self.config = config
@@ -48,7 +51,11 @@ class Executor(ABC):
 
     @abstractmethod
     def kill(self, meta: dict[str, Any], grace: float) -> None:
-        """SIGTERM every process of the task, SIGKILL after ``grace`` seconds; return when none is left."""
+        """SIGTERM every process of the task, SIGKILL after ``grace`` seconds; return when none is left.
+
+        Also for a task whose pid was never recorded (an interrupted start),
+        and for a finished one (a sweep for anything it left behind).
+        """
 
     @abstractmethod
     def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:

@@ -30,6 +30,7 @@ runtime that cannot be reached gives ``Observation(alive=None)`` (shown as
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -42,10 +43,11 @@ import tarfile
 import time
 import weakref
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
-from openclaw import states
+from openclaw import faults, states
 from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
@@ -94,6 +96,9 @@ COPY_MAX_INTERVAL_S = 2.0
 RESULT_TAIL_LINES = 20
 #: The runtime used when the config names none.
 DEFAULT_RUNTIME = "docker"
+#: A container still "created" (never started) this long after its task was made is a
+#: ``run -d`` that was interrupted between create and start (Ctrl-C, kill -9): it is removed.
+CREATED_STUCK_S = 30.0
 
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VOLUME_OPTS = re.compile(r"^[A-Za-z0-9=,_-]+$")
@@ -126,6 +131,10 @@ class Call:
 
 class RuntimeUnavailable(Exception):
     """The runtime binary is missing, or it could not reach its engine."""
+
+
+class RuntimeTimeout(RuntimeUnavailable):
+    """The runtime did not answer in time: what it was asked may or may not have happened."""
 
 
 def _bytes(data: str | bytes | None) -> bytes:
@@ -306,6 +315,8 @@ class ContainerExecutor(Executor):
     """Runs each agent in its own container of the configured image."""
 
     type = "container"
+    #: A ``run -d`` whose ``start`` died may still be creating and starting the container.
+    launch_window_s = CREATED_STUCK_S
 
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         super().__init__(config, store)
@@ -390,7 +401,7 @@ class ContainerExecutor(Executor):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise RuntimeUnavailable(f"{self.runtime} did not answer within {timeout:.0f} s") from None
+            raise RuntimeTimeout(f"{self.runtime} did not answer within {timeout:.0f} s") from None
         call = Call(proc.returncode if proc.returncode is not None else -1, _bytes(out), _bytes(err))
         if call.code != 0 and call.says(_UNREACHABLE):
             raise RuntimeUnavailable(f"{self.runtime}: {call.error_line()}")
@@ -483,6 +494,7 @@ class ContainerExecutor(Executor):
         args += [
             "--entrypoint",
             "/bin/sh",
+            "--",  # what follows is the image and the command, never a flag
             self.image,
             "-c",
             ENTRY,
@@ -490,12 +502,30 @@ class ContainerExecutor(Executor):
             meta["workspace"],
             *argv,
         ]
+        faults.point("container.created")
         try:
             call = self._call(*args, cwd=stage.parent)
-        except RuntimeUnavailable as exc:
+        except RuntimeTimeout as exc:
+            # The runtime may have made and started the container before it stopped answering.
+            if self._remove_quietly(name):
+                raise StartError(str(exc), self._unavailable_hint()) from None
+            raise StartError(
+                f"{exc}; whether container {name} was started is not known",
+                "the task stays pending; 'openclaw-agent status' settles it once the runtime answers",
+                pending=True,
+                fields={"host": name},
+            ) from None
+        except RuntimeUnavailable as exc:  # the engine was never reached: nothing was made
             raise StartError(str(exc), self._unavailable_hint()) from None
         if call.code != 0:
-            self._remove_quietly(name)
+            if not self._remove_quietly(name):
+                raise StartError(
+                    f"{self.runtime} could not start the container ({call.error_line()}), and could not "
+                    f"remove {name}",
+                    "the task stays pending; 'openclaw-agent cleanup --force' removes it",
+                    pending=True,
+                    fields={"host": name},
+                )
             if call.says(_NO_IMAGE):
                 raise StartError(
                     f"image {self.image!r} not found by {self.runtime}",
@@ -554,11 +584,13 @@ class ContainerExecutor(Executor):
         home = call.out.decode("utf-8", "replace").strip()
         return home if call.code == 0 and home.startswith("/") else None
 
-    def _remove_quietly(self, name: str) -> None:
+    def _remove_quietly(self, name: str) -> bool:
+        """``rm -f -v`` the container; whether it is gone now (or never was)."""
         try:
-            self._call("rm", "-f", "-v", name, timeout=60)
+            call = self._call("rm", "-f", "-v", name, timeout=60)
         except RuntimeUnavailable:
-            pass
+            return False
+        return call.code == 0 or call.says(_GONE)
 
     # -- observe ----------------------------------------------------------------------------
     def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
@@ -566,6 +598,7 @@ class ContainerExecutor(Executor):
         if not metas:
             return {}
         ids = [m["task_id"] for m in metas]
+        by_id = {m["task_id"]: m for m in metas}
         try:
             call = self._call("inspect", "--type", "container", *(container_name(i) for i in ids))
             found = self._parse_inspect(call)
@@ -578,16 +611,54 @@ class ContainerExecutor(Executor):
                     )
                     continue
                 state = info.get("State") or {}
-                exited = str(state.get("Status", "")).lower() in ("exited", "stopped")
+                status = str(state.get("Status", "")).lower()
+                meta = by_id[task_id]
+                if status == "created":
+                    # Made, not started: its `run -d` is under way, or was cut short (then removed).
+                    out[task_id] = (
+                        self._roll_back(meta)
+                        if self._stuck(meta)
+                        else Observation(alive=False, in_flight=True, reason="the container is being started")
+                    )
+                    continue
+                exited = status in ("exited", "stopped")
                 logs = (
                     self._call("logs", "--tail", str(RESULT_TAIL_LINES), container_name(task_id))
                     if exited
                     else None
                 )
-                out[task_id] = observation_from_state(info, logs)
+                obs = observation_from_state(info, logs)
+                if meta.get("host") is None and meta["status"] == states.PENDING:
+                    # Started, but start did not record it (interrupted): adopt the container.
+                    started: dict[str, Any] = {"host": container_name(task_id)}
+                    if str(self.config.options.get("user", "")) in _ROOT_USERS:
+                        started["home"] = "/root"
+                    obs = dataclasses.replace(obs, started=started)
+                out[task_id] = obs
             return out
         except RuntimeUnavailable as exc:
             return {i: Observation(alive=None, reason=str(exc)) for i in ids}
+
+    @staticmethod
+    def _stuck(meta: dict[str, Any]) -> bool:
+        """Whether a task's container, "created" and never started, is past starting."""
+        age = (datetime.now(timezone.utc) - states.parse_time(meta["created_at"])).total_seconds()
+        return age >= CREATED_STUCK_S
+
+    def _roll_back(self, meta: dict[str, Any]) -> Observation:
+        """Remove a container that was created but never started (its ``run -d`` was cut short).
+
+        It runs nothing but, perhaps, the runtime's own init waiting to start
+        it (runc init); ``rm -f`` removes that too. Only once it is gone is the
+        task over.
+        """
+        name = container_name(meta["task_id"])
+        if self._remove_quietly(name):
+            return Observation(
+                alive=False,
+                reason=f"the start was interrupted before {name} was started; the container was removed",
+            )
+        return Observation(alive=None, reason=f"{name} was created but never started, and cannot be removed")
 
     def _parse_inspect(self, call: Call) -> dict[str, dict[str, Any]]:
         import json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import time
 from typing import Any
 
-from openclaw import procs
+from openclaw import faults, procs
 from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.errors import StartError
 from openclaw.executors.base import Executor
@@ -56,6 +57,9 @@ class LocalExecutor(Executor):
             )
         full_env = dict(os.environ)
         full_env.update(env)
+        # Set from the launcher's exec on (the launcher sets it too), so that a launcher whose
+        # pid was never recorded is still found by its environment.
+        full_env[procs.TASK_ENV] = task_id
         claude = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
         if claude is None:
             where = "PATH" if os.sep not in argv[0] else argv[0]
@@ -93,6 +97,7 @@ class LocalExecutor(Executor):
                 start_new_session=True,
                 close_fds=True,
             )
+        faults.point("local.spawned")
         pid_file = task_dir / "pid"
         deadline = time.monotonic() + LAUNCH_TIMEOUT_S
         record = None
@@ -105,11 +110,17 @@ class LocalExecutor(Executor):
                 break
             time.sleep(0.001)
         if record is None:
+            self._roll_back(task_id, proc)
             detail = (task_dir / "launcher.log").read_text(errors="replace").strip()
             raise StartError(
                 "the launcher did not start the agent" + (f": {detail[-300:]}" if detail else ""),
                 "see the task's launcher.log",
             )
+        return dict(self._started(record), command=argv)
+
+    @staticmethod
+    def _started(record: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
+        """The record fields a launch gives, from the launcher's pid file."""
         lpid, lstart, apid, _ = record
         return {
             "pid": lpid,
@@ -117,9 +128,27 @@ class LocalExecutor(Executor):
             "agent_pid": apid,
             "boot_id": procs.boot_id(),
             "host": socket.gethostname(),
-            "command": argv,
             "home": os.path.expanduser("~"),
         }
+
+    def _roll_back(self, task_id: str, proc: subprocess.Popen[bytes]) -> None:
+        """Stop a launch that did not report its pid, and make sure nothing of it is left.
+
+        Raises a pending :class:`StartError` when something survives SIGKILL:
+        then the task is not over, and must not be recorded so.
+        """
+        st = procs.stat(proc.pid)
+        start = st.start_time if st is not None else None
+        procs.kill_task_processes(proc.pid, start, task_id, grace=1.0)
+        proc.poll()
+        left = procs.task_processes(proc.pid, start, task_id)
+        if left:
+            raise StartError(
+                "the launcher did not report the agent's pid, and "
+                f"{len(left)} process(es) of the task survived SIGKILL",
+                "the task stays pending; 'openclaw-agent kill' tries again",
+                pending=True,
+            )
 
     def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
         """Read each task's rc and pid files and check its launcher in /proc."""
@@ -127,33 +156,56 @@ class LocalExecutor(Executor):
         return {m["task_id"]: self._observe_one(m, boot) for m in metas}
 
     def _observe_one(self, meta: dict[str, Any], boot: str | None) -> Observation:
-        from openclaw.agents.claude import ClaudeAgent
-
         task_id = meta["task_id"]
-        rc_text = self._read("rc", task_id)
-        if rc_text is not None and rc_text.strip().lstrip("-").isdigit():
-            out = tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES)
-            result = ClaudeAgent.summarize(out)
-            reason = None
-            if result is None:
-                err = [ln for ln in tail_lines(self.store.file(task_id, "stderr"), 5) if ln.strip()]
-                reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
-            return Observation(alive=False, exit_code=int(rc_text), result=result, reason=reason)
+        finished = self._finished(task_id)
+        if finished is not None:
+            return finished
+        started: dict[str, Any] | None = None
+        record = None
         pid, start = meta.get("pid"), meta.get("pid_start_time")
         if pid is None:
-            pid_text = self._read("pid", task_id)
-            record = read_pid_file(pid_text) if pid_text else None
-            if record is None:
-                return Observation(alive=False)  # not launched (yet)
-            pid, start = record[0], record[1]
+            record = self._pid_record(task_id)
+            if record is not None:
+                # Recorded by the launcher but not by start (interrupted): adopt it.
+                started = dict(self._started(record), boot_id=boot)
+                pid, start = record[0], record[1]
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason="the machine rebooted while the task ran")
-        if procs.is_alive(pid, start):
-            return Observation(alive=True)
-        # Gone: the launcher may have written rc just before exiting.
-        if self._read("rc", task_id) is not None:
-            return self._observe_one(meta, boot)
-        return Observation(alive=False)
+        if pid is not None and procs.is_alive(pid, start):
+            return Observation(alive=True, started=started)
+        # The launcher is gone (or never recorded): it may have written rc just before exiting.
+        finished = self._finished(task_id)
+        if finished is not None:
+            return dataclasses.replace(finished, started=started)
+        record = record or self._pid_record(task_id)
+        agent = (record[2], record[3]) if record is not None and record[2] else None
+        left = procs.task_processes(pid, start, task_id, also=(agent,) if agent else ())
+        if left:
+            why = "the launcher is gone but processes of the task still run" if pid else None
+            return Observation(alive=True, started=started, reason=why)
+        if pid is None:
+            return Observation(alive=False)  # never launched (or not yet): the manager judges which
+        why = "the launcher was killed and the agent is gone, with no exit status recorded"
+        return Observation(alive=False, started=started, reason=why)
+
+    def _finished(self, task_id: str) -> Observation | None:
+        """The outcome, when the launcher has written the agent's exit status."""
+        rc_text = self._read("rc", task_id)
+        if rc_text is None or not rc_text.strip().lstrip("-").isdigit():
+            return None
+        from openclaw.agents.claude import ClaudeAgent
+
+        out = tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES)
+        result = ClaudeAgent.summarize(out)
+        reason = None
+        if result is None:
+            err = [ln for ln in tail_lines(self.store.file(task_id, "stderr"), 5) if ln.strip()]
+            reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
+        return Observation(alive=False, exit_code=int(rc_text), result=result, reason=reason)
+
+    def _pid_record(self, task_id: str) -> tuple[int, int, int | None, int | None] | None:
+        text = self._read("pid", task_id)
+        return read_pid_file(text) if text else None
 
     def _read(self, name: str, task_id: str) -> str | None:
         try:
@@ -162,12 +214,19 @@ class LocalExecutor(Executor):
             return None
 
     def kill(self, meta: dict[str, Any], grace: float) -> None:
-        """Signal the launcher's group, its session, descendants and env-tagged processes."""
-        if meta.get("pid") is None:
-            return
+        """Signal the launcher's group and session, the agent, their descendants and env-tagged processes.
+
+        Works without a recorded pid too (a start that was interrupted): then
+        the pid file, or else the task's environment tag, finds them.
+        """
         if meta.get("boot_id") and meta["boot_id"] != procs.boot_id():
             return  # rebooted: nothing of it is left
-        procs.kill_task_processes(meta["pid"], meta.get("pid_start_time"), meta["task_id"], grace)
+        record = self._pid_record(meta["task_id"])
+        pid, start = meta.get("pid"), meta.get("pid_start_time")
+        if pid is None and record is not None:
+            pid, start = record[0], record[1]
+        agent = ((record[2], record[3]),) if record is not None and record[2] else ()
+        procs.kill_task_processes(pid, start, meta["task_id"], grace, also=agent)
 
     def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
         """The last lines of the task's stdout or stderr file."""

@@ -27,16 +27,19 @@ import socket
 import threading
 from typing import Any
 
+from openclaw import faults
 from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
-from openclaw.paths import package_file
 from openclaw.records import UUID_RE, TaskStore
+from openclaw.scripts import standalone_launcher, taskprocs
 from openclaw.states import FINAL, Observation
 
-#: Default ``remote_root``: where task directories are created on the host.
-DEFAULT_REMOTE_ROOT = "/tmp/openclaw-tasks"
+#: Default ``remote_root``: where task directories are created on the host. In the
+#: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
+#: seed's default, can be made by anyone first), and which a reboot keeps.
+DEFAULT_REMOTE_ROOT = "~/.cache/openclaw/tasks"
 #: Default ``connect_timeout`` in seconds (TCP connect, banner and authentication, each hop).
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: How long ``start`` waits on the host for the launcher to report the agent's pid.
@@ -47,25 +50,14 @@ RESULT_TAIL_BYTES = 256 * 1024
 STDERR_TAIL_BYTES = 4096
 #: Marks where a remote script's own output begins (a noisy ~/.bashrc may print before it).
 MARK = b"@@OPENCLAW@@\n"
+#: Marks where it ends: an answer without it was cut short.
+END = b"@@OPENCLAW-END@@\n"
 
 # paramiko logs transport failures (such as a missing banner) itself; the error we raise says it.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-# The identity of a process, as the launcher records it: field 22 of /proc/PID/stat,
-# or 0 when there is no such process (or it is a zombie).
-_STARTTIME_SH = r"""
-st() {
-    s=
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    case $1 in Z|X) echo 0 ;; *) echo "${20}" ;; esac
-}
-"""
 
 
 def _q(value: str) -> str:
@@ -277,8 +269,8 @@ class SSHExecutor(Executor):
             pass  # start connects again and reports it
 
     # -- connections -------------------------------------------------------------------
-    def _root_expr(self) -> str:
-        """``remote_root`` as a shell word (``~/x`` is relative to the remote home)."""
+    def _root_expr(self, home: str = "HOME") -> str:
+        """``remote_root`` as a shell word (``~/x`` is relative to the remote home, ``$home``)."""
         root = self.remote_root
         if (
             not (root.startswith("/") or root == "~" or root.startswith("~/"))
@@ -292,7 +284,7 @@ class SSHExecutor(Executor):
             )
         if root == "~" or root.startswith("~/"):
             rest = root[2:].strip("/")
-            return '"$HOME"' + (f"/{_q(rest)}" if rest else "")
+            return f'"${home}"' + (f"/{_q(rest)}" if rest else "")
         return _q(root.rstrip("/"))
 
     def _dir_expr(self, task_id: str) -> str:
@@ -396,24 +388,26 @@ class SSHExecutor(Executor):
             self._close_conn(self._conn)
             self._conn = None
 
-    def _run(self, script: str, timeout: float) -> tuple[int, bytes]:
-        """Run ``script`` with ``/bin/sh -s`` on the host; return its exit status and its output after MARK.
+    def _run(self, script: str, timeout: float) -> Answer:
+        """Run ``script`` with ``/bin/sh -s`` on the host; return its framed answer.
 
         The script travels on stdin, so no value in it is ever parsed by the
-        user's login shell. stderr is merged into the output. Retries once on
-        a fresh connection when a cached one turns out to be dead.
+        user's login shell. Its stderr is kept apart (see :class:`Answer`).
+        Retries once on a fresh connection when a cached one turns out to be
+        dead. An answer cut short (no end mark) is a lost connection.
         """
         for attempt in (0, 1):
             conn = self._open()
             try:
-                return self._exec(conn, script, timeout)
+                out, err = self._exec(conn, script, timeout)
+                return Answer.parse(out, err)
             except _Unreachable:
                 raise
             except Exception as exc:
                 self.close()
                 if not _is_connection_error(exc):
                     raise
-                if attempt or isinstance(exc, (socket.timeout, TimeoutError)):
+                if attempt or isinstance(exc, (socket.timeout, TimeoutError, CutShort)):
                     raise _Unreachable(
                         f"lost the connection to {self.host}: {type(exc).__name__}: {exc}".rstrip(": "),
                         "check the host and retry",
@@ -421,34 +415,39 @@ class SSHExecutor(Executor):
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _exec(conn: Any, script: str, timeout: float) -> tuple[int, bytes]:
-        """Run ``script`` with ``/bin/sh -s`` as one brace group (see :func:`whole`): status, output."""
+    def _exec(conn: Any, script: str, timeout: float) -> tuple[bytes, bytes]:
+        """Run ``script`` after :data:`PRELUDE`, as one brace group (see :func:`whole`): stdout, stderr."""
         chan = conn.transport.open_session(timeout=timeout)
         try:
             chan.settimeout(timeout)
-            chan.set_combine_stderr(True)
             chan.exec_command("/bin/sh -s")
-            chan.sendall(whole(script).encode("utf-8", "surrogateescape"))
+            chan.sendall(whole(PRELUDE + script + "\nend\n").encode("utf-8", "surrogateescape"))
             chan.shutdown_write()
+            if "setsid nohup" in script:
+                faults.point("ssh.launch-sent", cut=conn.transport.close)
             chunks = []
             while True:
                 data = chan.recv(1 << 16)
                 if not data:
                     break
                 chunks.append(data)
-            rc = chan.recv_exit_status()
+            errs = []
+            while chan.recv_stderr_ready():
+                errs.append(chan.recv_stderr(1 << 16))
         finally:
             chan.close()
-        out = b"".join(chunks)
-        pos = out.find(MARK)
-        return rc, (out[pos + len(MARK) :] if pos >= 0 else b"")
+        return b"".join(chunks), b"".join(errs)
 
-    def _call(self, script: str, timeout: float, what: str) -> tuple[int, bytes]:
-        """:meth:`_run`, with an unreachable host as an :class:`ExecutorError`."""
+    def _call(self, script: str, timeout: float, what: str) -> Answer:
+        """:meth:`_run`, with an unreachable host or an unreadable answer as an :class:`ExecutorError`."""
         try:
             return self._run(script, timeout)
         except _Unreachable as exc:
             raise ExecutorError(self.config.name, f"cannot {what}: {exc.problem}", exc.hint) from None
+        except ValueError as exc:
+            raise ExecutorError(
+                self.config.name, f"cannot {what}: unreadable answer from {self.host}: {exc}"
+            ) from None
 
     # -- start ---------------------------------------------------------------------------------
     def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -464,42 +463,58 @@ class SSHExecutor(Executor):
     def _start(
         self, meta: dict[str, Any], task_id: str, argv: list[str], env: dict[str, str]
     ) -> dict[str, Any]:
-        """One connection: SFTP creates the directory and puts the files, then ONE exec
-        checks the host (workspace, claude, root) and launches, waiting for the pid file."""
+        """Three steps on one connection, each safe to cut short:
+
+        1. one exec checks the host (workspace, claude, the root rule) and
+           ``remote_root`` (owned by the login user or root, writable by no one
+           else, no symlink: see :data:`_SECURE_SH`), and makes the task
+           directory (``mkdir`` 0700 of a new name, checked);
+        2. SFTP puts the prompt, env file and launcher there, which no other
+           user can reach;
+        3. one exec launches the agent detached and waits for its pid file.
+        Nothing secret is written before step 1 has proved the place private.
+        """
         for name in env:
             if not _ENV_NAME.match(name):
                 raise StartError(f"not a valid environment variable name: {name!r}")
         prompt = self.store.file(task_id, "prompt").read_bytes()
         env_text = "".join(f"{n}={_q(v)}\n" for n, v in sorted(env.items()))
+        prepared = self._run(self._prepare_script(task_id, meta, argv, env), self.connect_timeout + 30)
+        task_dir, home, workspace, claude_abs = self._prepared(prepared, argv)
+        faults.point("ssh.prepared")
         conn = self._open()
+        launched: Answer | None = None
         try:
             try:
                 sftp = conn.client.open_sftp()
             except Exception as exc:
                 if isinstance(exc, (OSError, EOFError)) or not _is_connection_error(exc):
                     raise
+                self._remove_dir(task_dir)
                 raise StartError(
                     f"cannot open SFTP on {self.host}: {exc}",
                     "enable the sftp Subsystem in that host's sshd_config",
                 ) from None
             try:
-                task_dir = self._make_task_dir(sftp, task_id)
                 for name, data in (
                     ("prompt", prompt),
                     ("env", env_text.encode()),
-                    ("launcher.sh", package_file("launcher.sh").read_bytes()),
+                    ("launcher.sh", standalone_launcher()),
                 ):
                     _put(sftp, f"{task_dir}/{name}", data)
+                faults.point("ssh.uploaded")
+                script = self._launch_script(task_dir, task_id, home, workspace, claude_abs, argv)
                 try:
-                    _, out = self._exec(conn, self._launch_script(task_dir, task_id, meta, argv, env), 60)
+                    out, err = self._exec(conn, script, 60)
+                    launched = Answer.parse(out, err)
                 except Exception as exc:
                     if not _is_connection_error(exc):
                         raise
-                    out = self._launch_answer(task_dir, exc)
+                    launched = self._launch_answer(task_dir, exc)
                     with contextlib.suppress(Exception):
                         sftp.close()  # on the dropped connection
                     sftp = None
-                fields, home = self._launched(out, task_id, task_dir, argv)
+                fields = self._launched(launched, task_dir)
                 mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
                 try:
                     sftp = sftp or self._open().client.open_sftp()
@@ -510,153 +525,64 @@ class SSHExecutor(Executor):
                         raise
             finally:
                 if sftp is not None:
-                    sftp.close()
+                    with contextlib.suppress(Exception):
+                        sftp.close()
         except Exception as exc:
             if isinstance(exc, StartError) or not _is_connection_error(exc):
                 raise
             self.close()
+            if launched is None:
+                # Cut before the launch was sent: nothing runs. Take the prompt and env file back.
+                gone = self._remove_dir(task_dir)
+                raise StartError(
+                    f"lost the connection to {self.host} before the launch: {type(exc).__name__}: {exc}",
+                    "start the task again" if gone else f"remove {task_dir} on {self.host} by hand",
+                ) from None
             raise _Unreachable(
                 f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
                 "check the host; the task may need 'openclaw-agent cleanup'",
             ) from None
-        return dict(fields, home=home)
+        return dict(fields, home=home, workspace=workspace, command=[claude_abs, *argv[1:]])
 
-    def _launch_answer(self, task_dir: str, lost: BaseException) -> bytes:
-        """The launch's answer, read back over a new connection after the first dropped during it.
-
-        The launch script writes its answer to ``launched`` before printing
-        it, so whether the agent started is known from the host itself: wait
-        (the script may still run) for that file. If it never comes, the script
-        never ran (cut short, it runs nothing: see :func:`whole`), and the task
-        directory, with the prompt and env file, is removed. No task directory
-        means a pre-flight check failed (it removes the directory).
-        """
-        self.close()
-        steps = int((LAUNCH_TIMEOUT_S + 5) / 0.05)
-        # A launch script that runs makes launcher.log within milliseconds; none after 2 s
-        # means it never ran (and removing the directory makes sure it cannot launch now).
-        probe = f"""
-printf '@@OPENCLAW@@\\n'
-d={_q(task_dir)}
-i=0
-while [ -d "$d" ] && [ ! -f "$d/launched" ] && [ $i -lt {steps} ]; do
-    [ $i -ge 40 ] && [ ! -e "$d/launcher.log" ] && break
-    sleep 0.05 2>/dev/null || sleep 1
-    i=$((i + 1))
-done
-if [ -f "$d/launched" ]; then cat "$d/launched"
-elif [ -d "$d" ]; then rm -rf -- "$d"; echo none
-else echo gone
-fi
-"""
-        why = f"lost the connection to {self.host} while starting the agent ({type(lost).__name__}: {lost})"
+    def _remove_dir(self, task_dir: str) -> bool:
+        """Remove a task directory that holds no launched agent; whether that worked."""
         try:
-            _, out = self._run(probe, LAUNCH_TIMEOUT_S + 5 + self.connect_timeout + 30)
-        except _Unreachable as exc:
-            raise StartError(
-                f"{why}, and could not reconnect: {exc.problem}",
-                "the agent may be running there: the task stays pending, and 'openclaw-agent status' "
-                "settles it once the host answers",
-                pending=True,
-                fields={"host": self.host},
-            ) from None
-        answer = out.split(b"\n", 1)[0]
-        if answer == b"none":
-            raise StartError(f"{why}; the agent was not started", "start the task again")
-        if answer == b"gone":
-            raise StartError(f"{why}; a check on the host failed before launch", "start again to see which")
-        return out
+            self._run(f"rm -rf -- {_q(task_dir)}\n", self.connect_timeout + 30)
+            return True
+        except (_Unreachable, ValueError):
+            return False
 
-    def _make_task_dir(self, sftp: Any, task_id: str) -> str:
-        """Create ``<remote_root>/<task_id>`` (0700, parents as needed) over SFTP; return its path."""
-        self._root_expr()  # validates remote_root
-        root = self.remote_root.rstrip("/")
-        if root == "~" or root.startswith("~/"):
-            home = sftp.normalize(".")  # SFTP paths are relative to the home directory
-            root = home.rstrip("/") + root[1:]
-        task_dir = f"{root}/{check_id(task_id)}"
-        try:
-            sftp.mkdir(task_dir, 0o700)  # the usual case: remote_root exists
-            return task_dir
-        except OSError:
-            pass
-        todo = []
-        path = root
-        while path and path != "/":
-            try:
-                st = sftp.stat(path)
-            except OSError:
-                todo.append(path)
-                path = os.path.dirname(path)
-                continue
-            import stat as stat_mod
-
-            if not stat_mod.S_ISDIR(st.st_mode or 0):
-                raise StartError(
-                    f"cannot create the task directory on {self.host}: {path} is not a directory",
-                    f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
-                )
-            break
-        for path in [*reversed(todo), task_dir]:
-            try:
-                sftp.mkdir(path, 0o700)
-            except OSError as exc:
-                if path != task_dir:
-                    try:
-                        sftp.stat(path)
-                        continue  # made meanwhile by another start
-                    except OSError:
-                        pass
-                raise StartError(
-                    f"cannot create the task directory {path} on {self.host}: {exc.strerror or exc}",
-                    f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
-                ) from None
-        return task_dir
-
-    def _launch_script(
-        self, task_dir: str, task_id: str, meta: dict[str, Any], argv: list[str], env: dict[str, str]
+    def _prepare_script(
+        self, task_id: str, meta: dict[str, Any], argv: list[str], env: dict[str, str]
     ) -> str:
-        """The pre-flight checks and the detached launch, as one script (values only as quoted words)."""
+        """Pre-flight checks, the secure remote root, and the new task directory, as one script."""
         exports = "".join(f"{n}={_q(v)}; export {n}\n" for n, v in sorted(env.items()))
-        steps = int(LAUNCH_TIMEOUT_S / 0.002)
         return f"""
-umask 077
-dir={_q(task_dir)}
+{_SECURE_SH}
+fail() {{ f fail "$1"; f detail "${{2:-}}"; end; }}
+{exports}
 ws={_q(meta["workspace"])}
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${{ws#"~/"}} ;; esac
-printf '@@OPENCLAW@@\\n'
-fail() {{ rm -rf -- "$dir"; printf '%s\\n%s\\n' "$1" "${{2:-}}"; exit 0; }}
-{exports}
-cd "$ws" 2>/dev/null || fail workspace "$ws"
-ws=$(pwd -P)
-claude=$(command -v {_q(argv[0])}) || fail claude "$PATH"
+cd -P -- "$ws" 2>/dev/null || fail workspace "$ws"
+ws=$PWD
+claude=$(command -v -- {_q(argv[0])}) || fail claude "$PATH"
 if [ "$(id -u)" = 0 ] && [ "${{{SANDBOX_VAR}:-}}" != 1 ]; then fail root; fi
-home=$HOME
-cd "$dir" || fail mkdir "$dir"
-chmod 600 prompt env launcher.sh
-setsid nohup /bin/sh "$dir/launcher.sh" "$dir" "$ws" {_q(task_id)} -- \\
-    "$claude" {" ".join(_q(a) for a in argv[1:])} >>"$dir/launcher.log" 2>&1 </dev/null &
-i=0
-while [ ! -s "$dir/pid" ] && [ $i -lt {steps} ]; do
-    sleep 0.002 2>/dev/null || sleep 1
-    i=$((i + 1))
-done
-boot= pidline= log=
-{{ read -r boot </proc/sys/kernel/random/boot_id; }} 2>/dev/null
-{{ read -r pidline <"$dir/pid"; }} 2>/dev/null
-[ -n "$pidline" ] || log=$(tail -c 300 "$dir/launcher.log" 2>/dev/null)
-answer() {{ printf 'ok\\n%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n' "$home" "$ws" "$claude" "$boot" "$pidline" "$log"; }}
-answer >"$dir/.launched.tmp" && mv -f "$dir/.launched.tmp" "$dir/launched"
-answer
+HOME_P=$(cd -P -- "$HOME" 2>/dev/null && pwd) || fail insecure "the home directory $HOME is missing"
+root={self._root_expr("HOME_P")}
+secure_root "$root" || fail insecure "$problem"
+dir=$root/{_q(check_id(task_id))}
+mkdir -m 700 -- "$dir" 2>/dev/null || fail mkdir "cannot create $dir (it exists, or the root is not writable)"
+private "$dir" || fail insecure "$problem"
+f dir "$dir"
+f home "$HOME"
+f ws "$ws"
+f claude "$claude"
 """
 
-    def _launched(
-        self, out: bytes, task_id: str, task_dir: str, argv: list[str]
-    ) -> tuple[dict[str, Any], str]:
-        """The launch script's answer as record fields and the remote home; or the StartError it means."""
-        lines = out.decode("utf-8", "surrogateescape").split("\n")
-        kind = lines[0] if lines else ""
-        detail = lines[1] if len(lines) > 1 else ""
+    def _prepared(self, answer: Answer, argv: list[str]) -> tuple[str, str, str, str]:
+        """The prepare script's answer: task dir, home, workspace and claude; or the StartError it means."""
+        kind = answer.text("fail")
+        detail = answer.text("detail") or ""
         claude = argv[0]
         if kind == "workspace":
             raise StartError(
@@ -679,38 +605,147 @@ answer
                 f"if that host is a sandbox, opt in with env: {{{SANDBOX_VAR}: '1'}} on executor "
                 f"{self.config.name!r}, or log in as an ordinary user",
             )
-        if kind != "ok" or len(lines) < 6:
-            shown = " ".join(out.decode("utf-8", "replace").split())[-300:]
-            raise StartError(f"unexpected answer from {self.host} while starting the task: {shown!r}")
-        home, workspace, claude_abs, boot, pid_line = lines[1:6]
-        log = " ".join("\n".join(lines[6:]).split())
+        if kind == "insecure":
+            raise StartError(
+                f"refusing remote_root on {self.host}: {detail}",
+                f"other users of that host could read or replace the task's files; fix it (the "
+                f"directory must be yours or root's, and writable by no one else: chmod go-w, or "
+                f"remove it), or set remote_root of executor {self.config.name!r} to a directory of "
+                f"your own, such as the default {DEFAULT_REMOTE_ROOT}",
+            )
+        if kind == "mkdir":
+            raise StartError(
+                f"cannot create the task directory on {self.host}: {detail}",
+                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
+            )
+        values = [answer.text(k) for k in ("dir", "home", "ws", "claude")]
+        if kind or not all(values):
+            raise StartError(f"unexpected answer from {self.host} while preparing the task: {answer.shown()}")
+        task_dir, home, workspace, claude_abs = (str(v) for v in values)
+        return task_dir, home, workspace, claude_abs
+
+    def _launch_answer(self, task_dir: str, lost: BaseException) -> Answer:
+        """The launch's answer, read back over a new connection after the first dropped during it.
+
+        The launch script writes its answer to ``launched`` before printing
+        it, so whether the agent started is known from the host itself: wait
+        (the script may still run) for that file. If it never comes, the script
+        never ran (cut short, it runs nothing: see :func:`whole`), and the task
+        directory, with the prompt and env file, is removed.
+        """
+        self.close()
+        steps = int((LAUNCH_TIMEOUT_S + 5) / 0.05)
+        # A launch script that runs makes launcher.log within milliseconds; none after 2 s
+        # means it never ran (and removing the directory makes sure it cannot launch now).
+        probe = f"""
+d={_q(task_dir)}
+i=0
+while [ -d "$d" ] && [ ! -f "$d/launched" ] && [ $i -lt {steps} ]; do
+    [ $i -ge 40 ] && [ ! -e "$d/launcher.log" ] && break
+    sleep 0.05 2>/dev/null || sleep 1
+    i=$((i + 1))
+done
+if [ -f "$d/launched" ]; then ff launched "$d/launched" 65536
+elif [ -d "$d" ]; then rm -rf -- "$d"; f outcome none
+else f outcome gone
+fi
+"""
+        why = f"lost the connection to {self.host} while starting the agent ({type(lost).__name__}: {lost})"
+        try:
+            answer = self._run(probe, LAUNCH_TIMEOUT_S + 5 + self.connect_timeout + 30)
+            launched = answer.get("launched")
+            inner = Answer.parse(launched) if launched is not None else None
+        except (_Unreachable, ValueError) as exc:
+            problem = exc.problem if isinstance(exc, _Unreachable) else f"unreadable answer: {exc}"
+            raise StartError(
+                f"{why}, and could not reconnect: {problem}",
+                "the agent may be running there: the task stays pending, and 'openclaw-agent status' "
+                "settles it once the host answers",
+                pending=True,
+                fields={"host": self.host},
+            ) from None
+        if inner is not None:
+            return inner
+        if answer.text("outcome") == "none":
+            raise StartError(f"{why}; the agent was not started", "start the task again")
+        raise StartError(f"{why}; the task directory is gone from the host", "start the task again")
+
+    def _launch_script(
+        self, task_dir: str, task_id: str, home: str, workspace: str, claude_abs: str, argv: list[str]
+    ) -> str:
+        """The detached launch, waiting for the pid file (values only as quoted words).
+
+        The answer is written to ``launched`` too (atomically, before it is
+        printed), for a start whose connection drops now, or a later
+        observation, to read back. When no pid comes, the launch is rolled
+        back: its session is killed, so a failed start leaves nothing running.
+        """
+        steps = int(LAUNCH_TIMEOUT_S / 0.002)
+        return f"""
+umask 077
+{_SECURE_SH}
+dir={_q(task_dir)}
+private "$dir" || {{ f fail insecure; f detail "$problem"; end; }}
+cd "$dir" || {{ f fail mkdir; f detail "$dir"; end; }}
+chmod 600 prompt env launcher.sh
+setsid nohup /bin/sh "$dir/launcher.sh" "$dir" {_q(workspace)} {_q(task_id)} -- \\
+    {_q(claude_abs)} {" ".join(_q(a) for a in argv[1:])} >>"$dir/launcher.log" 2>&1 </dev/null &
+launcher=$!
+i=0
+while [ ! -s "$dir/pid" ] && [ $i -lt {steps} ]; do
+    sleep 0.002 2>/dev/null || sleep 1
+    i=$((i + 1))
+done
+boot= pidline= log=
+{{ read -r boot </proc/sys/kernel/random/boot_id; }} 2>/dev/null
+{{ read -r pidline <"$dir/pid"; }} 2>/dev/null
+if [ -z "$pidline" ]; then
+    # No pid: stop the launch (the launcher leads its own session) before saying it failed.
+    kill -KILL -- "-$launcher" 2>/dev/null
+    kill -KILL "$launcher" 2>/dev/null
+    log=$(tail -c 300 "$dir/launcher.log" 2>/dev/null)
+fi
+frames() {{
+    f home {_q(home)}; f ws {_q(workspace)}; f claude {_q(claude_abs)}
+    f boot "$boot"; f pid "$pidline"; f log "$log"
+}}
+{{ printf '@@OPENCLAW@@\\n'; frames; printf '@@OPENCLAW-END@@\\n'; }} >"$dir/.launched.tmp" \\
+    && mv -f "$dir/.launched.tmp" "$dir/launched"
+frames
+"""
+
+    def _launched(self, answer: Answer, task_dir: str) -> dict[str, Any]:
+        """The launch's answer as record fields; or the StartError it means."""
+        if answer.text("fail"):
+            raise StartError(
+                f"cannot launch on {self.host}: {answer.text('fail')} {answer.text('detail') or ''}".strip(),
+                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
+            )
         from openclaw.executors.local import read_pid_file
 
-        record = read_pid_file(pid_line)
+        record = read_pid_file(answer.text("pid") or "")
         if record is None:
+            log = " ".join((answer.text("log") or "").split())
             raise StartError(
                 "the launcher did not start the agent" + (f": {log}" if log else ""),
                 f"see {task_dir}/launcher.log on {self.host}",
             )
         lpid, lstart, apid, _ = record
-        fields: dict[str, Any] = {
+        return {
             "pid": lpid,
             "pid_start_time": lstart,
             "agent_pid": apid,
-            "boot_id": boot.strip() or None,
+            "boot_id": (answer.text("boot") or "").strip() or None,
             "host": self.host,
-            "command": [claude_abs, *argv[1:]],
-            "workspace": workspace,
         }
-        return fields, home
 
     # -- observe ---------------------------------------------------------------------------------
     def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
         """Observe all of this host's tasks in one round trip; an unreachable host gives ``alive=None``."""
         if not metas:
             return {}
-        parts = ["printf '@@OPENCLAW@@\\n'", _STARTTIME_SH, _OBSERVE_SH]
-        parts.append("printf 'boot %s\\n' \"$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)\"")
+        parts = [taskprocs(), _OBSERVE_SH]
+        parts.append('f boot "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"')
         for m in metas:
             pid = m.get("pid")
             start = m.get("pid_start_time")
@@ -720,8 +755,7 @@ answer
             )
         timeout = self.connect_timeout + 30 + len(metas) * 0.5
         try:
-            _, out = self._run("\n".join(parts) + "\n", timeout)
-            found = _parse_observations(out)
+            found = _observations(self._run("\n".join(parts) + "\n", timeout))
         except _Unreachable as exc:
             reason = exc.one_line()
             return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
@@ -729,9 +763,10 @@ answer
             reason = f"unexpected answer from {self.host}: {exc}"
             return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
         boot = found.pop("", {}).get("boot")
-        return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot) for m in metas}
+        boot_text = boot.decode("ascii", "replace").strip() if boot else None
+        return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot_text) for m in metas}
 
-    def _adopt(self, meta: dict[str, Any], seen: dict[str, Any] | None, boot: str | None) -> Observation:
+    def _adopt(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
         """:meth:`_judge`, plus what ``start`` missed of a task whose launch answer it lost.
 
         The launch left its answer in the task directory (``launched``); it
@@ -744,12 +779,18 @@ answer
         from openclaw.executors.local import read_pid_file
 
         answer = seen.get("launched")
-        argv = meta.get("command") or [self.config.claude_path]
         try:
             if answer:
-                fields, home = self._launched(answer, meta["task_id"], "the task directory", argv)
-                return dataclasses.replace(obs, started=dict(fields, home=home))
-        except StartError:
+                launched = Answer.parse(answer)
+                fields = self._launched(launched, "the task directory")
+                started = dict(
+                    fields,
+                    home=launched.text("home"),
+                    workspace=launched.text("ws"),
+                    command=[launched.text("claude") or "", *(meta.get("command") or [])[1:]],
+                )
+                return dataclasses.replace(obs, started=started)
+        except (StartError, ValueError):
             return obs  # the launcher did not start the agent: judged as never started
         # No answer written (its script was cut off after the launch): the pid file still says.
         record = read_pid_file(seen.get("pidfile", b"").decode("utf-8", "replace"))
@@ -759,10 +800,10 @@ answer
         pids = {"pid": lpid, "pid_start_time": lstart, "agent_pid": apid, "boot_id": boot, "host": self.host}
         return dataclasses.replace(obs, started=pids)
 
-    def _judge(self, meta: dict[str, Any], seen: dict[str, Any] | None, boot: str | None) -> Observation:
+    def _judge(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
         if seen is None:
             return Observation(alive=None, reason=f"no answer from {self.host} about this task")
-        rc = seen.get("rc", "-")
+        rc = seen.get("rc", b"").decode("ascii", "replace").strip()
         if rc.lstrip("-").isdigit():
             out = seen.get("stdout", b"")
             result = ClaudeAgent.summarize(out)
@@ -773,64 +814,77 @@ answer
             return Observation(alive=False, exit_code=int(rc), result=result, reason=reason)
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
-        if seen.get("alive") == "1":
+        if seen.get("alive") == b"1":
             return Observation(alive=True)
-        if seen.get("dir") == "0" and meta.get("pid") is not None:
+        left = seen.get("left", b"0").strip()
+        if left not in (b"", b"0"):
+            why = f"the launcher is gone but {left.decode()} process(es) of the task still run on {self.host}"
+            return Observation(alive=True, reason=why)
+        if seen.get("dir") == b"0" and meta.get("pid") is not None:
             return Observation(alive=False, reason=f"the task directory on {self.host} is gone")
+        if meta.get("pid") is not None:
+            why = "the launcher was killed and the agent is gone, with no exit status recorded"
+            return Observation(alive=False, reason=why)
         return Observation(alive=False)
 
     # -- kill and cleanup ------------------------------------------------------------------------
     def kill(self, meta: dict[str, Any], grace: float) -> None:
-        """Signal the launcher's group, session, descendants and env-tagged processes on the host."""
+        """Signal the launcher's group, session, descendants and env-tagged processes on the host.
+
+        Without a recorded pid (an interrupted start), the pid file in the
+        task directory, or else the environment tag, finds them.
+        """
         task_id = check_id(meta["task_id"])
-        if meta.get("pid") is None:
-            return
-        pid = int(meta["pid"])
+        pid = meta.get("pid")
         start = meta.get("pid_start_time")
         script = _KILL_SH.format(
-            starttime=_STARTTIME_SH,
+            taskprocs=taskprocs(),
             id=_q(task_id),
-            leader=pid,
+            dir=self._dir_expr(task_id),
+            leader=_q(str(int(pid)) if pid else ""),
             lstart=_q(str(start) if start is not None else ""),
             boot=_q(str(meta.get("boot_id") or "")),
             grace_steps=max(0, int(grace / 0.05)),
         )
-        _, out = self._call(script, self.connect_timeout + grace + 40, "kill the task")
-        text = out.decode("utf-8", "replace").split()
-        if len(text) >= 2 and text[0] == "left" and text[1] != "0":
+        answer = self._call(script, self.connect_timeout + grace + 40, "kill the task")
+        left = answer.text("left") or "?"
+        if left != "0":
             raise ExecutorError(
                 self.config.name,
-                f"{text[1]} process(es) of task {task_id} survived SIGKILL on {self.host}",
+                f"{left} process(es) of task {task_id} survived SIGKILL on {self.host}",
                 "they may be in uninterruptible sleep; check with ps on that host",
             )
 
     def cleanup(self, meta: dict[str, Any]) -> None:
         """Remove the task's directory on the host (the manager removes the local record)."""
         d = self._dir_expr(meta["task_id"])
-        self._call(
-            f"printf '@@OPENCLAW@@\\n'; rm -rf -- {d}\n", self.connect_timeout + 30, "clean up the task"
-        )
+        self._call(f"rm -rf -- {d}\n", self.connect_timeout + 30, "clean up the task")
 
     # -- output ------------------------------------------------------------------------------------
+    _reading = "read the task's output"
+
     def _stream_path(self, meta: dict[str, Any], stream: str) -> str:
         if stream not in ("stdout", "stderr"):
             raise ExecutorError(self.config.name, f"unknown stream {stream!r}")
         return f"{self._dir_expr(meta['task_id'])}/{stream}"
 
     def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
-        """The last lines of the task's stream, read with ``tail -n`` on the host."""
+        """The last lines of the task's stream, read from its end on the host (more when needed)."""
         if lines <= 0:
             return []
         path = self._stream_path(meta, stream)
-        _, out = self._call(
-            f"printf '@@OPENCLAW@@\\n'; tail -n {int(lines)} {path} 2>/dev/null\n",
-            self.connect_timeout + 30,
-            "read the task's output",
-        )
-        result = out.split(b"\n")
-        if result and result[-1] == b"":
-            result.pop()
-        return result[-lines:]
+        want = max(4096, lines * 512)
+        while True:
+            answer = self._call(
+                f"ff data {path} {want}\n", self.connect_timeout + 30, "read the task's output"
+            )
+            data = answer.get("data") or b""
+            result = data.split(b"\n")
+            if result and result[-1] == b"":
+                result.pop()
+            if len(result) > lines or len(data) < want:
+                return result[-lines:]
+            want *= 8
 
     def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
         """New bytes of the task's stream since ``offset``."""
@@ -842,22 +896,21 @@ answer
         return self._read_expr(_q(path), offset)
 
     def _read_expr(self, path_expr: str, offset: int) -> tuple[bytes, int]:
-        _, out = self._call(
-            f"printf '@@OPENCLAW@@\\n'; tail -c +{int(offset) + 1} {path_expr} 2>/dev/null\n",
-            self.connect_timeout + 60,
-            "read the task's output",
+        answer = self._call(
+            f"from data {path_expr} {int(offset)}\n", self.connect_timeout + 60, "read the task's output"
         )
+        out = answer.get("data") or b""
         return out, offset + len(out)
 
     def size(self, meta: dict[str, Any], stream: str) -> int:
         """Size in bytes of the task's stream on the host (0 when it does not exist yet)."""
         path = self._stream_path(meta, stream)
-        _, out = self._call(
-            f"printf '@@OPENCLAW@@\\n'; if [ -f {path} ]; then wc -c <{path}; else echo 0; fi\n",
+        answer = self._call(
+            f'n=0; [ -f {path} ] && n=$(wc -c <{path}); f size "$((n + 0))"\n',
             self.connect_timeout + 30,
             "read the task's output",
         )
-        text = out.decode().strip()
+        text = answer.text("size") or ""
         return int(text) if text.isdigit() else 0
 
 
@@ -885,145 +938,235 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, EOFError, paramiko.SSHException))
 
 
-# One task: "task ID", then "dir 0|1", "alive 0|1", "rc TEXT|-", and for a finished
-# task its stdout and stderr tails as "data NAME N" followed by exactly N bytes.
-_OBSERVE_SH = r"""
-emit() {
+class CutShort(EOFError):
+    """An answer that stops before its end mark: the connection (or the script) was cut."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A remote script's answer: named frames, each ``KEY LENGTH\\n<LENGTH bytes>\\n``.
+
+    Framing, not line parsing: a value may hold newlines, NULs or anything
+    (a workspace path, a file's tail), and stray output of the host's shell
+    start-up files (before :data:`MARK`) or of commands (stderr, kept apart
+    in ``stderr``) cannot be taken for an answer. The answer ends with
+    :data:`END`; one without it was cut short.
+    """
+
+    frames: tuple[tuple[str, bytes], ...]
+    stderr: bytes = b""
+
+    @classmethod
+    def parse(cls, out: bytes, stderr: bytes = b"") -> Answer:
+        """Parse ``out``; raises :class:`CutShort` or ValueError (malformed)."""
+        pos = out.find(MARK)
+        if pos < 0:
+            raise CutShort("the answer never began" + _stderr_hint(stderr))
+        pos += len(MARK)
+        frames = []
+        while not out.startswith(END, pos):
+            nl = out.find(b"\n", pos)
+            if nl < 0:
+                raise CutShort("the answer was cut short" + _stderr_hint(stderr))
+            key, _, count = out[pos:nl].decode("ascii", "replace").partition(" ")
+            if not count.isdigit() or not key:
+                raise ValueError(f"bad frame header {out[pos:nl][:80]!r}")
+            start = nl + 1
+            stop = start + int(count)
+            if stop + 1 > len(out):
+                raise CutShort("the answer was cut short" + _stderr_hint(stderr))
+            if out[stop : stop + 1] != b"\n":
+                raise ValueError(f"frame {key!r} is not {count} bytes long")
+            frames.append((key, out[start:stop]))
+            pos = stop + 1
+        return cls(tuple(frames), stderr)
+
+    def get(self, key: str) -> bytes | None:
+        """The last frame called ``key``, or None."""
+        for name, value in reversed(self.frames):
+            if name == key:
+                return value
+        return None
+
+    def text(self, key: str) -> str | None:
+        """The last frame called ``key``, decoded (undecodable bytes kept as surrogates), or None."""
+        value = self.get(key)
+        return None if value is None else value.decode("utf-8", "surrogateescape")
+
+    def shown(self) -> str:
+        """The answer, shortened, for an error message."""
+        text = " ".join(f"{k}={v[:60]!r}" for k, v in self.frames)
+        return (text or "(empty)")[:300] + _stderr_hint(self.stderr)
+
+
+def _stderr_hint(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return f" (stderr: {lines[-1][:200]})" if lines else ""
+
+
+#: Sent before every script: the framing functions (see :class:`Answer`).
+PRELUDE = r"""
+LC_ALL=C
+export LC_ALL
+printf '@@OPENCLAW@@\n'
+# f KEY VALUE: one frame. ${#2} counts bytes under LC_ALL=C.
+f() { printf '%s %s\n%s\n' "$1" "${#2}" "$2"; }
+# ff KEY FILE MAX: the last MAX bytes of FILE (nothing when it does not exist).
+ff() {
     if [ -f "$2" ]; then
-        n=$(wc -c <"$2")
+        n=$(wc -c <"$2" 2>/dev/null)
         n=$((n + 0))
         [ "$n" -gt "$3" ] && n=$3
-        printf 'data %s %s\n' "$1" "$n"
+        printf '%s %s\n' "$1" "$n"
         tail -c "$n" "$2" 2>/dev/null | head -c "$n"
         printf '\n'
     fi
 }
+# from KEY FILE OFFSET: FILE from byte OFFSET to its end as it is now.
+from() {
+    n=0
+    [ -f "$2" ] && n=$(wc -c <"$2" 2>/dev/null)
+    n=$((n + 0 - $3))
+    [ "$n" -lt 0 ] && n=0
+    printf '%s %s\n' "$1" "$n"
+    [ "$n" -gt 0 ] && tail -c "+$(($3 + 1))" "$2" 2>/dev/null | head -c "$n"
+    printf '\n'
+}
+end() { printf '@@OPENCLAW-END@@\n'; exit 0; }
+"""
+
+# secure_root DIR / private DIR: in the manner of OpenSSH's StrictModes. Each existing
+# directory on DIR's path must be owned by us or root, and writable by no one else
+# unless it is a sticky directory above DIR (such as /tmp); a symlink on the path
+# must be root's; DIR itself must be ours and a real directory (never a symlink).
+# Missing directories are made one by one, 0700, and checked. `problem` says what is
+# wrong. ls -ldn is POSIX: mode, links, uid.
+_SECURE_SH = r"""
+me=$(id -u)
+owner_mode() { set -- $(ls -ldn -- "$1" 2>/dev/null); o_mode=${1:-}; o_uid=${3:-}; }
+private() {
+    owner_mode "$1"
+    case $o_mode in
+        d*) ;;
+        l*) problem="$1 is a symlink"; return 1 ;;
+        "") problem="$1 does not exist"; return 1 ;;
+        *) problem="$1 is not a directory"; return 1 ;;
+    esac
+    [ "$o_uid" = "$me" ] || { problem="$1 is owned by uid $o_uid, not by you (uid $me)"; return 1; }
+    case $o_mode in
+        ?????w*|????????w*) problem="$1 is writable by others (mode $o_mode)"; return 1 ;;
+    esac
+}
+secure_root() {
+    case $1 in /*) ;; *) problem="$1 is not an absolute path"; return 1 ;; esac
+    path=
+    rest=${1#/}
+    while [ -n "$rest" ]; do
+        part=${rest%%/*}
+        case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+        [ -n "$part" ] || continue
+        path=$path/$part
+        owner_mode "$path"
+        if [ -z "$o_mode" ]; then
+            mkdir -m 700 -- "$path" 2>/dev/null || [ -d "$path" ] || {
+                problem="cannot create $path"; return 1; }
+            private "$path" || return 1
+            continue
+        fi
+        if [ "$o_uid" != 0 ] && [ "$o_uid" != "$me" ]; then
+            problem="$path is owned by uid $o_uid, neither you (uid $me) nor root"; return 1
+        fi
+        case $o_mode in
+            l*)
+                # Only root's symlinks are followed (such as /var/run); never at the root itself.
+                if [ "$o_uid" != 0 ] || [ -z "$rest" ]; then
+                    problem="$path is a symlink (give remote_root's real path)"; return 1
+                fi
+                ;;
+            d*)
+                if [ -z "$rest" ]; then
+                    private "$path" || return 1
+                else
+                    case $o_mode in
+                        ?????????[tT]*) ;;  # sticky (/tmp): others may add entries, not move ours
+                        ?????w*|????????w*) problem="$path is writable by others (mode $o_mode)"; return 1 ;;
+                    esac
+                fi
+                ;;
+            *) problem="$path is not a directory"; return 1 ;;
+        esac
+    done
+}
+"""
+
+# One task: frames "task ID", "dir 0|1", "alive 0|1", "rc TEXT" (when there is one), and
+# for a finished task its stdout and stderr tails; for a task whose launcher is gone
+# without an rc, "left N": how many of its processes (agent, tools) still run.
+_OBSERVE_SH = r"""
 obs() {
     id=$1 d=$2 p=$3 s=$4
-    printf 'task %s\n' "$id"
-    if [ -d "$d" ]; then printf 'dir 1\n'; else printf 'dir 0\n'; fi
-    if [ -z "$p" ] && [ -f "$d/pid" ]; then
-        { read -r p s _rest <"$d/pid"; } 2>/dev/null || p=
+    f task "$id"
+    if [ -d "$d" ]; then f dir 1; else f dir 0; fi
+    ap= as=
+    if [ -f "$d/pid" ]; then
+        { read -r pp ps ap as _rest <"$d/pid"; } 2>/dev/null
+        [ -z "$p" ] && p=${pp:-} s=${ps:-}
     fi
     a=0
     if [ -n "$p" ] && [ "$p" != 0 ]; then
-        now=$(st "$p")
+        now=$(tp_st "$p")
         if [ "$now" != 0 ] && { [ -z "$s" ] || [ "$now" = "$s" ]; }; then a=1; fi
     fi
-    printf 'alive %s\n' "$a"
-    if [ -z "$3" ]; then emit launched "$d/launched" 4096; emit pidfile "$d/pid" 200; fi
+    f alive "$a"
+    if [ -z "$3" ]; then ff launched "$d/launched" 65536; ff pidfile "$d/pid" 200; fi
     rc=
     [ -f "$d/rc" ] && { read -r rc <"$d/rc"; } 2>/dev/null
-    printf 'rc %s\n' "${rc:--}"
     if [ -n "$rc" ]; then
-        emit stdout "$d/stdout" __OUT__
-        emit stderr "$d/stderr" __ERR__
+        f rc "$rc"
+        ff stdout "$d/stdout" __OUT__
+        ff stderr "$d/stderr" __ERR__
+    elif [ "$a" = 0 ]; then
+        # The launcher is gone without an exit status: is anything of the task left?
+        left=0
+        if [ -n "$ap" ] && [ "$ap" != 0 ] && [ "$(tp_st "$ap")" = "$as" ]; then left=1; fi
+        if [ "$left" = 0 ] && grep -qlzx "OPENCLAW_TASK_ID=$id" /proc/[0-9]*/environ 2>/dev/null; then
+            left=$(grep -lzx "OPENCLAW_TASK_ID=$id" /proc/[0-9]*/environ 2>/dev/null | grep -c .)
+        fi
+        f left "$left"
     fi
 }
 """.replace("__OUT__", str(RESULT_TAIL_BYTES)).replace("__ERR__", str(STDERR_TAIL_BYTES))
 
 
-def _parse_observations(out: bytes) -> dict[str, dict[str, Any]]:
-    """Parse the observe script's output: task id -> its fields ("" holds the host's boot id)."""
-    found: dict[str, dict[str, Any]] = {"": {}}
+def _observations(answer: Answer) -> dict[str, dict[str, bytes]]:
+    """The observe script's frames, by task id ("" holds the host's boot id)."""
+    found: dict[str, dict[str, bytes]] = {"": {}}
     current = found[""]
-    pos = 0
-    while pos < len(out):
-        end = out.find(b"\n", pos)
-        if end < 0:
-            end = len(out)
-        line = out[pos:end].decode("utf-8", "replace")
-        pos = end + 1
-        key, _, value = line.partition(" ")
+    for key, value in answer.frames:
         if key == "boot":
-            found[""]["boot"] = value.strip() or None
+            found[""]["boot"] = value
         elif key == "task":
-            current = found.setdefault(value.strip(), {})
-        elif key in ("dir", "alive", "rc"):
-            current[key] = value.strip()
-        elif key == "data":
-            name, _, count = value.partition(" ")
-            if not count.isdigit():
-                raise ValueError(f"bad data header {line!r}")
-            n = int(count)
-            current[name] = out[pos : pos + n]
-            pos += n + 1  # the data and the newline after it
-        # Anything else is stray output (a noisy shell start-up file): ignored.
+            current = found.setdefault(value.decode("ascii", "replace"), {})
+        else:
+            current[key] = value
     return found
 
 
-# Mirrors openclaw.procs.kill_task_processes in POSIX sh + awk: a task's processes
-# are the launcher (if it is still the recorded process), its process group and
-# session, their descendants, and every process whose environment carries
-# OPENCLAW_TASK_ID=<id> (the agent's tool commands run in sessions of their own).
+# kill: the task's processes (see taskprocs.sh) SIGTERMed, SIGKILLed after the grace period.
+# Without a recorded pid, the pid file gives it (or only the environment tag finds them).
 _KILL_SH = r"""
-{starttime}
-ID={id}
-L={leader}
-LS={lstart}
+{taskprocs}
+TP_ID={id}
+TP_L={leader}
+TP_LS={lstart}
+TP_ME=$$
 BOOT={boot}
 if [ -n "$BOOT" ] && [ "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" != "$BOOT" ]; then
-    printf '@@OPENCLAW@@\nleft 0\n'
-    exit 0
+    f left 0
+    end
 fi
-list() {{
-    tagged=$(grep -lzx "OPENCLAW_TASK_ID=$ID" /proc/[0-9]*/environ 2>/dev/null \
-        | sed 's#^/proc/\([0-9]*\)/environ$#\1#' | tr '\n' ' ')
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v L="$L" -v LS="$LS" -v T=" $tagged " -v ME="$$" '
-    {{
-        pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-        st[pid] = f[1]; pp[pid] = f[2]; pg[pid] = f[3]; se[pid] = f[4]; t0[pid] = f[20]
-    }}
-    END {{
-        lok = (L in st) && st[L] != "Z" && st[L] != "X" && (LS == "" || t0[L] == LS)
-        for (p in st) {{
-            if (st[p] == "Z" || st[p] == "X" || p == ME) continue
-            if (lok && (p == L || pg[p] == L || se[p] == L)) c[p] = 1
-            if (index(T, " " p " ")) c[p] = 1
-        }}
-        do {{
-            added = 0
-            for (p in st)
-                if (!(p in c) && (pp[p] in c) && st[p] != "Z" && st[p] != "X" && p != ME) {{
-                    c[p] = 1; added = 1
-                }}
-        }} while (added)
-        # The group of the agent first: it must get SIGTERM before its tools die, or it
-        # could see a tool fail, finish the turn and exit 0 before its own signal came.
-        for (p in c) if (pg[p] == L) print p, t0[p]
-        for (p in c) if (pg[p] != L) print p, t0[p]
-    }}'
-}}
-alive() {{
-    printf '%s\n' "$1" | while read -r p s; do
-        [ -n "$p" ] && [ "$(st "$p")" = "$s" ] && printf '%s %s\n' "$p" "$s"
-    done
-}}
-signal() {{
-    printf '%s\n' "$2" | while read -r p s; do
-        [ -n "$p" ] && [ "$(st "$p")" = "$s" ] && kill "-$1" "$p" 2>/dev/null
-    done
-}}
-seen=$(list)
-if [ -n "$seen" ]; then
-    signal TERM "$seen"
-    i=0
-    while [ $i -lt {grace_steps} ]; do
-        live=$(alive "$seen")
-        [ -z "$live" ] && break
-        sleep 0.05
-        seen=$(printf '%s\n%s\n' "$seen" "$(list)" | sort -u | grep .)
-        i=$((i + 1))
-    done
-    i=0
-    while [ $i -lt 200 ]; do
-        seen=$(printf '%s\n%s\n' "$seen" "$(list)" | sort -u | grep .)
-        live=$(alive "$seen")
-        [ -z "$live" ] && break
-        signal KILL "$live"
-        sleep 0.05
-        i=$((i + 1))
-    done
+if [ -z "$TP_L" ] && [ -f {dir}/pid ]; then
+    {{ read -r TP_L TP_LS _rest <{dir}/pid; }} 2>/dev/null
 fi
-printf '@@OPENCLAW@@\nleft %s\n' "$(alive "$seen" | grep -c .)"
+f left "$(tp_stop {grace_steps})"
 """

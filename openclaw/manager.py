@@ -294,9 +294,11 @@ class Manager:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            return True
-        finally:
             os.close(fd)
+            return True
+        with contextlib.suppress(OSError):
+            os.unlink(self._start_lock(task_id))  # its starter died (kill -9): a leftover
+        os.close(fd)
         return False
 
     def _in_flight(self, meta: dict[str, Any], backend: Executor) -> bool:
@@ -468,7 +470,7 @@ class Manager:
                 return None
             return dict(m, kill_requested_at=states.now())
 
-        meta = self.store.update(task_id, request)
+        meta = self._update(task_id, request)
         if meta["status"] in states.FINAL:
             return meta, False
         backend = self.executor_for(meta["executor"], meta["executor_type"])
@@ -485,7 +487,7 @@ class Manager:
                 )
         except OpenclawError:
             # The kill did not happen: withdraw the request, so a later exit is judged as usual.
-            self.store.update(
+            self._update(
                 task_id, lambda m: None if m["status"] in states.FINAL else dict(m, kill_requested_at=None)
             )
             raise
@@ -496,7 +498,7 @@ class Manager:
                 return states.transition(m, states.KILLED)
             return settled
 
-        meta = self.store.update(task_id, finish)
+        meta = self._update(task_id, finish)
         return meta, meta["status"] == states.KILLED
 
     def _wait_for_start(self, task_id: str, timeout: float = START_WAIT_S) -> None:

@@ -9,8 +9,11 @@ Connections go through Fabric (for ``~/.ssh/config``: HostName, User, Port,
 IdentityFile, ProxyJump) with host keys checked against ``known_hosts`` —
 Fabric itself would auto-add them. Every remote action is one POSIX ``sh``
 script sent on the stdin of ``/bin/sh -s``, so nothing user-supplied is ever
-spliced into a command line, and the prompt and secrets travel only by SFTP.
-Observing any number of one host's tasks is one round trip.
+spliced into a command line; the prompt travels by SFTP, and secret values by
+SFTP (the ``env`` file) and inside the prepare script on that stdin (for its
+checks), never on a command line. ``remote_root`` is proved private before
+anything is uploaded. Every answer is framed (see :class:`Answer`). Observing
+any number of one host's tasks is one round trip.
 """
 
 from __future__ import annotations
@@ -233,6 +236,9 @@ class SSHExecutor(Executor):
     """Runs agents on a remote host over SSH; see the module docstring."""
 
     type = "ssh"
+    #: A launch script sent before ``start`` died may still run on the host: it waits up to
+    #: LAUNCH_TIMEOUT_S for the pid, after a connection of up to connect_timeout.
+    launch_window_s = 60.0
 
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         super().__init__(config, store)
@@ -280,7 +286,7 @@ class SSHExecutor(Executor):
         ):
             raise UsageError(
                 f"executor {self.config.name!r}: remote_root {root!r} is not usable",
-                "give an absolute path (or one under ~/) without '..', such as /tmp/openclaw-tasks",
+                f"give an absolute path (or one under ~/) without '..', such as {DEFAULT_REMOTE_ROOT}",
             )
         if root == "~" or root.startswith("~/"):
             rest = root[2:].strip("/")

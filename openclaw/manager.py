@@ -275,8 +275,13 @@ class Manager:
         observer that can take the lock knows no ``start`` of the task runs any
         more (see :meth:`_in_flight`). Taken before the record exists.
         """
-        self.store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self._start_lock(task_id), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        from openclaw.records import store_error
+
+        self.store.ensure_root()
+        try:
+            fd = os.open(self._start_lock(task_id), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise store_error(exc, "start a task in", self.store.root) from None
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
 

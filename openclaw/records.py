@@ -21,27 +21,47 @@ digests of record contents already found valid against the current schema
 skips re-running jsonschema on them: the same bytes against the same schema
 give the same answer. Any change to a record changes its digest. The file is
 a cache: deleting it only costs time.
+
+Creation and removal are atomic too, so a reader never sees half a task: a
+new task is built in ``.new-<id>`` and renamed into place; a removed one is
+renamed (under its lock) to ``.trash-<id>-<random>`` and deleted there. What a
+crashed process leaves of either is deleted by a later :meth:`TaskStore.all`
+once it is a minute old; neither is ever listed as a task.
+
+Every directory the store creates is 0700 and every file 0600, whatever the
+umask; the tasks directory (and, for the default one, the data directory
+above it) must be ours and writable by no one else, or the store refuses it
+(one ``stat`` each, once). Any other ``OSError`` becomes a :class:`StoreError`
+naming the path and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import shutil
+import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openclaw.errors import CorruptRecordError, UnknownTaskError, UsageError
-from openclaw.paths import tasks_dir
+from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
+from openclaw.paths import check_private_dir, make_private_dirs, quote_path, tasks_dir
 from openclaw.schema import META_SCHEMA, ValidMemo, digest, first_problem
 
 META = ".meta.json"
 LOCK = ".lock"
 MEMO = ".validated"
+#: Prefixes of the staging directory of a task being created, and of one being deleted.
+STAGING = ".new-"
+TRASH = ".trash-"
+#: A staging or trash entry older than this (seconds) was left by a process that crashed.
+LEFTOVER_AGE_S = 60.0
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 PREFIX_RE = re.compile(r"^[0-9a-f-]{1,36}$")
@@ -54,32 +74,113 @@ def check_task_id(task_id: str) -> str:
     return task_id
 
 
+def store_error(exc: OSError, doing: str, where: Path) -> StoreError:
+    """``exc``, raised while ``doing`` something in directory ``where``, as one line with the fix."""
+    quoted = quote_path(where)
+    if exc.errno == errno.EROFS:
+        hint = (
+            "it is on a read-only file system: make it a directory you own on a writable one "
+            "(or set XDG_DATA_HOME to one)"
+        )
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        hint = (
+            f"make it a directory you own and can write to: 'chmod 700 {quoted}'; "
+            f"if 'lsattr -d {quoted}' shows it immutable (i), 'chattr -i {quoted}'"
+        )
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        hint = f"make it a directory you own: move the file in the way aside, then 'mkdir -m 700 {quoted}'"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some space on its file system"
+    else:
+        hint = f"make it a directory you own and can write to ('ls -ld {quoted}' shows what it is)"
+    return StoreError(str(where), f"cannot {doing}: {exc.strerror or exc}", hint)
+
+
+def _discard(path: Path) -> None:
+    """Delete ``path`` (a directory tree, a file or a symlink); best effort."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass  # a later TaskStore.all() tries again
+
+
 class TaskStore:
     """The task directories under one root (``tasks_dir()`` by default)."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root or tasks_dir()
-        self._memo = ValidMemo(self.root / MEMO, META_SCHEMA)
+        if root is None:
+            root = tasks_dir()
+            # The data directory above the default root holds the config memo: ours too.
+            self._guarded: tuple[Path, ...] = (root.parent, root)
+        else:
+            self._guarded = (root,)
+        self._root = root
+        self._checked = False
+        self._memo = ValidMemo(root / MEMO, META_SCHEMA)
+
+    @property
+    def root(self) -> Path:
+        """The tasks directory, checked (once) before any path is built from it.
+
+        Raises :class:`StoreError` when it (or the data directory above the
+        default one) is not a directory, or is another user's, or group or
+        others can write to it. It may not exist yet: :meth:`ensure_root`.
+        """
+        return self._ready()
+
+    def _ready(self) -> Path:
+        """The root, once it (and the data directory) are checked: ours, private, directories.
+
+        A ``stat`` per directory, once per store. Raises :class:`StoreError`.
+        """
+        if not self._checked:
+            for directory in self._guarded:
+                check_private_dir(directory)
+            self._checked = True
+        return self._root
+
+    def ensure_root(self) -> Path:
+        """The root, checked, and created (with each missing parent) 0700 whatever the umask.
+
+        Raises :class:`StoreError` naming the path and the fix when it cannot be.
+        """
+        root = self._ready()
+        try:
+            make_private_dirs(root)
+        except OSError as exc:
+            failed = Path(exc.filename) if exc.filename else root
+            # A file in the way is what to fix; else the directory it was to be made in.
+            where = failed if exc.errno in (errno.EEXIST, errno.ENOTDIR) else failed.parent
+            raise store_error(exc, f"create {root}", where) from None
+        return root
 
     # -- paths -------------------------------------------------------------------
     def path(self, task_id: str) -> Path:
         """The directory of ``task_id`` (validated, so it can never escape the root)."""
-        return self.root / check_task_id(task_id)
+        return self._ready() / check_task_id(task_id)
+
+    def _names(self) -> list[str]:
+        root = self._ready()
+        try:
+            return os.listdir(root)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise store_error(exc, "list the task records", root) from None
 
     def ids(self) -> list[str]:
         """Every task id that has a directory, in no particular order."""
-        try:
-            names = os.listdir(self.root)
-        except FileNotFoundError:
-            return []
-        return [n for n in names if UUID_RE.match(n)]
+        return [n for n in self._names() if UUID_RE.match(n)]
 
     def resolve(self, ref: str) -> str:
         """The full id of the task ``ref`` names: a whole id or any unique prefix."""
         ref = ref.strip().lower()
         if not ref or not PREFIX_RE.match(ref):
             raise UsageError(f"not a task id or prefix: {ref!r}", "task ids are made of 0-9, a-f and '-'")
-        if UUID_RE.match(ref) and (self.root / ref).is_dir():
+        if UUID_RE.match(ref) and os.path.lexists(self.path(ref)):
             return ref
         matches = sorted(i for i in self.ids() if i.startswith(ref))
         if len(matches) == 1:
@@ -89,31 +190,56 @@ class TaskStore:
     # -- create / read / write ------------------------------------------------------
     def create(self, meta: dict[str, Any]) -> Path:
         """Make the directory of a new task and write its first record."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root = self.ensure_root()
         path = self.path(meta["task_id"])
         # Built aside and renamed into place, so no reader ever sees a task
         # directory without its record.
-        staging = self.root / f".new-{meta['task_id']}"
-        staging.mkdir(mode=0o700)
-        self._write_to(staging, meta)
-        os.rename(staging, path)
+        staging = root / f"{STAGING}{meta['task_id']}"
+        try:
+            os.mkdir(staging, 0o700)
+            os.chmod(staging, 0o700)
+        except OSError as exc:
+            raise store_error(exc, "create a task directory", root) from None
+        try:
+            self._write_to(staging, meta)
+            os.rename(staging, path)
+        except BaseException as exc:
+            _discard(staging)
+            if isinstance(exc, OSError):
+                raise store_error(exc, "create a task directory", root) from None
+            raise
         return path
+
+    def _raw(self, task_id: str) -> bytes:
+        """The bytes of the task's record.
+
+        Raises :class:`UnknownTaskError` when nothing holds the id (say, it was
+        removed meanwhile) and :class:`CorruptRecordError` when something does
+        but it is not a readable record: such an entry is reported, and
+        ``cleanup --force`` removes it.
+        """
+        directory = self.path(task_id)
+        try:
+            return (directory / META).read_bytes()
+        except FileNotFoundError:
+            if os.path.isdir(directory):
+                raise CorruptRecordError(task_id, "the task directory has no .meta.json") from None
+            if os.path.lexists(directory):
+                raise CorruptRecordError(task_id, "it is not a task directory (a dangling link)") from None
+            raise UnknownTaskError(task_id) from None
+        except NotADirectoryError:
+            raise CorruptRecordError(task_id, "it is a file, not a task directory") from None
+        except OSError as exc:
+            raise CorruptRecordError(task_id, f"cannot read: {exc.strerror}") from None
 
     def read(self, task_id: str) -> dict[str, Any]:
         """The validated record of ``task_id``.
 
-        Raises :class:`UnknownTaskError` when there is no record and
-        :class:`CorruptRecordError` when it cannot be parsed or is invalid.
+        Raises :class:`UnknownTaskError` when there is no task of that id and
+        :class:`CorruptRecordError` when there is one but its record is
+        missing, cannot be parsed or is invalid.
         """
-        file = self.path(task_id) / META
-        try:
-            raw = file.read_bytes()
-        except FileNotFoundError:
-            raise UnknownTaskError(task_id) from None
-        except OSError as exc:
-            raise CorruptRecordError(task_id, f"cannot read: {exc.strerror}") from None
-        meta = self._parse(task_id, raw)
-        return meta
+        return self._parse(task_id, self._raw(task_id))
 
     def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> dict[str, Any]:
         try:
@@ -133,7 +259,14 @@ class TaskStore:
 
     def write(self, meta: dict[str, Any]) -> None:
         """Validate ``meta`` and replace the record atomically (temp file, fsync, rename)."""
-        self._write_to(self.path(meta["task_id"]), meta)
+        task_id = meta["task_id"]
+        directory = self.path(task_id)
+        try:
+            self._write_to(directory, meta)
+        except FileNotFoundError:
+            raise UnknownTaskError(task_id) from None
+        except OSError as exc:
+            raise store_error(exc, f"write the record of task {task_id}", directory) from None
 
     def _write_to(self, directory: Path, meta: dict[str, Any]) -> None:
         self._check(meta["task_id"], meta)
@@ -142,7 +275,10 @@ class TaskStore:
         self._memo.add(digest(data))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
+            os.fchmod(fd, 0o600)  # whatever mode a leftover temp file had
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -162,12 +298,36 @@ class TaskStore:
     # -- locking -------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, task_id: str) -> Iterator[None]:
-        """Hold the task's exclusive lock (blocking) for a read-modify-write."""
+        """Hold the task's exclusive lock (blocking) for a read-modify-write.
+
+        Raises :class:`UnknownTaskError` when the task has no directory (any
+        more). A plain file where the task's directory should be holds no
+        record to guard (nor does a dangling link): it is "locked" without a
+        lock, so that ``cleanup --force`` can remove it.
+
+        The lock file is created only when missing, and only inside the
+        task's directory as it is at that instant: :meth:`remove` renames the
+        directory aside under this lock, so a lock file made by a late reader
+        lands in the renamed directory, never in a new one of the same name.
+        """
         directory = self.path(task_id)
+        file = directory / LOCK
+        fd: int | None
         try:
-            fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        except FileNotFoundError:
-            raise UnknownTaskError(task_id) from None
+            try:
+                fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fd = os.open(file, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except (FileNotFoundError, NotADirectoryError):
+            # Gone (removed meanwhile), or not a directory: a file, a dangling link.
+            if os.path.isdir(directory) or not os.path.lexists(directory):
+                raise UnknownTaskError(task_id) from None
+            fd = None
+        except OSError as exc:
+            raise store_error(exc, f"lock task {task_id}", directory) from None
+        if fd is None:
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -181,7 +341,8 @@ class TaskStore:
 
         ``change`` gets the freshly read record and returns the new one, or
         None to leave it as it is. Two processes updating one task never lose
-        each other's update.
+        each other's update. Raises :class:`UnknownTaskError` when the task
+        was removed meanwhile.
         """
         with self.lock(task_id):
             meta = self.read(task_id)
@@ -192,31 +353,63 @@ class TaskStore:
             return meta
 
     def all(self) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
-        """Every readable record, and an error for each corrupt one (which is skipped)."""
+        """Every readable record, and an error for each corrupt one (which is skipped).
+
+        A task removed while this reads is simply not there. Staging and trash
+        entries that crashed processes left behind are deleted on the way.
+        """
         good: list[dict[str, Any]] = []
         bad: list[CorruptRecordError] = []
         seen: set[str] = set()
-        for task_id in self.ids():
-            try:
-                raw = (self.root / task_id / META).read_bytes()
-            except FileNotFoundError:
-                if (self.root / task_id).is_dir():
-                    bad.append(CorruptRecordError(task_id, "the task directory has no .meta.json"))
-                continue
-            except OSError as exc:
-                bad.append(CorruptRecordError(task_id, f"cannot read: {exc.strerror}"))
+        for name in self._names():
+            if not UUID_RE.match(name):
+                if name.startswith((STAGING, TRASH)):
+                    self._sweep(name)
                 continue
             try:
-                good.append(self._parse(task_id, raw, flush=False))
+                raw = self._raw(name)
+            except UnknownTaskError:
+                continue  # removed meanwhile
+            except CorruptRecordError as exc:
+                bad.append(exc)
+                continue
+            try:
+                good.append(self._parse(name, raw, flush=False))
                 seen.add(digest(raw))
             except CorruptRecordError as exc:
                 bad.append(exc)
         self._memo.flush(keep=seen)
         return good, bad
 
+    def _sweep(self, name: str) -> None:
+        """Delete a staging or trash entry once it is old enough to be a crashed process's."""
+        path = self._root / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        # remove() touches a directory before renaming it aside: its mtime is when it went.
+        if time.time() - st.st_mtime > LEFTOVER_AGE_S:
+            _discard(path)
+
     def remove(self, task_id: str) -> None:
-        """Delete the task's directory and everything in it."""
-        shutil.rmtree(self.path(task_id))
+        """Delete the task's directory and everything in it (or whatever else holds its name).
+
+        Call it holding the task's :meth:`lock`. The directory is first renamed
+        aside, atomically, so no other process ever sees (or re-creates a lock
+        file in) a half-deleted task; then the renamed tree is deleted. Raises
+        :class:`UnknownTaskError` when it is already gone.
+        """
+        path = self.path(task_id)
+        trash = self._root / f"{TRASH}{task_id}-{os.urandom(4).hex()}"
+        try:
+            os.utime(path, follow_symlinks=False)  # its mtime now says when it went to the trash
+            os.rename(path, trash)
+        except FileNotFoundError:
+            raise UnknownTaskError(task_id) from None
+        except OSError as exc:
+            raise store_error(exc, f"remove task {task_id}", self._root) from None
+        _discard(trash)
 
     # -- the task's own files --------------------------------------------------------------
     def file(self, task_id: str, name: str) -> Path:

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from openclaw.paths import schema_file
+from openclaw.paths import make_private_dirs, schema_file
 
 CONFIG_SCHEMA = "config.schema.json"
 META_SCHEMA = "task-meta.schema.json"
@@ -93,7 +93,8 @@ class ValidMemo:
     against the same schema give the same answer, so a listed digest stands for
     a validation. The file is a cache: deleting it only costs time. ``limit``
     keeps only the most recently added digests; ``mkdir`` creates the file's
-    directory (0700) when it is missing, else the memo is not written.
+    directory (and its missing parents, each 0700) when it is missing, else the
+    memo is not written. The file is written 0600, whatever the umask.
     """
 
     def __init__(self, file: Path, name: str, limit: int | None = None, mkdir: bool = False) -> None:
@@ -135,10 +136,16 @@ class ValidMemo:
         if not self.dirty or not (self.mkdir or self.file.parent.is_dir()):
             return
         kept = list(known)[-self.limit :] if self.limit else list(known)
+        data = ("\n".join([self._schema, *kept]) + "\n").encode()
         tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
         try:
-            self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp.write_text("\n".join([self._schema, *kept]) + "\n")
+            if self.mkdir:
+                make_private_dirs(self.file.parent)  # 0700 each, whatever the umask
+            # 0600 whatever the umask (and whatever a leftover temp file had).
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fd, 0o600)
+                fh.write(data)
             os.replace(tmp, self.file)
         except OSError:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from conftest import Env
 
 from openclaw import states
-from openclaw.errors import CorruptRecordError, UnknownTaskError, UsageError
+from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
 from openclaw.records import TaskStore
 
 
@@ -138,10 +139,10 @@ def test_a_pending_task_whose_start_lost_its_answer_is_adopted_with_what_the_exe
     ok = {"subtype": "success", "is_error": False}
     done = states.settle(pending, states.Observation(alive=False, exit_code=0, result=ok, started=found))
     assert done is not None and done["status"] == "completed" and done["pid"] == 41 and done["started_at"]
-    # Without anything found, a pending task with no pid waits, then is lost (never completed).
-    assert states.settle(pending, states.Observation(alive=False)) is None
-    old = dict(pending, created_at="2020-01-01T00:00:00.000Z")
-    lost = states.settle(old, states.Observation(alive=False))
+    # Without anything found, a pending task with no pid waits while a launch may still land,
+    # then is lost (never completed).
+    assert states.settle(pending, states.Observation(alive=False, in_flight=True)) is None
+    lost = states.settle(pending, states.Observation(alive=False))
     assert lost is not None and lost["status"] == "lost"
 
 
@@ -196,3 +197,102 @@ def test_meta_file_is_private(oc: Env) -> None:
     assert d.stat().st_mode & 0o777 == 0o700
     for name in (".meta.json", "prompt", "pid"):
         assert os.stat(d / name).st_mode & 0o077 == 0, name
+
+
+def test_a_task_directory_without_a_record_reads_as_corrupt_not_unknown(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    task_id = str(uuid.uuid4())
+    (tmp_path / task_id).mkdir()
+    with pytest.raises(CorruptRecordError, match=r"no \.meta\.json"):
+        store.read(task_id)
+    (tmp_path / task_id).rmdir()
+    (tmp_path / task_id).write_text("x")
+    with pytest.raises(CorruptRecordError, match="not a task directory"):
+        store.read(task_id)
+    with store.lock(task_id):  # a file holds no record to guard: nothing to wait for
+        store.remove(task_id)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(UnknownTaskError):
+        store.read(task_id)
+
+
+def test_locking_a_removed_task_is_unknown_and_recreates_nothing(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    meta = new_meta()
+    store.create(meta)
+    with store.lock(meta["task_id"]):
+        store.remove(meta["task_id"])
+    for attempt in (
+        lambda: store.lock(meta["task_id"]).__enter__(),
+        lambda: store.update(meta["task_id"], lambda m: m),
+        lambda: store.remove(meta["task_id"]),
+    ):
+        with pytest.raises(UnknownTaskError):
+            attempt()
+    assert [n for n in os.listdir(tmp_path) if n != ".validated"] == []
+
+
+def _update_until_gone(root: str, ids: list[str]) -> None:
+    """Update the first task of ``ids`` not removed yet, over and over, until all are gone."""
+    store = TaskStore(Path(root))
+    for task_id in ids:
+        while True:
+            try:
+                store.update(task_id, lambda m: dict(m, max_turns=m["max_turns"] + 1))
+            except UnknownTaskError:
+                break
+
+
+def test_removal_is_atomic_while_other_processes_lock_and_update_the_task(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    ids = []
+    for _ in range(100):
+        meta = new_meta()
+        store.create(meta)
+        ids.append(meta["task_id"])
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_update_until_gone, args=(str(tmp_path), ids)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for task_id in ids:  # a lock file re-created by a late updater never breaks this
+        time.sleep(0.005)
+        with store.lock(task_id):
+            store.remove(task_id)
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    assert [n for n in os.listdir(tmp_path) if n != ".validated"] == []
+    assert store.all() == ([], [])
+
+
+def test_an_invalid_first_record_leaves_no_staging_directory(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    with pytest.raises(CorruptRecordError):
+        store.create(new_meta(status="sleeping"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_store_makes_its_directory_and_missing_parents_0700_whatever_the_umask(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "b" / "tasks"
+    old = os.umask(0)
+    try:
+        TaskStore(root).create(new_meta())
+    finally:
+        os.umask(old)
+    for directory in (tmp_path / "a", tmp_path / "a" / "b", root):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    for path in root.rglob("*"):
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_a_tasks_directory_others_can_write_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    meta = new_meta()
+    store.create(meta)
+    tmp_path.chmod(0o775)
+    with pytest.raises(StoreError) as refused:
+        TaskStore(tmp_path).read(meta["task_id"])
+    assert f"{tmp_path}: group or others can write to it" in refused.value.one_line()
+    assert f"chmod 700 {tmp_path}" in refused.value.one_line()
+    tmp_path.chmod(0o700)
+    assert TaskStore(tmp_path).read(meta["task_id"]) == meta

@@ -39,6 +39,7 @@ from openclaw.records import TaskStore
 from openclaw.states import Observation
 
 if TYPE_CHECKING:
+    from openclaw.agents.claude import ClaudeAgent
     from openclaw.agents.stream import Entry
     from openclaw.redact import Redactor
 
@@ -168,49 +169,34 @@ class Manager:
             "labels": list(cfg.labels),
             "result": None,
         }
+        # Only a StartError (the executor knows nothing runs) makes the task failed. Anything
+        # else that ends start early (Ctrl-C, a crash, a lost connection) leaves it pending:
+        # whether its agent was launched is then for the next observation to find out.
         starting = self._hold_start(task_id)
         try:
-            return self._launch(backend, agent, meta, argv, env, prompt)
+            self.store.create(meta)
+            try:
+                return self._hand_over(backend, agent, meta, argv, env, prompt)
+            except StartError:
+                raise
+            except BaseException as exc:
+                self._note_interrupted(task_id, exc)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise StartInterrupted(task_id) from None
+                raise
         finally:
             self._release_start(task_id, starting)
-
-    def _launch(
-        self,
-        backend: Executor,
-        agent: Any,
-        meta: dict[str, Any],
-        argv: list[str],
-        env: dict[str, str],
-        prompt: bytes,
-    ) -> dict[str, Any]:
-        """Record the task, hand it to the executor, and record what the executor reports.
-
-        Only a :class:`StartError` (the executor knows nothing runs) makes the
-        task ``failed``. Anything else that ends ``start`` early (Ctrl-C, a
-        crash, a lost connection) leaves it ``pending``: whether its agent was
-        launched is then for the next observation to find out, never assumed.
-        """
-        task_id = meta["task_id"]
-        self.store.create(meta)
-        try:
-            return self._hand_over(backend, agent, meta, argv, env, prompt)
-        except StartError:
-            raise
-        except BaseException as exc:
-            self._note_interrupted(task_id, exc)
-            if isinstance(exc, KeyboardInterrupt):
-                raise StartInterrupted(task_id) from None
-            raise
 
     def _hand_over(
         self,
         backend: Executor,
-        agent: Any,
+        agent: ClaudeAgent,
         meta: dict[str, Any],
         argv: list[str],
         env: dict[str, str],
         prompt: bytes,
     ) -> dict[str, Any]:
+        """Write the prompt, hand the task to the executor, and record what it reports."""
         task_id = meta["task_id"]
         faults.point("start.recorded")
         prompt_file = self.store.file(task_id, "prompt")
@@ -376,6 +362,12 @@ class Manager:
                         vanished.add(m["task_id"])
                     else:
                         updated[m["task_id"]] = applied
+                if obs.alive and obs.reason:
+                    # Running, with something to say (the launcher is gone, the agent is not): shown.
+                    shown = updated.get(m["task_id"], m)
+                    updated[m["task_id"]] = dict(
+                        shown, status_reason=self._redactor(m["task_id"]).text(obs.reason)
+                    )
         return [updated.get(m["task_id"], m) for m in metas if m["task_id"] not in vanished]
 
     def _observe_all(self, by_executor: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Observation]]:

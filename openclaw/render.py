@@ -93,7 +93,7 @@ def task_detail(meta: dict[str, Any]) -> str:
         ("task", meta["task_id"]),
         ("status", meta["status"]),
         ("last known", meta.get("recorded_status") or ""),
-        ("why unknown", meta.get("status_reason") or ""),
+        ("why unknown" if meta["status"] == "unknown" else "note", meta.get("status_reason") or ""),
         ("executor", f"{meta['executor']} ({meta['executor_type']})"),
         ("host", meta.get("host") or ""),
         ("pid", meta.get("pid") or ""),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_until
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAKE_CLAUDE = FAKES / "claude"
@@ -851,9 +852,13 @@ def test_detached_child_escapes_like_a_real_bash_tool(envs: tuple[Env, Env], tmp
         assert (record / f"{sid}.detached-pid").read_text().strip() == str(pids[1])
         for pid in pids:
             # `$!` is setsid's pid; setsid forks first when it happens to lead a
-            # process group, and then the session leader is its child.
-            family = [pid] + [int(n) for n in os.listdir("/proc") if n.isdigit() and _ppid(int(n)) == pid]
-            assert any(_alive(p) and os.getsid(p) == p for p in family), family
+            # process group, and then the session leader is its child (which, on a
+            # loaded machine, may call setsid a moment later).
+            def leads_a_session(pid: int = pid) -> bool:
+                family = [pid] + [int(n) for n in os.listdir("/proc") if n.isdigit() and _ppid(int(n)) == pid]
+                return any(_alive(p) and _sid(p) == p for p in family)
+
+            wait_until(leads_a_session, timeout=10)
         assert_same_stream(real, fake)
     finally:
         for pid in pids:
@@ -862,6 +867,13 @@ def test_detached_child_escapes_like_a_real_bash_tool(envs: tuple[Env, Env], tmp
                     os.kill(p, signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
 
 
 def _ppid(pid: int) -> int:

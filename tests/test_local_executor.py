@@ -293,7 +293,7 @@ def test_kill_stops_every_process_including_detached_tool_children(oc: Env) -> N
 
 
 def test_kill_escalates_to_sigkill_after_the_grace_period(oc: Env) -> None:
-    meta = oc.start("#fake bash trap '' TERM; sleep 60")
+    meta = oc.start("#fake bash trap '' TERM; sleep 60; echo slept")
     # launcher, claude, the tool's bash and its sleep: then the trap is set.
     wait_until(lambda: len(procs.task_processes(meta["pid"], meta["pid_start_time"], meta["task_id"])) >= 4)
     began = time.monotonic()

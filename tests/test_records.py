@@ -251,16 +251,23 @@ def test_removal_is_atomic_while_other_processes_lock_and_update_the_task(tmp_pa
         store.create(meta)
         ids.append(meta["task_id"])
     ctx = multiprocessing.get_context("fork")
-    workers = [ctx.Process(target=_update_until_gone, args=(str(tmp_path), ids)) for _ in range(3)]
+    workers = [
+        ctx.Process(target=_update_until_gone, args=(str(tmp_path), ids), daemon=True) for _ in range(3)
+    ]
     for w in workers:
         w.start()
-    for task_id in ids:  # a lock file re-created by a late updater never breaks this
-        time.sleep(0.005)
-        with store.lock(task_id):
-            store.remove(task_id)
-    for w in workers:
-        w.join(60)
-        assert w.exitcode == 0
+    removed = False
+    try:
+        for task_id in ids:  # a lock file re-created by a late updater never breaks this
+            time.sleep(0.005)
+            with store.lock(task_id):
+                store.remove(task_id)
+        removed = True
+    finally:
+        for w in workers:
+            w.join(30 if removed else 0)  # else they would wait for a task that stays
+            w.kill()
+    assert [w.exitcode for w in workers] == [0, 0, 0]
     assert [n for n in os.listdir(tmp_path) if n != ".validated"] == []
     assert store.all() == ([], [])
 

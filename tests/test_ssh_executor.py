@@ -422,7 +422,7 @@ def test_cleanup_of_an_unreachable_host_keeps_the_record_unless_forced_and_says_
         assert "files on the executor remain" in forced.err and "refused" in forced.err
         forced = oc.run("cleanup", "--task-id", running["task_id"], "--force")
         assert forced.code == 0, forced
-        assert "agent may still run" in forced.err
+        assert "processes of the task may still run" in forced.err
         assert not (oc.tasks_dir / done["task_id"]).exists()
         assert not (oc.tasks_dir / running["task_id"]).exists()
         assert ssh.task_dir(running["task_id"]).is_dir(), "the host was never reached"

@@ -173,10 +173,16 @@ def test_ssh_start_cut_short_at_any_point_never_leaves_a_lying_record(
     proc = _start_with_fault(oc, point, action, "--workspace", str(ssh.remote.ws))
     task_id = _only_task(oc)
     if action == "cut":
-        # The answer is read back over a new connection: start succeeds.
-        assert proc.returncode == 0, proc.stderr.decode()
-        assert _recorded(oc, task_id)["status"] == "running"
-        _settle_and_stop(oc, task_id, True)
+        # start reads the launch's answer back over a new connection. Whether the script ran
+        # depends on how much of it sshd passed on before the cut; either way start knows.
+        if proc.returncode == 0:
+            assert _recorded(oc, task_id)["status"] == "running"
+            _settle_and_stop(oc, task_id, True)
+        else:
+            assert proc.returncode == 1 and "the agent was not started" in proc.stderr.decode()
+            assert _recorded(oc, task_id)["status"] == "failed"
+            assert not ssh.task_dir(task_id).exists(), "the prompt and env file are taken back"
+            _settle_and_stop(oc, task_id, False)
         return
     _check_interrupt_line(proc, action)
     assert _recorded(oc, task_id)["status"] == "pending"

@@ -48,6 +48,7 @@ def test_sigkill_of_the_launcher_alone_keeps_the_task_running_and_kill_stops_the
     wait_until(lambda: not procs.is_alive(meta["pid"], meta["pid_start_time"]))
     seen = oc.status(task_id)
     assert seen["status"] == "running", "the agent and its tool still run: not lost"
+    assert "launcher is gone" in seen["status_reason"]
     assert live_task_processes(task_id)
     killed = oc.ok("kill", "--task-id", task_id, "--grace", "1", "--json").json()
     assert killed["status"] == "killed"

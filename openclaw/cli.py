@@ -612,7 +612,7 @@ def executors(c: Context, json: bool = False) -> None:
 @command(
     name="config",
     help={
-        "init": "write a commented sample config (the seed's three executors)",
+        "init": "write a commented starter config: this machine, an SSH host and a container (edit to suit)",
         "force": "with --init, overwrite an existing file",
         "path": "print the path of the config file in use",
     },

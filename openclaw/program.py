@@ -41,14 +41,45 @@ def _defer_unittest_mock() -> bool:
     return True
 
 
-_DEFERRED = _defer_unittest_mock()
-try:
-    from invoke.exceptions import Exit, ParseError, UnexpectedExit
-    from invoke.parser.argument import Argument
-    from invoke.program import Program
-finally:
-    if _DEFERRED:
+#: What this module imports from invoke (under the stand-in).
+INVOKE_MODULES = ("invoke.exceptions", "invoke.parser.argument", "invoke.program")
+
+
+def _import_invoke(modules: tuple[str, ...] = INVOKE_MODULES) -> bool:
+    """Import ``modules`` with ``unittest.mock`` deferred when that is safe; True if it was.
+
+    Fail-safe: if they ever import anything from ``unittest.mock`` that the
+    stand-in lacks (an ImportError), the stand-in goes and they are imported
+    again, the ordinary way. Only start-up time is at stake, never a command.
+    Written against invoke 2.2.1.
+    """
+    import importlib
+
+    deferred = _defer_unittest_mock()
+    try:
+        for name in modules:
+            importlib.import_module(name)
+        return deferred
+    except ImportError:
+        if not deferred:
+            raise
         del sys.modules["unittest.mock"]
+        deferred = False
+        for name in modules:
+            for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                del sys.modules[loaded]
+        for name in modules:
+            importlib.import_module(name)
+        return False
+    finally:
+        if deferred:
+            del sys.modules["unittest.mock"]
+
+
+_import_invoke()
+from invoke.exceptions import Exit, ParseError, UnexpectedExit  # noqa: E402
+from invoke.parser.argument import Argument  # noqa: E402
+from invoke.program import Program  # noqa: E402
 
 from openclaw import __version__  # noqa: E402 - after the stand-in above
 from openclaw.cli import PROG, collection  # noqa: E402

@@ -83,6 +83,19 @@ def task_table(metas: list[dict[str, Any]]) -> str:
     return tabulate(task_rows(metas), headers=TASK_HEADERS, tablefmt="simple", disable_numparse=True)
 
 
+def _outcome(meta: dict[str, Any]) -> str:
+    """What the tool decided (the state), with the agent's own word for it when that differs."""
+    if meta["status"] not in ("completed", "failed", "killed", "lost"):
+        return ""
+    subtype = (meta.get("result") or {}).get("subtype")
+    is_error = (meta.get("result") or {}).get("is_error")
+    if subtype and subtype != "success":
+        return f"{meta['status']} ({subtype})"
+    if subtype == "success" and is_error:
+        return f"{meta['status']} (the agent reported an error)"
+    return str(meta["status"])
+
+
 def task_detail(meta: dict[str, Any]) -> str:
     """The ``status`` view of one task: a two-column table."""
     from tabulate import tabulate
@@ -105,7 +118,7 @@ def task_detail(meta: dict[str, Any]) -> str:
         ("finished", meta.get("finished_at") or ""),
         ("exit code", "" if meta.get("exit_code") is None else meta["exit_code"]),
         ("error", meta.get("error") or ""),
-        ("outcome", result.get("subtype", "")),
+        ("outcome", _outcome(meta)),
         ("turns", _turns(meta)),
         ("cost", _cost(meta)),
         ("duration", f"{duration / 1000:.1f}s" if isinstance(duration, (int, float)) else ""),
@@ -231,7 +244,7 @@ def entry_lines(entry: Any, color: bool = False) -> list[str]:
                     color,
                 )
             ]
-        return [_paint(f"● {entry.name}", "dim", color)]
+        return [_paint(f"● {entry.name}{_system_summary(d)}", "dim", color)]
     if kind == "result":
         d = entry.data
         ok = not entry.is_error and entry.name == "success"
@@ -252,8 +265,24 @@ def entry_lines(entry: Any, color: bool = False) -> list[str]:
     return [_paint("? " + short(entry.text, 200), "dim", color)]
 
 
+#: Fields of a system event that say nothing to a reader of the log.
+_SYSTEM_NOISE = {"type", "subtype", "session_id", "uuid", "parent_tool_use_id", "timestamp"}
+
+
+def _system_summary(data: dict[str, Any]) -> str:
+    """``: key=value ...`` for the first few short plain fields of a system event (task_started, ...)."""
+    parts = []
+    for key, value in data.items():
+        if key in _SYSTEM_NOISE or isinstance(value, (dict, list)) or value in (None, ""):
+            continue
+        parts.append(f"{key}={short(str(value), 60)}")
+        if len(parts) == 3:
+            break
+    return (": " + " ".join(parts)) if parts else ""
+
+
 def closing_from_meta(meta: dict[str, Any], color: bool = False) -> str:
-    """The closing line for a task that ended without a result event (killed, lost, ...)."""
+    """The closing line for a task that ended without a result event (killed, lost, ...), with why."""
     result = meta.get("result") or {}
     line = outcome_line(
         meta["status"],
@@ -263,4 +292,8 @@ def closing_from_meta(meta: dict[str, Any], color: bool = False) -> str:
         result.get("duration_ms"),
         color,
     )
-    return line + (f" · {meta['error']}" if meta.get("error") else "")
+    why = meta.get("error")
+    if not why and meta["status"] == "killed":
+        when = meta.get("kill_requested_at")
+        why = "stopped by 'openclaw-agent kill'" + (f" (requested {when})" if when else "")
+    return line + (f" · {why}" if why else "")

@@ -14,6 +14,7 @@ See docs/states.md.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -56,6 +57,26 @@ def parse_time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+def stamp(when: float) -> str:
+    """A POSIX time (seconds) as stored in records, like :func:`now`."""
+    return (
+        datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+_ISO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def stamp_from_iso(text: str) -> str | None:
+    """A runtime's RFC 3339 time (nanoseconds, any offset) as stored in records; None if unusable."""
+    m = _ISO.match(text.strip())
+    if not m or m.group(1).startswith("0001-"):
+        return None
+    frac = (m.group(2) or "0")[:6].ljust(6, "0")
+    offset = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return stamp(datetime.fromisoformat(f"{m.group(1)}.{frac}{offset}").timestamp())
+
+
 @dataclass(frozen=True)
 class Observation:
     """What an executor saw of a task's process, without judging it.
@@ -74,6 +95,8 @@ class Observation:
     #: For a task whose start was never recorded (``start`` lost its answer), what
     #: the executor found out about it since: the record fields start would have set.
     started: dict[str, Any] | None = None
+    #: When the agent exited, where it ran (``rc`` written, the container stopped), if known.
+    finished_at: str | None = None
     #: For a pending task with no sign of a launch: whether a launch may still be
     #: under way (its ``start`` still runs, or a remote launch may still land).
     #: While it may, the task stays pending; after, it is lost.
@@ -130,7 +153,10 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
     if obs.exit_code is not None:
         if status == PENDING:  # it ran and ended before start recorded it running
             meta = transition(meta, RUNNING, **started)
-        common = {"exit_code": obs.exit_code, "result": obs.result}
+        common: dict[str, Any] = {"exit_code": obs.exit_code, "result": obs.result}
+        if obs.finished_at:
+            # When it exited, not when someone next looked; never before it was seen to start.
+            common["finished_at"] = max(obs.finished_at, meta.get("started_at") or meta["created_at"])
         result = obs.result
         if obs.exit_code == 0 and result is not None and not result.get("is_error"):
             # Success stands even if a kill was requested after the agent finished.

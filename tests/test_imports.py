@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import Env
 
@@ -69,6 +70,25 @@ def test_the_unittest_mock_stand_in_never_outlives_the_invoke_import(oc: Env) ->
         "assert hasattr(unittest.mock, 'patch'), 'later imports get the real module'\n"
         "from invoke.context import Mock\n"
         "assert isinstance(Mock(), unittest.mock.Mock)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_module_needing_more_of_unittest_mock_than_the_stand_in_falls_back_to_the_real_import(
+    oc: Env, tmp_path: Path
+) -> None:
+    """If invoke ever imports another name from unittest.mock, commands still run (only slower)."""
+    (tmp_path / "needs_patch.py").write_text("from unittest.mock import Mock, patch\nPATCH = patch\n")
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import openclaw.program as p\n"
+        # As on a fresh start: neither invoke nor unittest.mock imported yet.
+        "sys.modules.pop('unittest.mock', None); sys.modules.pop('invoke', None)\n"
+        "assert p._import_invoke(('needs_patch',)) is False\n"
+        "import needs_patch, unittest.mock\n"
+        "assert needs_patch.PATCH is unittest.mock.patch\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

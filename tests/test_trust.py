@@ -211,3 +211,14 @@ def test_an_answer_cut_short_is_never_read_as_a_finished_one() -> None:
             Answer.parse(whole[:cut])
     started = time.monotonic()
     assert time.monotonic() - started < 5
+
+
+def test_a_remote_claude_that_is_there_but_not_executable_is_not_called_missing(ssh: SSHEnv) -> None:
+    noexec = ssh.remote.dir / "claude"
+    noexec.write_text("#!/bin/sh\n")
+    noexec.chmod(0o644)
+    ssh.configure(claude_path=str(noexec))
+    result = ssh.oc.run("start", "--prompt", "hi", "--workspace", str(ssh.remote.ws))
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"claude is at {noexec}" in line and "cannot run it" in line and "not found" not in line

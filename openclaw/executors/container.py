@@ -224,7 +224,8 @@ def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observati
         elif result is None and logs is not None:
             err = [ln for ln in logs.err.splitlines() if ln.strip()]
             reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
-        return Observation(alive=False, exit_code=code, result=result, reason=reason)
+        exited = states.stamp_from_iso(str(state.get("FinishedAt") or ""))
+        return Observation(alive=False, exit_code=code, result=result, reason=reason, finished_at=exited)
     return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
 
 

@@ -15,7 +15,7 @@ from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.errors import StartError
 from openclaw.executors.base import Executor
 from openclaw.paths import package_file
-from openclaw.states import Observation
+from openclaw.states import Observation, stamp
 from openclaw.tail import tail_bytes, tail_lines
 
 #: How long ``start`` waits for the launcher to report the agent's pid.
@@ -31,6 +31,18 @@ def read_pid_file(text: str) -> tuple[int, int, int | None, int | None] | None:
         return None
     lpid, lstart, apid, astart = (int(p) for p in parts)
     return lpid, lstart, (apid or None), (astart if apid else None)
+
+
+def _present_but_not_runnable(name: str, path: str) -> str | None:
+    """Where ``name`` (a path, or a command looked up on ``path``) exists without being runnable."""
+    if os.sep in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
+    for candidate in candidates:
+        if os.path.lexists(candidate) and not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
+            return candidate
+    return None
 
 
 class LocalExecutor(Executor):
@@ -62,6 +74,13 @@ class LocalExecutor(Executor):
         full_env[procs.TASK_ENV] = task_id
         claude = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
         if claude is None:
+            there = _present_but_not_runnable(argv[0], full_env.get("PATH", os.defpath))
+            if there:
+                raise StartError(
+                    f"claude is at {there}, but you cannot run it (not executable, or not a file)",
+                    f"check its permissions (ls -l {there}; chmod +x), or set claude_path for "
+                    f"executor {self.config.name!r} to one you can run",
+                )
             where = "PATH" if os.sep not in argv[0] else argv[0]
             raise StartError(
                 f"claude not found at {where} (claude_path: {argv[0]!r})",
@@ -69,8 +88,10 @@ class LocalExecutor(Executor):
                 f"claude_path for executor {self.config.name!r} in the config file",
             )
         if os.geteuid() == 0 and full_env.get(SANDBOX_VAR) != "1":
+            now = full_env.get(SANDBOX_VAR)
             raise StartError(
-                "running as root: Claude Code refuses --dangerously-skip-permissions as root",
+                "running as root: Claude Code refuses --dangerously-skip-permissions as root"
+                + (f" ({SANDBOX_VAR}={now!r} does not count: only 1 does)" if now is not None else ""),
                 f"if this machine is a sandbox, opt in with {SANDBOX_VAR}=1 (export it, or set "
                 f"env: {{{SANDBOX_VAR}: '1'}} on executor {self.config.name!r})",
             )
@@ -201,7 +222,13 @@ class LocalExecutor(Executor):
         if result is None:
             err = [ln for ln in tail_lines(self.store.file(task_id, "stderr"), 5) if ln.strip()]
             reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
-        return Observation(alive=False, exit_code=int(rc_text), result=result, reason=reason)
+        try:
+            exited: str | None = stamp(os.stat(self.store.file(task_id, "rc")).st_mtime)
+        except OSError:
+            exited = None
+        return Observation(
+            alive=False, exit_code=int(rc_text), result=result, reason=reason, finished_at=exited
+        )
 
     def _pid_record(self, task_id: str) -> tuple[int, int, int | None, int | None] | None:
         text = self._read("pid", task_id)

@@ -37,7 +37,7 @@ from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
 from openclaw.records import UUID_RE, TaskStore
 from openclaw.scripts import standalone_launcher, taskprocs
-from openclaw.states import FINAL, Observation
+from openclaw.states import FINAL, Observation, stamp
 
 #: Default ``remote_root``: where task directories are created on the host. In the
 #: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
@@ -571,8 +571,22 @@ ws={_q(meta["workspace"])}
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${{ws#"~/"}} ;; esac
 cd -P -- "$ws" 2>/dev/null || fail workspace "$ws"
 ws=$PWD
-claude=$(command -v -- {_q(argv[0])}) || fail claude "$PATH"
-if [ "$(id -u)" = 0 ] && [ "${{{SANDBOX_VAR}:-}}" != 1 ]; then fail root; fi
+want={_q(argv[0])}
+if claude=$(command -v -- "$want"); then
+    [ -f "$claude" ] && [ -x "$claude" ] || fail claude-perm "$claude"
+else
+    # Not found as a command: is it there, but not executable (or not readable)?
+    case $want in
+        */*) [ -e "$want" ] && fail claude-perm "$want" ;;
+        *) IFS=:
+           for p in $PATH; do
+               [ -e "${{p:-.}}/$want" ] && {{ unset IFS; fail claude-perm "${{p:-.}}/$want"; }}
+           done
+           unset IFS ;;
+    esac
+    fail claude "$PATH"
+fi
+if [ "$(id -u)" = 0 ] && [ "${{{SANDBOX_VAR}:-}}" != 1 ]; then fail root "${{{SANDBOX_VAR}-(unset)}}"; fi
 HOME_P=$(cd -P -- "$HOME" 2>/dev/null && pwd) || fail insecure "the home directory $HOME is missing"
 root={self._root_expr("HOME_P")}
 secure_root "$root" || fail insecure "$problem"
@@ -604,10 +618,22 @@ f claude "$claude"
                 f"for executor {self.config.name!r} to the full path (run 'command -v claude' in a "
                 "login shell there), or install Claude Code (npm install -g @anthropic-ai/claude-code)",
             )
+        if kind == "claude-perm":
+            raise StartError(
+                f"claude is at {detail} on {self.host}, but the login user cannot run it "
+                "(not executable, or not a file)",
+                f"check its permissions there (ls -l {detail}; chmod +x), or set claude_path of "
+                f"executor {self.config.name!r} to one that user can run",
+            )
         if kind == "root":
+            now = (
+                ""
+                if detail in ("", "(unset)")
+                else f" ({SANDBOX_VAR}={detail!r} does not count: only 1 does)"
+            )
             raise StartError(
                 f"logging in to {self.host} as root: Claude Code refuses "
-                "--dangerously-skip-permissions as root",
+                f"--dangerously-skip-permissions as root{now}",
                 f"if that host is a sandbox, opt in with env: {{{SANDBOX_VAR}: '1'}} on executor "
                 f"{self.config.name!r}, or log in as an ordinary user",
             )
@@ -817,7 +843,11 @@ frames
             if result is None:
                 err = [ln for ln in seen.get("stderr", b"").splitlines() if ln.strip()]
                 reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
-            return Observation(alive=False, exit_code=int(rc), result=result, reason=reason)
+            when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
+            exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
+            return Observation(
+                alive=False, exit_code=int(rc), result=result, reason=reason, finished_at=exited
+            )
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
         if seen.get("alive") == b"1":
@@ -1129,6 +1159,7 @@ obs() {
     [ -f "$d/rc" ] && { read -r rc <"$d/rc"; } 2>/dev/null
     if [ -n "$rc" ]; then
         f rc "$rc"
+        f rctime "$(stat -c %.3Y "$d/rc" 2>/dev/null || stat -c %Y "$d/rc" 2>/dev/null)"
         ff stdout "$d/stdout" __OUT__
         ff stderr "$d/stderr" __ERR__
     elif [ "$a" = 0 ]; then

@@ -136,6 +136,19 @@ class Env:
         return self.config_file
 
 
+def default_signals() -> None:
+    """``preexec_fn``: the child starts with the default signal dispositions.
+
+    A test runner started under ``nohup`` (SIGHUP ignored) or as a background
+    job of a non-interactive shell (SIGINT ignored) passes the ignore on to
+    every child, and a test that signals its child must not depend on that.
+    """
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout

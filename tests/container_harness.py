@@ -95,7 +95,7 @@ class Runtime:
 def _need(binary: str) -> str:
     found = shutil.which(binary)
     if not found:
-        pytest.skip(f"{binary} is not installed (bash tests/run installs podman, runc and busybox-static)")
+        pytest.skip(f"{binary} is not installed: 'bash tests/run' installs it and runs these tests")
     return found
 
 

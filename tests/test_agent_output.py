@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import Env, console_script, wait_until
+from conftest import Env, console_script, default_signals, wait_until
 
 
 def finished(oc: Env, prompt: str, *args: str) -> dict:  # type: ignore[type-arg]
@@ -75,6 +75,7 @@ def test_follow_with_no_value_streams_entries_promptly_and_ends_with_the_outcome
     meta = oc.start("#fake text first\n#fake sleep 2\n#fake text second")
     proc = subprocess.Popen(
         [console_script(), "logs", "--task-id", meta["task_id"], "--follow"],
+        preexec_fn=default_signals,
         env=oc.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -103,7 +104,8 @@ def test_ctrl_c_ends_the_viewing_not_the_task(oc: Env) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(1.0)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # it shows what there is, then follows: its Ctrl-C handler is in place
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert b"Traceback" not in err
@@ -136,8 +138,7 @@ def test_wait_exit_codes_for_killed_lost_and_timeout(oc: Env) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.5)
-    oc.ok("kill", "--task-id", killed["task_id"], "--grace", "1")
+    oc.ok("kill", "--task-id", killed["task_id"], "--grace", "1")  # whenever wait looks, it is killed
     waiter.communicate(timeout=30)
     assert waiter.returncode == 5
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from conftest import REPO, Env, console_script, wait_until
+from conftest import REPO, Env, console_script, default_signals, wait_until
 
 
 def test_list_is_newest_first_filters_and_rejects_unknown_status(oc: Env) -> None:
@@ -48,8 +48,19 @@ def test_json_output_holds_only_json_on_stdout(oc: Env) -> None:
         ["kill", "--task-id", meta["task_id"], "--json"],
     ):
         result = oc.ok(*args)
-        for line in result.out.splitlines():
-            json.loads(line)
+        lines = result.out.splitlines()
+        assert lines, f"{args} printed nothing"
+        docs = [json.loads(line) for line in lines]
+        if args[-1] == "--jsonl":
+            assert [d["task_id"] for d in docs] == [meta["task_id"]]
+        elif args[0] in ("list",):
+            assert len(docs) == 1 and [d["task_id"] for d in docs[0]] == [meta["task_id"]]
+        elif args[0] in ("status", "kill"):
+            assert len(docs) == 1 and docs[0]["task_id"] == meta["task_id"]
+        elif args[0] == "dashboard":
+            assert len(docs) == 1 and docs[0]["total"] == 1 and docs[0]["corrupt"]
+        else:
+            assert len(docs) == 1 and docs[0][0]["name"] == "local"
 
 
 def test_status_shows_state_process_and_result(oc: Env) -> None:
@@ -111,16 +122,21 @@ def test_dashboard_watch_refreshes_until_ctrl_c_and_ends_cleanly(oc: Env) -> Non
     oc.start("#fake text a")
     proc = subprocess.Popen(
         [console_script(), "dashboard", "--watch", "0.2"],
+        preexec_fn=default_signals,
         env=oc.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(1.5)
+    assert proc.stdout is not None
+    seen = b""
+    while seen.count(b"openclaw-agent \xc2\xb7") < 3:  # three refreshes, then Ctrl-C
+        line = proc.stdout.readline()
+        assert line, "dashboard --watch ended on its own"
+        seen += line
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err
-    assert out.count(b"openclaw-agent \xc2\xb7") >= 3
 
 
 def test_executors_lists_the_configured_ones(oc: Env) -> None:
@@ -182,6 +198,7 @@ def test_unpiped_task_survives_the_terminal_going_away(oc: Env) -> None:
     """The starting CLI's session is torn down (SIGHUP to its group); the task runs on."""
     proc = subprocess.Popen(
         ["setsid", "sh", "-c", f"'{console_script()}' start --json --prompt='#fake sleep 30'; sleep 30"],
+        preexec_fn=default_signals,
         env=oc.env,
         cwd=oc.workspace,
         stdout=subprocess.PIPE,

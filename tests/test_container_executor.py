@@ -22,7 +22,7 @@ from typing import Any
 
 import container_harness
 import pytest
-from conftest import Env, console_script, wait_until
+from conftest import Env, console_script, default_signals, wait_until
 from container_harness import Runtime
 
 from openclaw.errors import StartError, UsageError
@@ -510,6 +510,7 @@ def test_ctrl_c_on_follow_stops_the_runtime_follow_it_started(box: Box) -> None:
     name = container_name(meta["task_id"])
     proc = subprocess.Popen(
         [console_script(), "logs", "--task-id", meta["task_id"], "--follow=0.1"],
+        preexec_fn=default_signals,
         env=box.oc.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

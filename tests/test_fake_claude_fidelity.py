@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import default_signals, wait_until
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAKE_CLAUDE = FAKES / "claude"
@@ -536,6 +536,7 @@ def _signal_scenario(exe: str, env: Env, sig: int) -> list[tuple[Any, ...]]:
             cwd=env.cwd,
             env=env.environ(base_url, {"IS_SANDBOX": "1"}),
             start_new_session=True,
+            preexec_fn=default_signals,
         )
         try:
             deadline = time.time() + 20

@@ -179,7 +179,8 @@ def test_missing_claude_fails_start_and_records_the_task_failed(oc: Env) -> None
     listed = oc.ok("list", "--json").json()
     assert [m["status"] for m in listed] == ["failed"]
     oc.env["PATH"] = "/usr/bin:/bin"
-    oc.write_config("executors:\n  - {name: local, type: local}\n")
+    # A bare name on no PATH (not "claude": the machine may have a real one in /usr/bin).
+    oc.write_config("executors:\n  - {name: local, type: local, claude_path: openclaw-test-no-such-claude}\n")
     on_path = oc.run("start", "--prompt", "hi")
     assert on_path.code == 1 and "claude not found at PATH" in on_path.err
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -45,6 +46,11 @@ class Remote:
     record: Path
     tasks: Path
 
+    @property
+    def fake_claude(self) -> Path:
+        """The fake claude, copied where the login user can read it (the checkout may be 0700)."""
+        return self.dir / "fakes" / "claude"
+
 
 @dataclass
 class SSHEnv:
@@ -70,7 +76,7 @@ class SSHEnv:
             "port": self.sshd.port,
             "user": self.remote.user.pw_name,
             "key_path": str(self.key),
-            "claude_path": str(FAKES / "claude"),
+            "claude_path": str(self.remote.fake_claude),
             "remote_root": str(self.remote.tasks),
             "connect_timeout": 5,
             "env": {"FAKE_CLAUDE_RECORD_DIR": str(self.remote.record), **(env or {})},
@@ -165,6 +171,9 @@ def remote(session_dir: Path, login_user: pwd.struct_passwd) -> Iterator[Remote]
         record=scratch_dir(base / "record", login_user),
         tasks=base / "tasks",
     )
+    scratch_dir(r.fake_claude.parent, login_user)
+    shutil.copy(FAKES / "claude", r.fake_claude)
+    r.fake_claude.chmod(0o755)
     yield r
     _kill_leftovers(r)
     projects = Path(login_user.pw_dir) / ".claude" / "projects"
@@ -782,7 +791,8 @@ def test_missing_claude_and_missing_workspace_fail_start_with_one_line(ssh: SSHE
     assert "claude not found at /nowhere/claude" in line and "non-interactive SSH shell" in line
     assert "claude_path" in line and result.json()["status"] == "failed"
 
-    ssh.configure(claude_path="claude")  # not on the remote non-interactive PATH
+    # A bare name not on the remote non-interactive PATH (not "claude": the host may have a real one).
+    ssh.configure(claude_path="openclaw-test-no-such-claude")
     on_path = ssh.oc.run("start", "--prompt", "hi")
     assert on_path.code == 1 and "claude not found at PATH" in one_line_error(on_path.err)
 

@@ -124,7 +124,66 @@ class OpenclawProgram(Program):
     def print_columns(self, tuples: Any) -> None:
         """Print help columns, leaving out the hidden invoke-internal flags."""
         keep = [t for t in tuples if not set(re.findall(r"--([\w-]+)", t[0])) & set(HIDDEN)]
-        super().print_columns(keep)
+        shown = []
+        for flags, text in keep:
+            if flags.startswith("-h [STRING]"):
+                flags, text = "-h, --help [COMMAND]", "show this help, or a command's, and exit"
+            elif flags == "--config=STRING":
+                flags = "--config PATH"
+            elif flags.startswith("-V"):
+                text = "show the version and exit"
+            elif flags.startswith("-d"):
+                text = "show debug output"
+            shown.append((flags, text))
+        super().print_columns(shown)
+
+    def print_help(self) -> None:
+        """The program's help: usage, global options, commands, and where to read more."""
+        print(f"Usage: {self.binary} [--config PATH] COMMAND [OPTIONS]")
+        print("")
+        print("Dispatch AI coding agents to executors and manage every task from one CLI.")
+        print("")
+        print("Global options:")
+        self.print_columns(self.initial_context.help_tuples())
+        self.list_tasks()
+        print(
+            f"Run '{self.binary} help COMMAND' (or '{self.binary} COMMAND --help') for a command's options."
+        )
+
+    def print_task_help(self, name: str) -> None:
+        """A command's help: usage, summary, options with their value types and defaults, examples."""
+        import inspect
+
+        task = self.collection[name]
+        print(f"Usage: {self.binary} {name} [OPTIONS]")
+        print("")
+        summary = inspect.getdoc(task) or ""
+        for line in summary.splitlines():
+            print(line)
+        print("")
+        print("Options:")
+        defaults = {
+            k.replace("_", "-"): v.default
+            for k, v in inspect.signature(task.body).parameters.items()
+            if v.default not in (None, False, inspect.Parameter.empty)
+        }
+        tuples = []
+        for flags, text in self.parser.contexts[name].help_tuples():
+            flag = re.match(r"--([\w-]+)", flags)
+            key = flag.group(1) if flag else ""
+            metavar = METAVARS.get(key, "VALUE")
+            flags = flags.replace("[=STRING]", f"[={metavar}]").replace("=STRING", f" {metavar}")
+            flags = flags.replace("=INT", f" {metavar}")
+            if key in defaults and "default" not in (text or ""):
+                text = f"{text} (default: {defaults[key]})"
+            tuples.append((flags, text))
+        self.print_columns(tuples)
+        examples = EXAMPLES.get(name, ())
+        if examples:
+            print("Examples:")
+            for example in examples:
+                print(f"{self.leading_indent}{self.binary} {example}")
+            print("")
 
     def update_config(self, merge: bool = True) -> None:
         """Record ``--config`` for the commands; never load it as an invoke runtime config."""
@@ -134,6 +193,9 @@ class OpenclawProgram(Program):
 
     def run(self, argv: Any = None, exit: bool = True) -> None:
         """Run, mapping parse errors to exit code 2 and never showing a traceback for them."""
+        argv = list(sys.argv if argv is None else argv)
+        if len(argv) >= 2 and argv[1] == "help":  # 'help' and 'help COMMAND', like git and gh
+            argv = [argv[0], *argv[2:3], "--help"]
         try:
             self.create_config()
             self.parse_core(argv)
@@ -157,6 +219,45 @@ class OpenclawProgram(Program):
             # The reader went away (| head): stop quietly, as a filter should.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
+
+
+#: What each flag's value is, for the help ('--grace SECS' rather than '--grace=STRING').
+METAVARS = {
+    "config": "PATH",
+    "executor": "NAME",
+    "prompt": "TEXT",
+    "prompt-file": "PATH",
+    "workspace": "DIR",
+    "max-turns": "N",
+    "follow": "SECS",
+    "timeout": "SECS",
+    "grace": "SECS",
+    "watch": "SECS",
+    "lines": "N",
+    "task-id": "ID",
+    "status": "STATE",
+    "source": "SOURCE",
+    "help": "COMMAND",
+}
+
+#: A few ways to use each command, shown at the end of its help.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "start": (
+        'start --prompt "Fix the failing test" --workspace ~/proj',
+        "start --executor builder --prompt-file task.md --wait --follow --timeout 1800",
+        "start --prompt - --json < task.md",
+    ),
+    "status": ("status --task-id 3f2a", "status --task-id 3f2a --json"),
+    "logs": ("logs --task-id 3f2a --follow", "logs --task-id 3f2a --lines 200 --raw"),
+    "wait": ("wait --task-id 3f2a --timeout 600 --follow",),
+    "resume": ('resume --task-id 3f2a --prompt "Now add tests"',),
+    "list": ("list --status running", "list --json"),
+    "kill": ("kill --task-id 3f2a", "kill --task-id 3f2a --grace 0"),
+    "cleanup": ("cleanup --task-id 3f2a", "cleanup --finished"),
+    "dashboard": ("dashboard --watch 2", "dashboard --stream"),
+    "executors": ("executors --json",),
+    "config": ("config --init", "config --path", "config"),
+}
 
 
 def _explain(exc: ParseError) -> str:

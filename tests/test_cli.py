@@ -121,3 +121,18 @@ def test_output_into_a_closed_pipe_is_quiet(oc: Env) -> None:
     )
     assert proc.returncode == 0
     assert b"Traceback" not in proc.stderr
+
+
+def test_help_reads_like_a_cli_with_types_defaults_and_examples(oc: Env) -> None:
+    for args in (["help", "logs"], ["logs", "--help"]):
+        text = oc.ok(*args).out
+        assert text.startswith("Usage: openclaw-agent logs [OPTIONS]")
+        for internal in ("Docstring:", "[--core-opts]", "other tasks here", "=STRING"):
+            assert internal not in text
+        assert "--lines N" in text and "(default 50)" in text and "--follow[=SECS]" in text
+        assert "Examples:\n  openclaw-agent logs --task-id" in text
+    top = oc.ok("help").out
+    assert top.startswith("Usage: openclaw-agent [--config PATH] COMMAND [OPTIONS]")
+    assert "start" in top and "help COMMAND" in top
+    unknown = oc.run("help", "nosuch")
+    assert unknown.code == 2 and "nosuch" in unknown.err and "Traceback" not in unknown.err

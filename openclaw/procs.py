@@ -1,17 +1,27 @@
-"""Process facts read from Linux ``/proc``: start times, liveness, a task's processes.
+"""Process facts on this machine: start times, liveness, a task's processes; through psutil.
 
 A pid alone is not an identity: pids are reused. A process is identified by
-its pid *and* its start time (``/proc/PID/stat`` field 22, clock ticks since
-boot), on a host identified by its kernel boot id. Everything here acts only
-on processes that match a recorded identity; nothing matches by name.
+its pid *and* its start time, on a host identified by its kernel boot id.
+The start time is kept the way the launcher records it wherever it runs (a
+POSIX-sh script reading ``/proc/PID/stat`` field 22): clock ticks since boot.
+psutil gives it here (its ``create_time`` is boot time + ticks / CLK_TCK on
+Linux) and, with ``os.getpgid``/``os.getsid``, everything else, without
+parsing ``/proc`` by hand. Everything here acts only on processes that match a
+recorded identity; nothing matches by name.
+
+psutil is imported on first use, so commands that observe no local process
+do not pay for it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 #: Set in the agent's environment by the launcher; inherited by every process it starts.
 TASK_ENV = "OPENCLAW_TASK_ID"
@@ -19,7 +29,7 @@ TASK_ENV = "OPENCLAW_TASK_ID"
 
 @dataclass(frozen=True)
 class ProcStat:
-    """The fields of ``/proc/PID/stat`` that matter here."""
+    """What identifies a process and places it in a task: pid, state, parent, group, session, start."""
 
     pid: int
     state: str
@@ -29,32 +39,62 @@ class ProcStat:
     start_time: int
 
 
-def stat(pid: int) -> ProcStat | None:
-    """Parse ``/proc/<pid>/stat``; None when there is no such process."""
+@cache
+def _psutil() -> Any:
+    import psutil
+
+    return psutil
+
+
+@cache
+def _clock() -> tuple[float, int]:
+    """This machine's boot time (s) and clock ticks per second, to turn create_time into ticks."""
+    return float(_psutil().boot_time()), int(os.sysconf("SC_CLK_TCK"))
+
+
+def start_ticks(create_time: float) -> int:
+    """A psutil ``create_time`` as clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    boot, hz = _clock()
+    return round((create_time - boot) * hz)
+
+
+def _state(status: str) -> str:
+    ps = _psutil()
+    return {ps.STATUS_ZOMBIE: "Z", ps.STATUS_DEAD: "X"}.get(status, "R")
+
+
+def _from(pid: int, ppid: int, status: str, create_time: float) -> ProcStat | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode("utf-8", "replace")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pgrp, session = os.getpgid(pid), os.getsid(pid)
+    except (ProcessLookupError, PermissionError):
         return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    rest = raw[raw.rfind(")") + 2 :].split()
-    return ProcStat(
-        pid=pid,
-        state=rest[0],
-        ppid=int(rest[1]),
-        pgrp=int(rest[2]),
-        session=int(rest[3]),
-        start_time=int(rest[19]),
-    )
+    return ProcStat(pid, _state(status), ppid, pgrp, session, start_ticks(create_time))
+
+
+def stat(pid: int) -> ProcStat | None:
+    """The process ``pid``; None when there is no such process."""
+    ps = _psutil()
+    try:
+        proc = ps.Process(pid)
+        with proc.oneshot():
+            ppid, status, created = proc.ppid(), proc.status(), proc.create_time()
+    except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess, ValueError):
+        return None
+    return _from(pid, ppid, status, created)
 
 
 def boot_id() -> str | None:
-    """This kernel's boot id; it changes on every reboot."""
+    """This kernel's boot id; it changes on every reboot (Linux only, else None)."""
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
             return fh.read().strip()
     except OSError:
         return None
+
+
+def supported() -> bool:
+    """Whether agents can be run on this machine: the launcher records start times from /proc."""
+    return sys.platform.startswith("linux")
 
 
 def is_alive(pid: int, start_time: int | None) -> bool:
@@ -67,20 +107,21 @@ def is_alive(pid: int, start_time: int | None) -> bool:
 
 def _all_stats() -> list[ProcStat]:
     out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = stat(int(name))
-            if st is not None:
-                out.append(st)
+    for proc in _psutil().process_iter(["ppid", "status", "create_time"]):
+        info = proc.info
+        if info.get("create_time") is None or info.get("ppid") is None:
+            continue
+        st = _from(proc.pid, info["ppid"], info["status"], info["create_time"])
+        if st is not None:
+            out.append(st)
     return out
 
 
 def _carries_task(pid: int, task_id: str) -> bool:
-    needle = f"{TASK_ENV}={task_id}".encode()
+    ps = _psutil()
     try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return needle in fh.read().split(b"\0")
-    except OSError:
+        return bool(ps.Process(pid).environ().get(TASK_ENV) == task_id)
+    except (ps.Error, OSError):
         return False
 
 

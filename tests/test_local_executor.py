@@ -402,3 +402,29 @@ def test_transcript_path_matches_claude_for_symlinks_emoji_and_long_names(oc: En
     assert meta["workspace"] == str(real)
     assert Path(meta["transcript"]).exists(), meta["transcript"]
     assert "--" in Path(meta["transcript"]).parent.name  # é and the emoji's two UTF-16 units
+
+
+def test_start_times_from_psutil_are_the_launchers_clock_ticks(oc: Env) -> None:
+    """The dispatcher (psutil) and the launcher (sh reading /proc) agree on a process's identity."""
+    meta = oc.start("#fake sleep 5")
+    st = procs.stat(meta["pid"])
+    assert st is not None and st.start_time == meta["pid_start_time"]
+    raw = Path(f"/proc/{meta['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(raw[19]) == st.start_time and int(raw[2]) == st.pgrp and int(raw[3]) == st.session
+
+
+def test_the_local_executor_on_another_system_says_it_needs_linux(
+    oc: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openclaw.config import load
+    from openclaw.errors import StartError
+    from openclaw.manager import Manager
+    from openclaw.records import TaskStore
+
+    monkeypatch.setattr(procs, "supported", lambda: False)
+    manager = Manager(
+        load(str(oc.write_config("executors: [{name: local, type: local}]\n"))), TaskStore(tmp_path)
+    )
+    with pytest.raises(StartError) as raised:
+        manager.start(b"hi", workspace=str(oc.workspace))
+    assert "Linux only" in raised.value.one_line() and "ssh or container" in raised.value.one_line()

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -62,6 +63,11 @@ class LocalExecutor(Executor):
         """Check the workspace, the agent binary and the root rule, then launch detached."""
         task_id = meta["task_id"]
         workspace = meta["workspace"]
+        if not procs.supported():
+            raise StartError(
+                f"the local executor runs agents on Linux only (the launcher reads /proc): {sys.platform}",
+                "dispatch from this machine to an ssh or container executor instead",
+            )
         if not os.path.isdir(workspace):
             raise StartError(
                 f"workspace not found: {workspace}",

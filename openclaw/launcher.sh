@@ -6,7 +6,8 @@
 # The caller starts this in a new session (setsid), with every stream
 # redirected, so it is its own process-group leader and outlives the caller.
 # It is POSIX sh (dash, bash, busybox) so the same file serves the local
-# machine, SSH hosts and containers. It:
+# machine and SSH hosts (containers have their own entry script). WORKSPACE
+# is an absolute path: the caller has resolved it on that host. It:
 #   - sources TASK_DIR/env if present (0600, values quoted by openclaw), so
 #     secrets never appear in argv;
 #   - runs AGENT_ARGV in WORKSPACE with stdin from TASK_DIR/prompt and
@@ -33,27 +34,10 @@ umask 077
 # shellcheck source=openclaw/taskprocs.sh
 . "${0%/*}/taskprocs.sh"
 
-# starttime PID: sets $st to the process start time (no subshell, no fork).
-starttime() {
-    st=0
-    read -r s <"/proc/$1/stat" 2>/dev/null || return 0
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    st=${20}
-}
-
 finish() {
     printf '%s\n' "$1" >"$dir/rc.tmp" && mv -f "$dir/rc.tmp" "$dir/rc"
     exit 0
 }
-
-# A workspace given as ~ or ~/... is relative to the agent's home on that host.
-# shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
-case $ws in
-    "~") ws=$HOME ;;
-    "~/"*) ws=$HOME/${ws#"~/"} ;;
-esac
 
 if [ -f "$dir/env" ]; then
     set -a
@@ -66,7 +50,7 @@ export OPENCLAW_TASK_ID
 
 if ! cd "$ws" 2>/dev/null; then
     echo "openclaw: workspace not found or not a directory: $ws" >>"$dir/stderr"
-    starttime $$
+    tp_start $$
     printf '%s %s 0 0\n' "$$" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
     finish 127
 fi
@@ -76,9 +60,9 @@ trap ':' TERM HUP INT
 
 "$@" <"$dir/prompt" >"$dir/stdout" 2>"$dir/stderr" &
 child=$!
-starttime $$
+tp_start $$
 own=$st
-starttime "$child"
+tp_start "$child"
 printf '%s %s %s %s\n' "$$" "$own" "$child" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
 
 while :; do

@@ -584,7 +584,7 @@ class Manager:
     def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
         """For a task whose record is unreadable: its pid file, else its environment tag, finds it here."""
         from openclaw import procs
-        from openclaw.executors.local import read_pid_file
+        from openclaw.launch import read_pid_file
 
         try:
             record = read_pid_file(self.store.file(task_id, "pid").read_text())

@@ -195,6 +195,9 @@ def kill_task_processes(
     procs = task_processes(leader, leader_start, task_id, also)
     if not procs:
         return 0
+    # The agent's own group first, as taskprocs.sh does on hosts: it must get SIGTERM before
+    # its tools die, or it could see a tool fail, end its turn and exit 0 before its signal came.
+    procs.sort(key=lambda p: p.pgrp != leader)
     seen = {p.pid: p for p in procs}
     _signal_all(procs, signal.SIGTERM)
     deadline = time.monotonic() + grace

@@ -197,6 +197,9 @@ class OpenclawProgram(Program):
         if len(argv) >= 2 and argv[1] == "help":  # 'help' and 'help COMMAND', like git and gh
             argv = [argv[0], *argv[2:3], "--help"]
         try:
+            # The six steps of invoke 2.2.1's Program.run, as they are there; only what is
+            # caught differs (invoke prints a ParseError without our wording or exit code 2).
+            # test_cli holds this to the behaviour it relies on.
             self.create_config()
             self.parse_core(argv)
             self.parse_collection()

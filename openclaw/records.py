@@ -99,12 +99,19 @@ def store_error(exc: OSError, doing: str, where: Path) -> StoreError:
 def _discard(path: Path) -> None:
     """Delete ``path`` (a directory tree, a file or a symlink); best effort."""
     try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
             os.unlink(path)
+            return
     except OSError:
-        pass  # a later TaskStore.all() tries again
+        return
+    # A process that opened a file of the task before it was renamed aside may still
+    # add an entry while the tree goes (rmtree then fails on the directory): try again.
+    for _ in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.01)
+    # Still there: a later TaskStore.all() tries again.
 
 
 class TaskStore:

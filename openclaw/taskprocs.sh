@@ -17,14 +17,23 @@
 # Callers set: TP_ID (task id), TP_L (leader pid, or empty), TP_LS (its
 # start time, or empty), TP_ME (a pid to leave out: the caller itself).
 
-# tp_st PID: the process's start time, or 0 when there is no such (live) process.
-tp_st() {
+# tp_start PID: sets $st to the process's start time, 0 when there is no such live
+# process (zombies included). No subshell, no fork: the launcher calls it on its
+# start path.
+tp_start() {
+    st=0
     s=
-    { read -r s <"/proc/$1/stat"; } 2>/dev/null || { echo 0; return; }
+    { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0
     s=${s##*) }
     # shellcheck disable=SC2086
     set -- $s
-    case $1 in Z|X) echo 0 ;; *) echo "${20}" ;; esac
+    case $1 in Z|X) ;; *) st=${20} ;; esac
+}
+
+# tp_st PID: the same, printed.
+tp_st() {
+    tp_start "$1"
+    echo "$st"
 }
 
 # tp_list: "pid start" of every live process of the task; the leader's group first.

@@ -47,8 +47,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
-from openclaw import faults, states
-from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
+from openclaw import faults, launch, states
+from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
@@ -211,21 +211,20 @@ def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observati
         return Observation(alive=True)
     code = state.get("ExitCode")
     if status in ("exited", "stopped") and isinstance(code, int):
-        result = ClaudeAgent.summarize(logs.out) if logs is not None else None
-        reason = None
-        memory = (info.get("HostConfig") or {}).get("Memory") or 0
-        if state.get("OOMKilled"):
-            reason = "the container was OOM-killed (out of memory): raise its memory limit"
-        elif code == 137 and isinstance(memory, int) and memory > 0:
-            reason = (
-                f"the agent was killed by signal 9 (SIGKILL) under a {memory // (1024 * 1024)} MiB memory "
-                "limit: probably out of memory (OOM-killed); raise the limit"
-            )
-        elif result is None and logs is not None:
-            err = [ln for ln in logs.err.splitlines() if ln.strip()]
-            reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
         exited = states.stamp_from_iso(str(state.get("FinishedAt") or ""))
-        return Observation(alive=False, exit_code=code, result=result, reason=reason, finished_at=exited)
+        obs = launch.judge_exit(code, logs.out if logs else b"", logs.err if logs else b"", exited)
+        memory = (info.get("HostConfig") or {}).get("Memory") or 0
+        oom = None
+        if state.get("OOMKilled"):
+            oom = "the container was OOM-killed (out of memory): raise its memory limit"
+        elif code == 137 and isinstance(memory, int) and memory > 0:
+            oom = (
+                f"the agent was killed by signal 9 (SIGKILL) under a {memory // (1024 * 1024)} MiB "
+                "memory limit: probably out of memory (OOM-killed); raise the limit"
+            )
+        if oom:
+            obs = dataclasses.replace(obs, reason=oom)
+        return obs
     return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
 
 

@@ -11,10 +11,11 @@ import sys
 import time
 from typing import Any
 
-from openclaw import faults, procs
+from openclaw import faults, launch, procs
 from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.errors import StartError
 from openclaw.executors.base import Executor
+from openclaw.launch import PidRecord, read_pid_file
 from openclaw.paths import package_file
 from openclaw.states import Observation, stamp
 from openclaw.tail import tail_bytes, tail_lines
@@ -23,15 +24,6 @@ from openclaw.tail import tail_bytes, tail_lines
 LAUNCH_TIMEOUT_S = 10.0
 #: How much of the end of stdout is read to find the result event.
 RESULT_TAIL_BYTES = 256 * 1024
-
-
-def read_pid_file(text: str) -> tuple[int, int, int | None, int | None] | None:
-    """Parse the launcher's pid file: launcher pid and start time, agent pid and start time."""
-    parts = text.split()
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        return None
-    lpid, lstart, apid, astart = (int(p) for p in parts)
-    return lpid, lstart, (apid or None), (astart if apid else None)
 
 
 def _present_but_not_runnable(name: str, path: str) -> str | None:
@@ -69,10 +61,7 @@ class LocalExecutor(Executor):
                 "dispatch from this machine to an ssh or container executor instead",
             )
         if not os.path.isdir(workspace):
-            raise StartError(
-                f"workspace not found: {workspace}",
-                "create the directory or pass an existing one with --workspace",
-            )
+            raise launch.workspace_missing(workspace)
         full_env = dict(os.environ)
         full_env.update(env)
         # Set from the launcher's exec on (the launcher sets it too), so that a launcher whose
@@ -82,25 +71,10 @@ class LocalExecutor(Executor):
         if claude is None:
             there = _present_but_not_runnable(argv[0], full_env.get("PATH", os.defpath))
             if there:
-                raise StartError(
-                    f"claude is at {there}, but you cannot run it (not executable, or not a file)",
-                    f"check its permissions (ls -l {there}; chmod +x), or set claude_path for "
-                    f"executor {self.config.name!r} to one you can run",
-                )
-            where = "PATH" if os.sep not in argv[0] else argv[0]
-            raise StartError(
-                f"claude not found at {where} (claude_path: {argv[0]!r})",
-                "install Claude Code (npm install -g @anthropic-ai/claude-code) or set "
-                f"claude_path for executor {self.config.name!r} in the config file",
-            )
+                raise launch.claude_not_runnable(there, self.config.name)
+            raise launch.claude_missing(argv[0], self.config.name)
         if os.geteuid() == 0 and full_env.get(SANDBOX_VAR) != "1":
-            now = full_env.get(SANDBOX_VAR)
-            raise StartError(
-                "running as root: Claude Code refuses --dangerously-skip-permissions as root"
-                + (f" ({SANDBOX_VAR}={now!r} does not count: only 1 does)" if now is not None else ""),
-                f"if this machine is a sandbox, opt in with {SANDBOX_VAR}=1 (export it, or set "
-                f"env: {{{SANDBOX_VAR}: '1'}} on executor {self.config.name!r})",
-            )
+            raise launch.root_refused(self.config.name, full_env.get(SANDBOX_VAR))
         task_dir = self.store.path(task_id)
         argv = [claude, *argv[1:]]
         # plumbum builds the argv (no shell string); the launcher leads a new
@@ -146,7 +120,7 @@ class LocalExecutor(Executor):
         return dict(self._started(record), command=argv)
 
     @staticmethod
-    def _started(record: tuple[int, int, int | None, int | None]) -> dict[str, Any]:
+    def _started(record: PidRecord) -> dict[str, Any]:
         """The record fields a launch gives, from the launcher's pid file."""
         lpid, lstart, apid, _ = record
         return {
@@ -220,23 +194,18 @@ class LocalExecutor(Executor):
         rc_text = self._read("rc", task_id)
         if rc_text is None or not rc_text.strip().lstrip("-").isdigit():
             return None
-        from openclaw.agents.claude import ClaudeAgent
-
-        out = tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES)
-        result = ClaudeAgent.summarize(out)
-        reason = None
-        if result is None:
-            err = [ln for ln in tail_lines(self.store.file(task_id, "stderr"), 5) if ln.strip()]
-            reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
         try:
             exited: str | None = stamp(os.stat(self.store.file(task_id, "rc")).st_mtime)
         except OSError:
             exited = None
-        return Observation(
-            alive=False, exit_code=int(rc_text), result=result, reason=reason, finished_at=exited
+        return launch.judge_exit(
+            int(rc_text),
+            tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES),
+            b"\n".join(tail_lines(self.store.file(task_id, "stderr"), 5)),
+            exited,
         )
 
-    def _pid_record(self, task_id: str) -> tuple[int, int, int | None, int | None] | None:
+    def _pid_record(self, task_id: str) -> PidRecord | None:
         text = self._read("pid", task_id)
         return read_pid_file(text) if text else None
 

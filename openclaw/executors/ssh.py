@@ -30,11 +30,12 @@ import socket
 import threading
 from typing import Any
 
-from openclaw import faults
-from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
+from openclaw import faults, launch
+from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
+from openclaw.launch import read_pid_file
 from openclaw.records import UUID_RE, TaskStore
 from openclaw.scripts import standalone_launcher, taskprocs
 from openclaw.states import FINAL, Observation, stamp
@@ -603,39 +604,15 @@ f claude "$claude"
         """The prepare script's answer: task dir, home, workspace and claude; or the StartError it means."""
         kind = answer.text("fail")
         detail = answer.text("detail") or ""
-        claude = argv[0]
         if kind == "workspace":
-            raise StartError(
-                f"workspace not found on {self.host}: {detail}",
-                "create the directory on that host or pass an existing one with --workspace",
-            )
+            raise launch.workspace_missing(detail, self.host)
         if kind == "claude":
-            where = "PATH" if "/" not in claude else claude
-            raise StartError(
-                f"claude not found at {where} on {self.host} "
-                f"(claude_path: {claude!r}; remote PATH: {detail})",
-                "a non-interactive SSH shell has a shorter PATH than a login shell: set claude_path "
-                f"for executor {self.config.name!r} to the full path (run 'command -v claude' in a "
-                "login shell there), or install Claude Code (npm install -g @anthropic-ai/claude-code)",
-            )
+            raise launch.claude_missing(argv[0], self.config.name, self.host, remote_path=detail)
         if kind == "claude-perm":
-            raise StartError(
-                f"claude is at {detail} on {self.host}, but the login user cannot run it "
-                "(not executable, or not a file)",
-                f"check its permissions there (ls -l {detail}; chmod +x), or set claude_path of "
-                f"executor {self.config.name!r} to one that user can run",
-            )
+            raise launch.claude_not_runnable(detail, self.config.name, self.host)
         if kind == "root":
-            now = (
-                ""
-                if detail in ("", "(unset)")
-                else f" ({SANDBOX_VAR}={detail!r} does not count: only 1 does)"
-            )
-            raise StartError(
-                f"logging in to {self.host} as root: Claude Code refuses "
-                f"--dangerously-skip-permissions as root{now}",
-                f"if that host is a sandbox, opt in with env: {{{SANDBOX_VAR}: '1'}} on executor "
-                f"{self.config.name!r}, or log in as an ordinary user",
+            raise launch.root_refused(
+                self.config.name, None if detail in ("", "(unset)") else detail, self.host
             )
         if kind == "insecure":
             raise StartError(
@@ -753,8 +730,6 @@ frames
                 f"cannot launch on {self.host}: {answer.text('fail')} {answer.text('detail') or ''}".strip(),
                 f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
             )
-        from openclaw.executors.local import read_pid_file
-
         record = read_pid_file(answer.text("pid") or "")
         if record is None:
             log = " ".join((answer.text("log") or "").split())
@@ -808,8 +783,6 @@ frames
         obs = self._judge(meta, seen, boot)
         if meta.get("pid") is not None or meta["status"] in FINAL or not seen:
             return obs
-        from openclaw.executors.local import read_pid_file
-
         answer = seen.get("launched")
         try:
             if answer:
@@ -837,17 +810,9 @@ frames
             return Observation(alive=None, reason=f"no answer from {self.host} about this task")
         rc = seen.get("rc", b"").decode("ascii", "replace").strip()
         if rc.lstrip("-").isdigit():
-            out = seen.get("stdout", b"")
-            result = ClaudeAgent.summarize(out)
-            reason = None
-            if result is None:
-                err = [ln for ln in seen.get("stderr", b"").splitlines() if ln.strip()]
-                reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
             when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
             exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
-            return Observation(
-                alive=False, exit_code=int(rc), result=result, reason=reason, finished_at=exited
-            )
+            return launch.judge_exit(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
         if seen.get("alive") == b"1":

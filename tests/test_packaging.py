@@ -34,6 +34,8 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/schemas/task-meta.schema.json",
         "openclaw/launcher.sh",
         "openclaw/taskprocs.sh",
+        "openclaw/executors/ssh/scripts/prelude.sh",
+        "openclaw/executors/ssh/scripts/launch.sh",
         "openclaw/cli.py",
     ):
         assert needed in names, needed

@@ -509,9 +509,9 @@ def test_resume_continues_the_session_on_the_same_host(ssh: SSHEnv) -> None:
 # -- a connection dropped during the launch ----------------------------------------------------------
 def _drop_the_launch(ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, run_it: bool, then: Any = None) -> None:
     """In this process, make the launch's connection drop after (or before) the script runs."""
-    from openclaw.executors.ssh import SSHExecutor
+    from openclaw.executors.ssh import Session
 
-    real = SSHExecutor._exec
+    real = Session.exec
 
     def dropping(conn: Any, script: str, timeout: float) -> tuple[int, bytes]:
         if "setsid nohup" in script:
@@ -522,7 +522,7 @@ def _drop_the_launch(ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch, run_it: bool,
             raise EOFError("the connection dropped")  # ... and the answer is lost
         return real(conn, script, timeout)
 
-    monkeypatch.setattr(SSHExecutor, "_exec", staticmethod(dropping))
+    monkeypatch.setattr(Session, "exec", staticmethod(dropping))
     for name, value in ssh.oc.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -868,4 +868,4 @@ def test_invalid_task_ids_are_refused_before_any_remote_path_is_built(tmp_path: 
             executor.kill(meta, 1)
         with pytest.raises(ExecutorError, match="invalid task id"):
             executor.tail(meta, "stdout", 5)
-    assert executor._conn is None, "nothing may connect for an invalid id"
+    assert executor.session._conn is None, "nothing may connect for an invalid id"

@@ -1,0 +1,515 @@
+"""The SSH executor itself: start, observe, kill, clean up and read tasks on one host.
+
+Each task gets ``<remote_root>/<task-id>/`` (0700) on the host, holding the
+same files as a local task directory (``prompt``, ``env``, ``launcher.sh``,
+``pid``, ``rc``, ``stdout``, ``stderr``, ``.meta.json``); the local record
+directory is its mirror and stays the authoritative record.
+
+Connections go through Fabric (for ``~/.ssh/config``: HostName, User, Port,
+IdentityFile, ProxyJump) with host keys checked against ``known_hosts`` —
+Fabric itself would auto-add them. Every remote action is one POSIX ``sh``
+script sent on the stdin of ``/bin/sh -s``, so nothing user-supplied is ever
+spliced into a command line; the prompt travels by SFTP, and secret values by
+SFTP (the ``env`` file) and inside the prepare script on that stdin (for its
+checks), never on a command line. ``remote_root`` is proved private before
+anything is uploaded. Every answer is framed (see :class:`Answer`). Observing
+any number of one host's tasks is one round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import re
+import shlex
+from typing import Any
+
+from openclaw import faults, launch
+from openclaw.config import ExecutorConfig
+from openclaw.errors import ExecutorError, StartError, UsageError
+from openclaw.executors.base import Executor
+from openclaw.executors.ssh.protocol import Answer, check_id, observations, render
+from openclaw.executors.ssh.session import Session, Unreachable, is_connection_error, put
+from openclaw.launch import read_pid_file
+from openclaw.records import TaskStore
+from openclaw.scripts import standalone_launcher, taskprocs
+from openclaw.states import FINAL, Observation, stamp
+
+#: Default ``remote_root``: where task directories are created on the host. In the
+#: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
+#: seed's default, can be made by anyone first), and which a reboot keeps.
+DEFAULT_REMOTE_ROOT = "~/.cache/openclaw/tasks"
+#: Default ``connect_timeout`` in seconds (TCP connect, banner and authentication, each hop).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: How long ``start`` waits on the host for the launcher to report the agent's pid.
+LAUNCH_TIMEOUT_S = 10.0
+#: How much of the end of stdout is fetched for a finished task, to find the result event.
+RESULT_TAIL_BYTES = 256 * 1024
+#: How much of the end of stderr is fetched for a finished task, for its failure reason.
+STDERR_TAIL_BYTES = 4096
+# paramiko logs transport failures (such as a missing banner) itself; the error we raise says it.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+class SSHExecutor(Executor):
+    """Runs agents on a remote host over SSH; see the package docstring."""
+
+    type = "ssh"
+    #: A launch script sent before ``start`` died may still run on the host: it waits up to
+    #: LAUNCH_TIMEOUT_S for the pid, after a connection of up to connect_timeout.
+    launch_window_s = 60.0
+
+    def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
+        super().__init__(config, store)
+        opts = config.options
+        key = opts.get("key_path")
+        self.host: str = str(opts["host"])
+        self.remote_root: str = str(opts.get("remote_root") or DEFAULT_REMOTE_ROOT)
+        self.session = Session(
+            name=config.name,
+            host=self.host,
+            port=opts.get("port"),
+            user=opts.get("user"),
+            key_path=os.path.expanduser(key) if key else None,
+            connect_timeout=float(opts.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+            accept_new=opts.get("accept_new_host_keys"),
+        )
+
+    def normalize_workspace(self, workspace: str | None) -> str:
+        """The workspace as given (``~`` when omitted): a path on the host, resolved there at start.
+
+        ``start`` follows, so connecting begins now, in the background, while
+        the manager writes the record.
+        """
+        self.session.connect_early()
+        return workspace or "~"
+
+    def close(self) -> None:
+        """Close the connection to the host, if one is open."""
+        self.session.close()
+
+    def _checked_root(self) -> str:
+        """``remote_root``, if usable: absolute (or under ``~/``), without '..' or a newline."""
+        root = self.remote_root
+        if (
+            not (root.startswith("/") or root == "~" or root.startswith("~/"))
+            or ".." in root.split("/")
+            or any(ch in root for ch in "\n\0")
+            or root.rstrip("/") == ""
+        ):
+            raise UsageError(
+                f"executor {self.config.name!r}: remote_root {root!r} is not usable",
+                f"give an absolute path (or one under ~/) without '..', such as {DEFAULT_REMOTE_ROOT}",
+            )
+        return root
+
+    def _script(
+        self,
+        *names: str,
+        values: dict[str, str | int],
+        exports: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        pre: str = "",
+        tail: str = "",
+    ) -> str:
+        """:func:`render`, with this executor's ``remote_root`` (the prelude makes ``$root`` of it)."""
+        values = {"remote_root": self._checked_root(), **values}
+        return render(*names, values=values, exports=exports, args=args, pre=pre, tail=tail)
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+        """Check the host, put the task's files there by SFTP, and launch the agent detached."""
+        task_id = check_id(meta["task_id"])
+        try:
+            return self._start(meta, task_id, argv, env)
+        except Unreachable as exc:
+            raise StartError(
+                f"executor {self.config.name!r}: {exc.problem}", exc.hint, task_id=task_id
+            ) from None
+
+    def _start(
+        self, meta: dict[str, Any], task_id: str, argv: list[str], env: dict[str, str]
+    ) -> dict[str, Any]:
+        """Three steps on one connection, each safe to cut short:
+
+        1. one exec checks the host (workspace, claude, the root rule) and
+           ``remote_root`` (owned by the login user or root, writable by no one
+           else, no symlink: see scripts/secure.sh), and makes the task
+           directory (``mkdir`` 0700 of a new name, checked);
+        2. SFTP puts the prompt, env file and launcher there, which no other
+           user can reach;
+        3. one exec launches the agent detached and waits for its pid file.
+        Nothing secret is written before step 1 has proved the place private.
+        """
+        for name in env:
+            if not _ENV_NAME.match(name):
+                raise StartError(f"not a valid environment variable name: {name!r}")
+        prompt = self.store.file(task_id, "prompt").read_bytes()
+        env_text = "".join(f"{n}={_q(v)}\n" for n, v in sorted(env.items()))
+        prepared = self.session.run(
+            self._prepare_script(task_id, meta, argv, env), self.session.connect_timeout + 30
+        )
+        task_dir, home, workspace, claude_abs = self._prepared(prepared, argv)
+        faults.point("ssh.prepared")
+        conn = self.session.open()
+        launched: Answer | None = None
+        try:
+            try:
+                sftp = conn.client.open_sftp()
+            except Exception as exc:
+                if isinstance(exc, (OSError, EOFError)) or not is_connection_error(exc):
+                    raise
+                self._remove_dir(task_dir)
+                raise StartError(
+                    f"cannot open SFTP on {self.host}: {exc}",
+                    "enable the sftp Subsystem in that host's sshd_config",
+                ) from None
+            try:
+                for name, data in (
+                    ("prompt", prompt),
+                    ("env", env_text.encode()),
+                    ("launcher.sh", standalone_launcher()),
+                ):
+                    put(sftp, f"{task_dir}/{name}", data)
+                faults.point("ssh.uploaded")
+                script = self._launch_script(task_dir, task_id, home, workspace, claude_abs, argv)
+                try:
+                    out, err = self.session.exec(conn, script, 60)
+                    launched = Answer.parse(out, err)
+                except Exception as exc:
+                    if not is_connection_error(exc):
+                        raise
+                    launched = self._launch_answer(task_dir, exc)
+                    with contextlib.suppress(Exception):
+                        sftp.close()  # on the dropped connection
+                    sftp = None
+                fields = self._launched(launched, task_dir)
+                mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
+                try:
+                    sftp = sftp or self.session.open().client.open_sftp()
+                    put(sftp, f"{task_dir}/.meta.json", mirror)
+                except Exception as exc:
+                    # The agent runs: the host's copy of the record is a convenience, not a reason to fail.
+                    if not isinstance(exc, Unreachable) and not is_connection_error(exc):
+                        raise
+            finally:
+                if sftp is not None:
+                    with contextlib.suppress(Exception):
+                        sftp.close()
+        except Exception as exc:
+            if isinstance(exc, StartError) or not is_connection_error(exc):
+                raise
+            self.session.close()
+            if launched is None:
+                # Cut before the launch was sent: nothing runs. Take the prompt and env file back.
+                gone = self._remove_dir(task_dir)
+                raise StartError(
+                    f"lost the connection to {self.host} before the launch: {type(exc).__name__}: {exc}",
+                    "start the task again" if gone else f"remove {task_dir} on {self.host} by hand",
+                ) from None
+            raise Unreachable(
+                f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
+                "check the host; the task may need 'openclaw-agent cleanup'",
+            ) from None
+        return dict(fields, home=home, workspace=workspace, command=[claude_abs, *argv[1:]])
+
+    def _remove_dir(self, task_dir: str) -> bool:
+        """Remove a task directory that holds no launched agent; whether that worked."""
+        try:
+            script = self._script(values={"dir": task_dir}, tail='rm -rf -- "$dir"\n')
+            self.session.run(script, self.session.connect_timeout + 30)
+            return True
+        except (Unreachable, ValueError):
+            return False
+
+    def _prepare_script(
+        self, task_id: str, meta: dict[str, Any], argv: list[str], env: dict[str, str]
+    ) -> str:
+        """Pre-flight checks, the secure remote root and the new task directory: scripts/prepare.sh."""
+        values: dict[str, str | int] = {
+            "task_id": check_id(task_id),
+            "workspace": meta["workspace"],
+            "claude_path": argv[0],
+        }
+        return self._script("secure", "prepare", values=values, exports=env)
+
+    def _prepared(self, answer: Answer, argv: list[str]) -> tuple[str, str, str, str]:
+        """The prepare script's answer: task dir, home, workspace and claude; or the StartError it means."""
+        kind = answer.text("fail")
+        detail = answer.text("detail") or ""
+        if kind == "workspace":
+            raise launch.workspace_missing(detail, self.host)
+        if kind == "claude":
+            raise launch.claude_missing(argv[0], self.config.name, self.host, remote_path=detail)
+        if kind == "claude-perm":
+            raise launch.claude_not_runnable(detail, self.config.name, self.host)
+        if kind == "root":
+            raise launch.root_refused(
+                self.config.name, None if detail in ("", "(unset)") else detail, self.host
+            )
+        if kind == "insecure":
+            raise StartError(
+                f"refusing remote_root on {self.host}: {detail}",
+                f"other users of that host could read or replace the task's files; fix it (the "
+                f"directory must be yours or root's, and writable by no one else: chmod go-w, or "
+                f"remove it), or set remote_root of executor {self.config.name!r} to a directory of "
+                f"your own, such as the default {DEFAULT_REMOTE_ROOT}",
+            )
+        if kind == "mkdir":
+            raise StartError(
+                f"cannot create the task directory on {self.host}: {detail}",
+                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
+            )
+        values = [answer.text(k) for k in ("dir", "home", "ws", "claude")]
+        if kind or not all(values):
+            raise StartError(f"unexpected answer from {self.host} while preparing the task: {answer.shown()}")
+        task_dir, home, workspace, claude_abs = (str(v) for v in values)
+        return task_dir, home, workspace, claude_abs
+
+    def _launch_answer(self, task_dir: str, lost: BaseException) -> Answer:
+        """The launch's answer, read back over a new connection after the first dropped during it.
+
+        The launch script writes its answer to ``launched`` before printing
+        it, so whether the agent started is known from the host itself: wait
+        (the script may still run) for that file. If it never comes, the script
+        never ran (cut short, it runs nothing: see :func:`whole`), and the task
+        directory, with the prompt and env file, is removed.
+        """
+        self.session.close()
+        steps = int((LAUNCH_TIMEOUT_S + 5) / 0.05)
+        probe = self._script("readback", values={"dir": task_dir, "steps": steps})
+        why = f"lost the connection to {self.host} while starting the agent ({type(lost).__name__}: {lost})"
+        try:
+            answer = self.session.run(probe, LAUNCH_TIMEOUT_S + 5 + self.session.connect_timeout + 30)
+            launched = answer.get("launched")
+            inner = Answer.parse(launched) if launched is not None else None
+        except (Unreachable, ValueError) as exc:
+            problem = exc.problem if isinstance(exc, Unreachable) else f"unreadable answer: {exc}"
+            raise StartError(
+                f"{why}, and could not reconnect: {problem}",
+                "the agent may be running there: the task stays pending, and 'openclaw-agent status' "
+                "settles it once the host answers",
+                pending=True,
+                fields={"host": self.host},
+            ) from None
+        if inner is not None:
+            return inner
+        if answer.text("outcome") == "none":
+            raise StartError(f"{why}; the agent was not started", "start the task again")
+        raise StartError(f"{why}; the task directory is gone from the host", "start the task again")
+
+    def _launch_script(
+        self, task_dir: str, task_id: str, home: str, workspace: str, claude_abs: str, argv: list[str]
+    ) -> str:
+        """The detached launch, waiting for the pid file: scripts/launch.sh (the agent's args as "$@")."""
+        values: dict[str, str | int] = {
+            "dir": task_dir,
+            "task_id": task_id,
+            "home": home,
+            "workspace": workspace,
+            "claude": claude_abs,
+            "steps": int(LAUNCH_TIMEOUT_S / 0.002),
+        }
+        return self._script("secure", "launch", values=values, args=argv[1:])
+
+    def _launched(self, answer: Answer, task_dir: str) -> dict[str, Any]:
+        """The launch's answer as record fields; or the StartError it means."""
+        if answer.text("fail"):
+            raise StartError(
+                f"cannot launch on {self.host}: {answer.text('fail')} {answer.text('detail') or ''}".strip(),
+                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
+            )
+        record = read_pid_file(answer.text("pid") or "")
+        if record is None:
+            log = " ".join((answer.text("log") or "").split())
+            raise StartError(
+                "the launcher did not start the agent" + (f": {log}" if log else ""),
+                f"see {task_dir}/launcher.log on {self.host}",
+            )
+        lpid, lstart, apid, _ = record
+        return {
+            "pid": lpid,
+            "pid_start_time": lstart,
+            "agent_pid": apid,
+            "boot_id": (answer.text("boot") or "").strip() or None,
+            "host": self.host,
+        }
+
+    # -- observe ---------------------------------------------------------------------------------
+    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+        """Observe all of this host's tasks in one round trip; an unreachable host gives ``alive=None``."""
+        if not metas:
+            return {}
+        calls = "".join(
+            f"obs {_q(check_id(m['task_id']))} {_q(str(m['pid']) if m.get('pid') else '')} "
+            f"{_q(str(m['pid_start_time']) if m.get('pid_start_time') is not None else '')}\n"
+            for m in metas
+        )
+        values: dict[str, str | int] = {"out_max": RESULT_TAIL_BYTES, "err_max": STDERR_TAIL_BYTES}
+        script = self._script("observe", values=values, pre=taskprocs(), tail=calls)
+        timeout = self.session.connect_timeout + 30 + len(metas) * 0.5
+        try:
+            found = observations(self.session.run(script, timeout))
+        except Unreachable as exc:
+            reason = exc.one_line()
+            return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
+        except ValueError as exc:
+            reason = f"unexpected answer from {self.host}: {exc}"
+            return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
+        boot = found.pop("", {}).get("boot")
+        boot_text = boot.decode("ascii", "replace").strip() if boot else None
+        return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot_text) for m in metas}
+
+    def _adopt(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
+        """:meth:`_judge`, plus what ``start`` missed of a task whose launch answer it lost.
+
+        The launch left its answer in the task directory (``launched``); it
+        gives the fields ``start`` would have recorded (pid, start times, boot
+        id, ...), so a task recorded pending can be followed and killed.
+        """
+        obs = self._judge(meta, seen, boot)
+        if meta.get("pid") is not None or meta["status"] in FINAL or not seen:
+            return obs
+        answer = seen.get("launched")
+        try:
+            if answer:
+                launched = Answer.parse(answer)
+                fields = self._launched(launched, "the task directory")
+                started = dict(
+                    fields,
+                    home=launched.text("home"),
+                    workspace=launched.text("ws"),
+                    command=[launched.text("claude") or "", *(meta.get("command") or [])[1:]],
+                )
+                return dataclasses.replace(obs, started=started)
+        except (StartError, ValueError):
+            return obs  # the launcher did not start the agent: judged as never started
+        # No answer written (its script was cut off after the launch): the pid file still says.
+        record = read_pid_file(seen.get("pidfile", b"").decode("utf-8", "replace"))
+        if record is None:
+            return obs
+        lpid, lstart, apid, _ = record
+        pids = {"pid": lpid, "pid_start_time": lstart, "agent_pid": apid, "boot_id": boot, "host": self.host}
+        return dataclasses.replace(obs, started=pids)
+
+    def _judge(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
+        if seen is None:
+            return Observation(alive=None, reason=f"no answer from {self.host} about this task")
+        rc = seen.get("rc", b"").decode("ascii", "replace").strip()
+        if rc.lstrip("-").isdigit():
+            when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
+            exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
+            return launch.judge_exit(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
+        if meta.get("boot_id") and boot and meta["boot_id"] != boot:
+            return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
+        if seen.get("alive") == b"1":
+            return Observation(alive=True)
+        left = seen.get("left", b"0").strip()
+        if left not in (b"", b"0"):
+            why = f"the launcher is gone but {left.decode()} process(es) of the task still run on {self.host}"
+            return Observation(alive=True, reason=why)
+        if seen.get("dir") == b"0" and meta.get("pid") is not None:
+            return Observation(alive=False, reason=f"the task directory on {self.host} is gone")
+        if meta.get("pid") is not None:
+            why = "the launcher was killed and the agent is gone, with no exit status recorded"
+            return Observation(alive=False, reason=why)
+        return Observation(alive=False)
+
+    # -- kill and cleanup ------------------------------------------------------------------------
+    def kill(self, meta: dict[str, Any], grace: float) -> None:
+        """Signal the launcher's group, session, descendants and env-tagged processes on the host.
+
+        Without a recorded pid (an interrupted start), the pid file in the
+        task directory, or else the environment tag, finds them.
+        """
+        task_id = check_id(meta["task_id"])
+        pid = meta.get("pid")
+        start = meta.get("pid_start_time")
+        values: dict[str, str | int] = {
+            "task_id": task_id,
+            "leader": str(int(pid)) if pid else "",
+            "leader_start": str(start) if start is not None else "",
+            "boot": str(meta.get("boot_id") or ""),
+            "steps": max(0, int(grace / 0.05)),
+        }
+        script = self._script("kill", values=values, pre=taskprocs())
+        answer = self.session.call(script, self.session.connect_timeout + grace + 40, "kill the task")
+        left = answer.text("left") or "?"
+        if left != "0":
+            raise ExecutorError(
+                self.config.name,
+                f"{left} process(es) of task {task_id} survived SIGKILL on {self.host}",
+                "they may be in uninterruptible sleep; check with ps on that host",
+            )
+
+    def cleanup(self, meta: dict[str, Any]) -> None:
+        """Remove the task's directory on the host (the manager removes the local record)."""
+        values: dict[str, str | int] = {"task_id": check_id(meta["task_id"])}
+        script = self._script(values=values, tail='rm -rf -- "$root/$task_id"\n')
+        self.session.call(script, self.session.connect_timeout + 30, "clean up the task")
+
+    # -- output ------------------------------------------------------------------------------------
+    _reading = "read the task's output"
+
+    @staticmethod
+    def _stream(stream: str) -> str:
+        if stream not in ("stdout", "stderr"):
+            raise ExecutorError("ssh", f"unknown stream {stream!r}")
+        return stream
+
+    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+        """The last lines of the task's stream, read from its end on the host (more when needed)."""
+        if lines <= 0:
+            return []
+        want = max(4096, lines * 512)
+        while True:
+            values: dict[str, str | int] = {
+                "task_id": check_id(meta["task_id"]),
+                "stream": self._stream(stream),
+                "want": want,
+            }
+            script = self._script(values=values, tail='ff data "$root/$task_id/$stream" "$want"\n')
+            answer = self.session.call(script, self.session.connect_timeout + 30, self._reading)
+            data = answer.get("data") or b""
+            result = data.split(b"\n")
+            if result and result[-1] == b"":
+                result.pop()
+            if len(result) > lines or len(data) < want:
+                return result[-lines:]
+            want *= 8
+
+    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+        """New bytes of the task's stream since ``offset``."""
+        values: dict[str, str | int] = {"task_id": check_id(meta["task_id"]), "stream": self._stream(stream)}
+        return self._read(values, '"$root/$task_id/$stream"', offset)
+
+    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+        """New bytes of file ``path`` on the host (the transcript) since ``offset``."""
+        check_id(meta["task_id"])
+        return self._read({"path": path}, '"$path"', offset)
+
+    def _read(self, values: dict[str, str | int], path_expr: str, offset: int) -> tuple[bytes, int]:
+        values = dict(values, offset=int(offset))
+        script = self._script(values=values, tail=f'from data {path_expr} "$offset"\n')
+        out = self.session.call(script, self.session.connect_timeout + 60, self._reading).get("data") or b""
+        return out, offset + len(out)
+
+    def size(self, meta: dict[str, Any], stream: str) -> int:
+        """Size in bytes of the task's stream on the host (0 when it does not exist yet)."""
+        values: dict[str, str | int] = {"task_id": check_id(meta["task_id"]), "stream": self._stream(stream)}
+        tail = 'p=$root/$task_id/$stream; n=0; [ -f "$p" ] && n=$(wc -c <"$p"); f size "$((n + 0))"\n'
+        answer = self.session.call(
+            self._script(values=values, tail=tail), self.session.connect_timeout + 30, self._reading
+        )
+        text = answer.text("size") or ""
+        return int(text) if text.isdigit() else 0

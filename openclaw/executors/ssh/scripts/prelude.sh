@@ -1,0 +1,43 @@
+# shellcheck shell=sh disable=SC2154
+# openclaw SSH prelude: sent before every remote script, after the values it was given
+# (name='value' lines: OPENCLAW_MARK, OPENCLAW_END, remote_root, ...). Its answer is
+# framed: "KEY LENGTH\n<LENGTH bytes>\n" between the begin and end marks, so a value
+# may hold anything and stray output cannot be taken for an answer.
+LC_ALL=C
+export LC_ALL
+printf '%s\n' "$OPENCLAW_MARK"
+# f KEY VALUE: one frame. ${#2} counts bytes under LC_ALL=C.
+f() { printf '%s %s\n%s\n' "$1" "${#2}" "$2"; }
+# ff KEY FILE MAX: the last MAX bytes of FILE (nothing when it does not exist).
+ff() {
+    if [ -f "$2" ]; then
+        n=$(wc -c <"$2" 2>/dev/null)
+        n=$((n + 0))
+        [ "$n" -gt "$3" ] && n=$3
+        printf '%s %s\n' "$1" "$n"
+        tail -c "$n" "$2" 2>/dev/null | head -c "$n"
+        printf '\n'
+    fi
+}
+# from KEY FILE OFFSET: FILE from byte OFFSET to its end as it is now.
+from() {
+    n=0
+    [ -f "$2" ] && n=$(wc -c <"$2" 2>/dev/null)
+    n=$((n + 0 - $3))
+    [ "$n" -lt 0 ] && n=0
+    printf '%s %s\n' "$1" "$n"
+    [ "$n" -gt 0 ] && tail -c "+$(($3 + 1))" "$2" 2>/dev/null | head -c "$n"
+    printf '\n'
+}
+end() { printf '%s\n' "$OPENCLAW_END"; exit 0; }
+# taskroot HOME: sets $root to remote_root, "~" and "~/..." taken under HOME.
+taskroot() {
+    # shellcheck disable=SC2088 # a literal "~/" in the config, taken under HOME here
+    case ${remote_root:-} in
+        "~") root=$1 ;;
+        "~/"*) root=$1/${remote_root#"~/"} ;;
+        *) root=${remote_root:-} ;;
+    esac
+    root=${root%/}
+}
+taskroot "$HOME"

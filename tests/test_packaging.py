@@ -36,6 +36,7 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/taskprocs.sh",
         "openclaw/executors/ssh/scripts/prelude.sh",
         "openclaw/executors/ssh/scripts/launch.sh",
+        "openclaw/executors/container/entry.sh",
         "openclaw/cli.py",
     ):
         assert needed in names, needed

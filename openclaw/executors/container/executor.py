@@ -1,5 +1,9 @@
 """The container executor: runs the agent in a Docker or Podman container.
 
+The package's parts: ``runtime`` (calling docker or podman), ``staging``
+(the mounted task files, env file, volumes), ``follow`` (following output),
+``entry.sh`` (the container's PID 1), ``executor`` (the executor itself).
+
 One task is one container, ``openclaw-<task-id>``, labelled
 ``openclaw.task-id=<id>`` and ``openclaw.executor=<name>``. It is started
 with ``<runtime> run -d`` (a plumbum command builder: an argv, no shell
@@ -14,7 +18,7 @@ What goes in, and how:
   values single-quoted) which the entry script sources. Values therefore never
   appear in argv or in ``inspect`` (whose ``Config.Env`` shows every ``-e``
   value).
-- The entry script (:data:`ENTRY`, fixed text; the workspace and the agent's
+- The entry script (``entry.sh``, fixed text; the workspace and the agent's
   argv are its positional parameters) is the container's PID 1. It cds to the
   workspace, runs the agent with stdin from the prompt file, forwards SIGTERM
   and SIGHUP to it (a PID 1 without handlers would ignore them) and exits with
@@ -33,169 +37,60 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import os
 import posixpath
-import re
-import select
-import shutil
-import subprocess
 import tarfile
 import time
 import weakref
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from openclaw import faults, launch, states
 from openclaw.agents.claude import SANDBOX_VAR
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
+from openclaw.executors.container.follow import DRAIN_TIMEOUT_S, LogFollower, close_followers
+from openclaw.executors.container.runtime import (
+    CALL_TIMEOUT_S,
+    DEFAULT_RUNTIME,
+    GONE,
+    NO_IMAGE,
+    Call,
+    Runtime,
+    RuntimeTimeout,
+    RuntimeUnavailable,
+)
+from openclaw.executors.container.staging import MOUNT, ROOT_USERS, volume_args
+from openclaw.executors.container.staging import stage as stage_task
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 
-#: Where the task's ``container/`` directory is mounted inside the container.
-MOUNT = "/openclaw-task"
+
+def _entry() -> str:
+    """The container's PID 1 (entry.sh), without its comment header (it travels in argv)."""
+    lines = Path(__file__).with_name("entry.sh").read_text(encoding="utf-8").splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
 #: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE AGENT_ARGV...``.
-ENTRY = f"""\
-if [ -f {MOUNT}/env ]; then set -a; . {MOUNT}/env; set +a; fi
-ws=$1; shift
-case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${{ws#"~/"}} ;; esac
-if ! cd "$ws" 2>/dev/null; then
-    echo "openclaw: workspace not found or not a directory in the container: $ws" >&2
-    exit 127
-fi
-if [ -f {MOUNT}/resume.jsonl ]; then
-    IFS= read -r t <{MOUNT}/resume.path
-    if ! {{ mkdir -p "${{t%/*}}" && cp {MOUNT}/resume.jsonl "$t"; }}; then
-        echo "openclaw: cannot put the resumed session at $t in the container" >&2
-        exit 127
-    fi
-fi
-trap 'kill -TERM "$c" 2>/dev/null' TERM
-trap 'kill -HUP "$c" 2>/dev/null' HUP
-"$@" <{MOUNT}/prompt &
-c=$!
-while :; do
-    wait "$c"; rc=$?
-    [ "$rc" -gt 128 ] && kill -0 "$c" 2>/dev/null && continue
-    break
-done
-exit "$rc"
-"""
-#: Seconds a runtime call may take before it counts as "the runtime does not answer".
-CALL_TIMEOUT_S = 120.0
-#: Seconds a read of an ended task waits for ``logs --follow`` to deliver the rest of its output.
-DRAIN_TIMEOUT_S = 30.0
+ENTRY = _entry()
 #: Seconds between two copies of a growing file out of a running container (transcript --follow).
 COPY_MIN_INTERVAL_S = 0.2
 #: ... backing off, while the file does not grow, to this.
 COPY_MAX_INTERVAL_S = 2.0
 #: How many trailing lines of the container's output are read to find the result event.
 RESULT_TAIL_LINES = 20
-#: The runtime used when the config names none.
-DEFAULT_RUNTIME = "docker"
 #: A container still "created" (never started) this long after its task was made is a
 #: ``run -d`` that was interrupted between create and start (Ctrl-C, kill -9): it is removed.
 CREATED_STUCK_S = 30.0
-
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_VOLUME_OPTS = re.compile(r"^[A-Za-z0-9=,_-]+$")
-_GONE = ("no such container", "no such object", "no container with name or id", "does not exist")
-_NO_IMAGE = ("image not known", "no such image", "unable to find image", "image not found")
-_UNREACHABLE = ("cannot connect", "connection refused", "is the docker daemon running", "dial unix")
-_ROOT_USERS = ("", "root", "0", "0:0", "root:root")
-
-
-@dataclass(frozen=True)
-class Call:
-    """The outcome of one runtime command."""
-
-    code: int
-    out: bytes
-    err: bytes
-
-    def error_line(self) -> str:
-        """The runtime's complaint, as one line."""
-        lines = [ln.strip() for ln in self.err.decode("utf-8", "replace").splitlines() if ln.strip()]
-        lines = [ln for ln in lines if not ln.startswith(("See '", "Run '"))]
-        text = lines[0] if lines else f"exit status {self.code}"
-        return text.removeprefix("Error: ").removeprefix("docker: ")[:300]
-
-    def says(self, needles: tuple[str, ...]) -> bool:
-        """True when stderr contains any of ``needles`` (case-insensitive)."""
-        low = self.err.decode("utf-8", "replace").lower()
-        return any(n in low for n in needles)
-
-
-class RuntimeUnavailable(Exception):
-    """The runtime binary is missing, or it could not reach its engine."""
-
-
-class RuntimeTimeout(RuntimeUnavailable):
-    """The runtime did not answer in time: what it was asked may or may not have happened."""
-
-
-def _bytes(data: str | bytes | None) -> bytes:
-    if data is None:
-        return b""
-    return data.encode() if isinstance(data, str) else data
 
 
 def container_name(task_id: str) -> str:
     """The container of task ``task_id``."""
     return f"openclaw-{task_id}"
-
-
-def env_file_text(env: dict[str, str]) -> str:
-    """``env`` as POSIX sh assignments, each value single-quoted (safe to source)."""
-    return "".join(
-        f"{k}='{v.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'\n" for k, v in env.items()
-    )
-
-
-def volume_args(specs: list[str], executor: str) -> list[str]:
-    """``-v`` arguments for the configured volumes, after checking each spec.
-
-    A spec is ``SRC:DEST[:OPTIONS]`` (SRC an absolute host path, ``~/...``
-    or a named volume) or ``DEST`` alone (an anonymous volume, removed by
-    ``cleanup``). Raises :class:`StartError` on a bad one.
-    """
-    out: list[str] = []
-    for spec in specs:
-        parts = spec.split(":")
-        hint = (
-            f"fix volumes of executor {executor!r}: use SRC:DEST[:OPTIONS] with an absolute host "
-            "path or a volume name as SRC and an absolute container path as DEST, or DEST alone"
-        )
-        if len(parts) == 1:
-            src, dest, opts = None, parts[0], None
-        elif len(parts) in (2, 3):
-            src, dest = parts[0], parts[1]
-            opts = parts[2] if len(parts) == 3 else None
-        else:
-            raise StartError(f"bad volume spec {spec!r}: too many ':'", hint)
-        if not dest.startswith("/"):
-            raise StartError(f"bad volume spec {spec!r}: {dest!r} is not an absolute container path", hint)
-        if opts is not None and not _VOLUME_OPTS.match(opts):
-            raise StartError(f"bad volume spec {spec!r}: bad options {opts!r}", hint)
-        if src is not None:
-            if src.startswith("~"):
-                src = os.path.expanduser(src)
-            if src.startswith("/"):
-                if not os.path.exists(src):
-                    raise StartError(
-                        f"bad volume spec {spec!r}: host path {src} does not exist",
-                        f"create it, or fix volumes of executor {executor!r}",
-                    )
-            elif not _VOLUME_NAME.match(src):
-                raise StartError(
-                    f"bad volume spec {spec!r}: {src!r} is neither an absolute host path nor a volume name",
-                    hint,
-                )
-        out += ["-v", ":".join(p for p in (src, dest, opts) if p is not None)]
-    return out
 
 
 def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observation:
@@ -228,89 +123,6 @@ def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observati
     return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
 
 
-class LogFollower:
-    """One running ``<runtime> logs --follow`` of a container, taken in as its output arrives.
-
-    The runtime writes the container's stdout to its own stdout and the
-    container's stderr to its stderr, from the first byte on, and exits once
-    the container has ended and all of it is written. The followed stream is
-    kept (until it is read); the other one is read and dropped, so the runtime
-    never blocks on a full pipe.
-    """
-
-    def __init__(self, proc: subprocess.Popen[bytes], stream: str) -> None:
-        assert proc.stdout is not None and proc.stderr is not None
-        self.proc = proc
-        self._open = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
-        self._stream = stream
-        self._data = bytearray()
-        self._start = 0  # the stream offset of self._data[0]
-        #: Set once the follow ended cleanly after the container did: it has all there is.
-        self.complete = False
-
-    @property
-    def held(self) -> int:
-        """How many bytes of the stream are taken in and not read yet."""
-        return len(self._data)
-
-    @property
-    def ended(self) -> bool:
-        """True once the runtime has closed both streams: the output is complete (or it failed)."""
-        return not self._open
-
-    def pump(self, timeout: float = 0.0, skip_to: int = 0) -> None:
-        """Take in what the runtime has written; with ``timeout``, wait that long for it to end.
-
-        Bytes before stream offset ``skip_to`` (already seen) are not kept, so
-        following a long log does not hold its history in memory.
-        """
-        deadline = time.monotonic() + timeout
-        while self._open:
-            ready, _, _ = select.select(list(self._open), [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                return
-            for fd in ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    del self._open[fd]
-                elif self._open[fd] == self._stream:
-                    self._data += chunk
-                    drop = min(len(self._data), skip_to - self._start)
-                    if drop > 0:
-                        del self._data[:drop]
-                        self._start += drop
-        self.proc.wait()
-
-    def read_from(self, offset: int) -> tuple[bytes, int]:
-        """What has been taken in of the stream from ``offset`` on, and the offset after it.
-
-        Offsets only grow, so what is returned is not kept.
-        """
-        end = self._start + len(self._data)
-        out = bytes(self._data[max(0, offset - self._start) :])
-        self._start, self._data = end, bytearray()
-        return out, max(offset, end)
-
-    def close(self) -> None:
-        """Stop the runtime process (when it still runs) and close its pipes."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-def _close_followers(followers: dict[tuple[str, str], LogFollower]) -> None:
-    for follower in followers.values():
-        follower.close()
-    followers.clear()
-
-
 class ContainerExecutor(Executor):
     """Runs each agent in its own container of the configured image."""
 
@@ -320,13 +132,14 @@ class ContainerExecutor(Executor):
 
     def __init__(self, config: ExecutorConfig, store: TaskStore) -> None:
         super().__init__(config, store)
+        self.rt = Runtime(str(config.options.get("runtime", DEFAULT_RUNTIME)))
         self._followers: dict[tuple[str, str], LogFollower] = {}
         #: (task id, stream) whose runtime follow lagged behind the ended task: read whole.
         self._whole_reads: set[tuple[str, str]] = set()
         #: (task id, path) -> (when last copied, seconds until the next copy, size then).
         self._copies: dict[tuple[str, str], tuple[float, float, int]] = {}
         # Followers still running when this executor goes (or at exit) are stopped.
-        weakref.finalize(self, _close_followers, self._followers)
+        weakref.finalize(self, close_followers, self._followers)
 
     @staticmethod
     def _name(meta: dict[str, Any]) -> str:
@@ -337,7 +150,7 @@ class ContainerExecutor(Executor):
     @property
     def runtime(self) -> str:
         """``docker`` or ``podman``, as configured."""
-        return str(self.config.options.get("runtime", DEFAULT_RUNTIME))
+        return self.rt.name
 
     @property
     def image(self) -> str:
@@ -358,115 +171,19 @@ class ContainerExecutor(Executor):
             )
         return posixpath.normpath(workspace)
 
-    # -- calling the runtime --------------------------------------------------------------
-    def _binary(self) -> str:
-        found = shutil.which(self.runtime, path=os.environ.get("PATH", os.defpath))
-        if found is None:
-            raise RuntimeUnavailable(f"container runtime {self.runtime!r} not found on PATH")
-        return found
-
-    def _popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-        """Start ``<runtime> ARGS`` (an argv built by plumbum) with stdout and stderr piped.
-
-        The environment is the current ``os.environ`` (``DOCKER_HOST``,
-        ``CONTAINERS_CONF``, ...), not plumbum's import-time snapshot. The
-        working directory is ``cwd`` (default: ``/``; the task directory for
-        ``run``), never the user's: podman 4.3's conmon drops an ``oom`` file
-        into the cwd of whoever ran the container when it is OOM-killed.
-        """
-        from plumbum import local
-
-        cmd = local[self._binary()][list(args)]
-        try:
-            # plumbum's Popen is a subprocess.Popen (its stubs omit communicate's timeout).
-            return cast(
-                "subprocess.Popen[bytes]",
-                cmd.popen(
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=dict(os.environ),
-                    cwd=str(cwd or "/"),
-                    close_fds=True,
-                ),
-            )
-        except OSError as exc:
-            raise RuntimeUnavailable(f"cannot run {self.runtime}: {exc.strerror or exc}") from None
-
-    def _call(self, *args: str, timeout: float = CALL_TIMEOUT_S, cwd: Path | None = None) -> Call:
-        """Run ``<runtime> ARGS`` (see :meth:`_popen`) and collect its output as bytes."""
-        proc = self._popen(*args, cwd=cwd)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise RuntimeTimeout(f"{self.runtime} did not answer within {timeout:.0f} s") from None
-        call = Call(proc.returncode if proc.returncode is not None else -1, _bytes(out), _bytes(err))
-        if call.code != 0 and call.says(_UNREACHABLE):
-            raise RuntimeUnavailable(f"{self.runtime}: {call.error_line()}")
-        return call
-
-    def _unavailable_hint(self) -> str:
-        if self.runtime == "docker":
-            return (
-                "install the docker CLI and start its engine (or point DOCKER_HOST at one), "
-                "or set runtime: podman"
-            )
-        return "install podman (apt-get install podman), or set runtime: docker"
-
     # -- start ------------------------------------------------------------------------------
-    def _stage(self, task_id: str, env: dict[str, str], resume: tuple[str, bytes] | None = None) -> Path:
-        """The task's ``container/`` directory: the prompt, the env file and a resumed session, 0600."""
-        user = str(self.config.options.get("user", ""))
-        stage = self.store.path(task_id) / "container"
-        stage.mkdir(mode=0o700, exist_ok=True)
-        prompt = stage / "prompt"
-        source = self.store.file(task_id, "prompt")
-        try:
-            if user not in _ROOT_USERS:
-                raise OSError("a copy, so that chown/chmod leave the task's own prompt file alone")
-            os.link(source, prompt)
-        except OSError:
-            fd = os.open(prompt, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:
-                shutil.copyfileobj(src, dst)
-        files = [prompt]
-        extra: dict[str, bytes] = {}
-        if env:
-            extra["env"] = env_file_text(env).encode("utf-8")
-        if resume is not None:
-            extra["resume.path"] = resume[0].encode("utf-8") + b"\n"
-            extra["resume.jsonl"] = resume[1]
-        for name, data in extra.items():
-            fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            files.append(stage / name)
-        if user not in _ROOT_USERS:
-            uid, _, gid = user.partition(":")
-            if uid.isdigit() and (not gid or gid.isdigit()):
-                for f in (stage, *files):
-                    os.chown(f, int(uid), int(gid) if gid else -1)
-            else:
-                # A user name: its uid is only known inside the image. The task
-                # directory (0700) still keeps the files from other host users.
-                stage.chmod(0o755)
-                for f in files:
-                    f.chmod(0o644)
-        return stage
-
     def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
         opts = self.config.options
         task_id = meta["task_id"]
         name = container_name(task_id)
         try:
-            self._binary()
+            self.rt.binary()
         except RuntimeUnavailable as exc:
-            raise StartError(str(exc), self._unavailable_hint()) from None
+            raise StartError(str(exc), self.rt.unavailable_hint()) from None
         volumes = volume_args(list(opts.get("volumes", [])), self.config.name)
-        stage = self._stage(task_id, env, self._resumed_session(meta))
+        user = str(opts.get("user", ""))
+        stage = stage_task(self.store, task_id, user, env, self._resumed_session(meta))
         args = [
             "run",
             "-d",
@@ -504,11 +221,11 @@ class ContainerExecutor(Executor):
         ]
         faults.point("container.created")
         try:
-            call = self._call(*args, cwd=stage.parent)
+            call = self.rt.call(*args, cwd=stage.parent)
         except RuntimeTimeout as exc:
             # The runtime may have made and started the container before it stopped answering.
             if self._remove_quietly(name):
-                raise StartError(str(exc), self._unavailable_hint()) from None
+                raise StartError(str(exc), self.rt.unavailable_hint()) from None
             raise StartError(
                 f"{exc}; whether container {name} was started is not known",
                 "the task stays pending; 'openclaw-agent status' settles it once the runtime answers",
@@ -516,7 +233,7 @@ class ContainerExecutor(Executor):
                 fields={"host": name},
             ) from None
         except RuntimeUnavailable as exc:  # the engine was never reached: nothing was made
-            raise StartError(str(exc), self._unavailable_hint()) from None
+            raise StartError(str(exc), self.rt.unavailable_hint()) from None
         if call.code != 0:
             if not self._remove_quietly(name):
                 raise StartError(
@@ -526,7 +243,7 @@ class ContainerExecutor(Executor):
                     pending=True,
                     fields={"host": name},
                 )
-            if call.says(_NO_IMAGE):
+            if call.says(NO_IMAGE):
                 raise StartError(
                     f"image {self.image!r} not found by {self.runtime}",
                     f"build it (see the README's Container executor section) or pull it with "
@@ -575,10 +292,10 @@ class ContainerExecutor(Executor):
 
     def _home(self, name: str) -> str | None:
         """The container user's home: /root for root, else asked of the running container."""
-        if str(self.config.options.get("user", "")) in _ROOT_USERS:
+        if str(self.config.options.get("user", "")) in ROOT_USERS:
             return "/root"
         try:
-            call = self._call("exec", name, "/bin/sh", "-c", 'printf %s "$HOME"', timeout=30)
+            call = self.rt.call("exec", name, "/bin/sh", "-c", 'printf %s "$HOME"', timeout=30)
         except RuntimeUnavailable:
             return None
         home = call.out.decode("utf-8", "replace").strip()
@@ -587,10 +304,10 @@ class ContainerExecutor(Executor):
     def _remove_quietly(self, name: str) -> bool:
         """``rm -f -v`` the container; whether it is gone now (or never was)."""
         try:
-            call = self._call("rm", "-f", "-v", name, timeout=60)
+            call = self.rt.call("rm", "-f", "-v", name, timeout=60)
         except RuntimeUnavailable:
             return False
-        return call.code == 0 or call.says(_GONE)
+        return call.code == 0 or call.says(GONE)
 
     # -- observe ----------------------------------------------------------------------------
     def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
@@ -600,7 +317,7 @@ class ContainerExecutor(Executor):
         ids = [m["task_id"] for m in metas]
         by_id = {m["task_id"]: m for m in metas}
         try:
-            call = self._call("inspect", "--type", "container", *(container_name(i) for i in ids))
+            call = self.rt.call("inspect", "--type", "container", *(container_name(i) for i in ids))
             found = self._parse_inspect(call)
             out: dict[str, Observation] = {}
             for task_id in ids:
@@ -623,7 +340,7 @@ class ContainerExecutor(Executor):
                     continue
                 exited = status in ("exited", "stopped")
                 logs = (
-                    self._call("logs", "--tail", str(RESULT_TAIL_LINES), container_name(task_id))
+                    self.rt.call("logs", "--tail", str(RESULT_TAIL_LINES), container_name(task_id))
                     if exited
                     else None
                 )
@@ -631,7 +348,7 @@ class ContainerExecutor(Executor):
                 if meta.get("host") is None and meta["status"] == states.PENDING:
                     # Started, but start did not record it (interrupted): adopt the container.
                     started: dict[str, Any] = {"host": container_name(task_id)}
-                    if str(self.config.options.get("user", "")) in _ROOT_USERS:
+                    if str(self.config.options.get("user", "")) in ROOT_USERS:
                         started["home"] = "/root"
                     obs = dataclasses.replace(obs, started=started)
                 out[task_id] = obs
@@ -667,7 +384,7 @@ class ContainerExecutor(Executor):
             items = json.loads(call.out or b"[]")
         except ValueError:
             items = None
-        if not isinstance(items, list) or (call.code != 0 and not call.says(_GONE)):
+        if not isinstance(items, list) or (call.code != 0 and not call.says(GONE)):
             raise RuntimeUnavailable(f"{self.runtime} inspect failed: {call.error_line()}")
         found: dict[str, dict[str, Any]] = {}
         for item in items:
@@ -683,35 +400,35 @@ class ContainerExecutor(Executor):
         """``stop -t GRACE``: SIGTERM to the agent, SIGKILL to every process in the container after."""
         name = self._name(meta)
         try:
-            call = self._call("stop", "-t", str(math.ceil(grace)), name, timeout=grace + CALL_TIMEOUT_S)
+            call = self.rt.call("stop", "-t", str(math.ceil(grace)), name, timeout=grace + CALL_TIMEOUT_S)
         except RuntimeUnavailable as exc:
             raise ExecutorError(
-                self.config.name, f"cannot stop {name}: {exc}", self._unavailable_hint()
+                self.config.name, f"cannot stop {name}: {exc}", self.rt.unavailable_hint()
             ) from None
-        if call.code != 0 and not call.says(_GONE):
+        if call.code != 0 and not call.says(GONE):
             raise ExecutorError(self.config.name, f"cannot stop {name}: {call.error_line()}")
 
     def cleanup(self, meta: dict[str, Any]) -> None:
         """``rm -f -v``: the container and its anonymous volumes (named volumes stay)."""
         name = self._name(meta)
         try:
-            call = self._call("rm", "-f", "-v", name, timeout=CALL_TIMEOUT_S)
+            call = self.rt.call("rm", "-f", "-v", name, timeout=CALL_TIMEOUT_S)
         except RuntimeUnavailable as exc:
             raise ExecutorError(
                 self.config.name, f"cannot remove {name}: {exc}", "the record is kept; try again later"
             ) from None
-        if call.code != 0 and not call.says(_GONE):
+        if call.code != 0 and not call.says(GONE):
             raise ExecutorError(self.config.name, f"cannot remove {name}: {call.error_line()}")
 
     # -- output ------------------------------------------------------------------------------
     def _logs(self, meta: dict[str, Any], *extra: str) -> Call:
         name = self._name(meta)
         try:
-            call = self._call("logs", *extra, name)
+            call = self.rt.call("logs", *extra, name)
         except RuntimeUnavailable as exc:
             raise ExecutorError(self.config.name, f"cannot read the output of {name}: {exc}") from None
         if call.code != 0:
-            if call.says(_GONE):
+            if call.says(GONE):
                 raise ExecutorError(
                     self.config.name,
                     f"container {name} is gone, and its output with it",
@@ -751,7 +468,7 @@ class ContainerExecutor(Executor):
         follower = self._followers.get(key)
         if follower is None:
             try:
-                follower = LogFollower(self._popen("logs", "--follow", self._name(meta)), stream)
+                follower = LogFollower(self.rt.popen("logs", "--follow", self._name(meta)), stream)
             except RuntimeUnavailable as exc:
                 raise ExecutorError(
                     self.config.name, f"cannot read the output of {self._name(meta)}: {exc}"
@@ -779,7 +496,7 @@ class ContainerExecutor(Executor):
     def _running(self, meta: dict[str, Any]) -> bool:
         """Whether the task's container still runs (asked once its runtime follow has ended)."""
         try:
-            call = self._call("inspect", "--type", "container", self._name(meta))
+            call = self.rt.call("inspect", "--type", "container", self._name(meta))
             info = self._parse_inspect(call).get(meta["task_id"], {})
         except RuntimeUnavailable:
             return False
@@ -821,11 +538,11 @@ class ContainerExecutor(Executor):
         """The whole of file ``path`` in the task's container (empty while it does not exist)."""
         name = self._name(meta)
         try:
-            call = self._call("cp", f"{name}:{path}", "-")
+            call = self.rt.call("cp", f"{name}:{path}", "-")
         except RuntimeUnavailable as exc:
             raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
         if call.code != 0:
-            if call.says(_GONE):
+            if call.says(GONE):
                 raise ExecutorError(self.config.name, f"container {name} is gone, and {path} with it")
             return b""  # not written yet
         try:

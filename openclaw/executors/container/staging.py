@@ -1,0 +1,118 @@
+"""What goes into a task's container: the mounted task files, the env file, volumes.
+
+The task's ``container/`` directory (0700) is bind-mounted read-only at
+:data:`MOUNT`. It holds ``prompt`` (0600, byte-exact, the agent's stdin) and,
+when the executor has ``env``/``pass_env``, ``env`` (0600, values
+single-quoted) which the entry script sources: values never appear in argv or
+in ``inspect`` (whose ``Config.Env`` shows every ``-e`` value).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from openclaw.errors import StartError
+from openclaw.records import TaskStore
+
+#: Where the task's ``container/`` directory is mounted inside the container.
+MOUNT = "/openclaw-task"
+#: The ``user`` values that mean root inside the container.
+ROOT_USERS = ("", "root", "0", "0:0", "root:root")
+
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VOLUME_OPTS = re.compile(r"^[A-Za-z0-9=,_-]+$")
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """``env`` as POSIX sh assignments, each value single-quoted (safe to source)."""
+    return "".join(
+        f"{k}='{v.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'\n" for k, v in env.items()
+    )
+
+
+def volume_args(specs: list[str], executor: str) -> list[str]:
+    """``-v`` arguments for the configured volumes, after checking each spec.
+
+    A spec is ``SRC:DEST[:OPTIONS]`` (SRC an absolute host path, ``~/...``
+    or a named volume) or ``DEST`` alone (an anonymous volume, removed by
+    ``cleanup``). Raises :class:`StartError` on a bad one.
+    """
+    out: list[str] = []
+    for spec in specs:
+        parts = spec.split(":")
+        hint = (
+            f"fix volumes of executor {executor!r}: use SRC:DEST[:OPTIONS] with an absolute host "
+            "path or a volume name as SRC and an absolute container path as DEST, or DEST alone"
+        )
+        if len(parts) == 1:
+            src, dest, opts = None, parts[0], None
+        elif len(parts) in (2, 3):
+            src, dest = parts[0], parts[1]
+            opts = parts[2] if len(parts) == 3 else None
+        else:
+            raise StartError(f"bad volume spec {spec!r}: too many ':'", hint)
+        if not dest.startswith("/"):
+            raise StartError(f"bad volume spec {spec!r}: {dest!r} is not an absolute container path", hint)
+        if opts is not None and not _VOLUME_OPTS.match(opts):
+            raise StartError(f"bad volume spec {spec!r}: bad options {opts!r}", hint)
+        if src is not None:
+            if src.startswith("~"):
+                src = os.path.expanduser(src)
+            if src.startswith("/"):
+                if not os.path.exists(src):
+                    raise StartError(
+                        f"bad volume spec {spec!r}: host path {src} does not exist",
+                        f"create it, or fix volumes of executor {executor!r}",
+                    )
+            elif not _VOLUME_NAME.match(src):
+                raise StartError(
+                    f"bad volume spec {spec!r}: {src!r} is neither an absolute host path nor a volume name",
+                    hint,
+                )
+        out += ["-v", ":".join(p for p in (src, dest, opts) if p is not None)]
+    return out
+
+
+def stage(
+    store: TaskStore, task_id: str, user: str, env: dict[str, str], resume: tuple[str, bytes] | None = None
+) -> Path:
+    """The task's ``container/`` directory: the prompt, the env file and a resumed session, 0600."""
+    stage = store.path(task_id) / "container"
+    stage.mkdir(mode=0o700, exist_ok=True)
+    prompt = stage / "prompt"
+    source = store.file(task_id, "prompt")
+    try:
+        if user not in ROOT_USERS:
+            raise OSError("a copy, so that chown/chmod leave the task's own prompt file alone")
+        os.link(source, prompt)
+    except OSError:
+        fd = os.open(prompt, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:
+            shutil.copyfileobj(src, dst)
+    files = [prompt]
+    extra: dict[str, bytes] = {}
+    if env:
+        extra["env"] = env_file_text(env).encode("utf-8")
+    if resume is not None:
+        extra["resume.path"] = resume[0].encode("utf-8") + b"\n"
+        extra["resume.jsonl"] = resume[1]
+    for name, data in extra.items():
+        fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        files.append(stage / name)
+    if user not in ROOT_USERS:
+        uid, _, gid = user.partition(":")
+        if uid.isdigit() and (not gid or gid.isdigit()):
+            for f in (stage, *files):
+                os.chown(f, int(uid), int(gid) if gid else -1)
+        else:
+            # A user name: its uid is only known inside the image. The task
+            # directory (0700) still keeps the files from other host users.
+            stage.chmod(0o755)
+            for f in files:
+                f.chmod(0o644)
+    return stage

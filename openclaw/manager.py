@@ -33,7 +33,7 @@ from openclaw.errors import (
     UsageError,
     WaitTimeout,
 )
-from openclaw.executors import get_executor
+from openclaw.executors import executor_class, get_executor
 from openclaw.executors.base import Executor
 from openclaw.records import TaskStore
 from openclaw.states import Observation
@@ -93,9 +93,9 @@ class Manager:
         be observed and managed when it is local (nothing else is needed).
         """
         if name not in self._executors:
-            if executor_type == "local" and not self._config_has(name):
-                # Observing a local task needs nothing from the config.
-                cfg = ExecutorConfig(name=name, type="local", claude_path="claude", max_turns=1)
+            if executor_type and executor_class(executor_type).standalone and not self._config_has(name):
+                # This executor observes and manages its tasks with nothing from the config.
+                cfg = ExecutorConfig(name=name, type=executor_type, claude_path="claude", max_turns=1)
             else:
                 cfg = self.config.executor(name)
             self._executors[name] = get_executor(cfg, self.store)
@@ -128,10 +128,11 @@ class Manager:
             raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
         turns = max_turns if max_turns is not None else cfg.max_turns
         # The new record is validated below. Build the validator first: that is CPU-bound
-        # Python, and the SSH executor starts connecting in a thread now, whose handshake
-        # would otherwise wait for the GIL at each step (~20 ms more per start).
+        # Python, and an executor may start connecting in a thread now (connect_early), whose
+        # handshake would otherwise wait for the GIL at each step (~20 ms more per start).
         schema.preload(schema.META_SCHEMA)
         backend = self.executor_for(cfg.name)
+        backend.connect_early()
         ws = backend.normalize_workspace(workspace)
         agent = get_agent()
         task_id = str(uuid.uuid4())

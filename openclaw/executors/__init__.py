@@ -17,14 +17,24 @@ BACKENDS = {
 }
 
 
-def get_executor(config: ExecutorConfig, store: TaskStore) -> Executor:
-    """An executor object for ``config``."""
-    target = BACKENDS.get(config.type)
+def executor_class(executor_type: str) -> type[Executor]:
+    """The class of executors of type ``executor_type`` (imported on first use)."""
+    target = BACKENDS.get(executor_type)
     if target is None:
         raise UsageError(
-            f"executor {config.name!r}: type {config.type!r} is not supported by this version",
+            f"executor type {executor_type!r} is not supported by this version",
             f"supported types: {', '.join(sorted(BACKENDS))}",
         )
     module, cls = target.split(":")
     backend: type[Executor] = getattr(import_module(module), cls)
-    return backend(config, store)
+    return backend
+
+
+def get_executor(config: ExecutorConfig, store: TaskStore) -> Executor:
+    """An executor object for ``config``."""
+    if config.type not in BACKENDS:
+        raise UsageError(
+            f"executor {config.name!r}: type {config.type!r} is not supported by this version",
+            f"supported types: {', '.join(sorted(BACKENDS))}",
+        )
+    return executor_class(config.type)(config, store)

@@ -29,6 +29,13 @@ class Executor(ABC):
         self.config = config
         self.store = store
 
+    #: Whether tasks of this executor can be observed and managed without its config
+    #: (a local task whose executor was removed from the config file still can).
+    standalone: bool = False
+
+    def connect_early(self) -> None:  # noqa: B027 - optional hook
+        """``start`` is coming: begin what takes long (connecting) in the background. Default: nothing."""
+
     def normalize_workspace(self, workspace: str | None) -> str:
         """The workspace as the agent will see it (default: as given, else the home directory)."""
         return workspace or "~"

@@ -42,6 +42,7 @@ class LocalExecutor(Executor):
     """Runs agents on this machine; the task directory is the record's own directory."""
 
     type = "local"
+    standalone = True
 
     def normalize_workspace(self, workspace: str | None) -> str:
         """An absolute, symlink-free path on this machine (default: the current directory).

@@ -85,13 +85,12 @@ class SSHExecutor(Executor):
             accept_new=opts.get("accept_new_host_keys"),
         )
 
-    def normalize_workspace(self, workspace: str | None) -> str:
-        """The workspace as given (``~`` when omitted): a path on the host, resolved there at start.
-
-        ``start`` follows, so connecting begins now, in the background, while
-        the manager writes the record.
-        """
+    def connect_early(self) -> None:
+        """Connect now, in the background, while the manager writes the record."""
         self.session.connect_early()
+
+    def normalize_workspace(self, workspace: str | None) -> str:
+        """The workspace as given (``~`` when omitted): a path on the host, resolved there at start."""
         return workspace or "~"
 
     def close(self) -> None:

@@ -1,19 +1,9 @@
 """The SSH executor itself: start, observe, kill, clean up and read tasks on one host.
 
-Each task gets ``<remote_root>/<task-id>/`` (0700) on the host, holding the
-same files as a local task directory (``prompt``, ``env``, ``launcher.sh``,
-``pid``, ``rc``, ``stdout``, ``stderr``, ``.meta.json``); the local record
-directory is its mirror and stays the authoritative record.
-
-Connections go through Fabric (for ``~/.ssh/config``: HostName, User, Port,
-IdentityFile, ProxyJump) with host keys checked against ``known_hosts`` —
-Fabric itself would auto-add them. Every remote action is one POSIX ``sh``
-script sent on the stdin of ``/bin/sh -s``, so nothing user-supplied is ever
-spliced into a command line; the prompt travels by SFTP, and secret values by
-SFTP (the ``env`` file) and inside the prepare script on that stdin (for its
-checks), never on a command line. ``remote_root`` is proved private before
-anything is uploaded. Every answer is framed (see :class:`Answer`). Observing
-any number of one host's tasks is one round trip.
+How it talks to the host, and what it guarantees there, is in the package's
+docstring (:mod:`openclaw.executors.ssh`). Each task gets
+``<remote_root>/<task-id>/`` (0700) on the host; the local record directory
+stays the authoritative record.
 """
 
 from __future__ import annotations
@@ -112,18 +102,9 @@ class SSHExecutor(Executor):
             )
         return root
 
-    def _script(
-        self,
-        *names: str,
-        values: dict[str, str | int],
-        exports: dict[str, str] | None = None,
-        args: list[str] | None = None,
-        pre: str = "",
-        tail: str = "",
-    ) -> str:
+    def _script(self, *names: str, values: dict[str, str | int], **more: Any) -> str:
         """:func:`render`, with this executor's ``remote_root`` (the prelude makes ``$root`` of it)."""
-        values = {"remote_root": self._checked_root(), **values}
-        return render(*names, values=values, exports=exports, args=args, pre=pre, tail=tail)
+        return render(*names, values={"remote_root": self._checked_root(), **values}, **more)
 
     # -- start ---------------------------------------------------------------------------------
     def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:

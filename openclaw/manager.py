@@ -118,8 +118,10 @@ class Manager:
     ) -> dict[str, Any]:
         """Record a new task, start its agent detached, and return its record.
 
-        A failure to start is recorded (status ``failed`` with the reason) and
-        raised as :class:`StartError` carrying the task id.
+        A start the executor knows failed is recorded ``failed`` with the
+        reason and raised as :class:`StartError` carrying the task id; one cut
+        short (Ctrl-C: :class:`StartInterrupted`, a crash, a lost connection)
+        stays ``pending`` for the next observation to settle.
         """
         if not prompt.strip():
             raise UsageError("the prompt is empty", "pass --prompt TEXT, --prompt-file PATH or --prompt -")

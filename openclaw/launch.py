@@ -41,7 +41,8 @@ def judge_exit(
     reason = None
     if result is None:
         err = [ln for ln in stderr_tail.splitlines() if ln.strip()]
-        reason = err[-1].decode("utf-8", "replace").strip()[:300] if err else None
+        # Long enough for a secret across the record's 300-character cut to be redacted whole first.
+        reason = err[-1].decode("utf-8", "replace").strip()[:4000] if err else None
     return Observation(
         alive=False, exit_code=exit_code, result=result, reason=reason, finished_at=finished_at
     )

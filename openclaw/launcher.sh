@@ -8,8 +8,8 @@
 # It is POSIX sh (dash, bash, busybox) so the same file serves the local
 # machine and SSH hosts (containers have their own entry script). WORKSPACE
 # is an absolute path: the caller has resolved it on that host. It:
-#   - sources TASK_DIR/env if present (0600, values quoted by openclaw), so
-#     secrets never appear in argv;
+#   - has the agent source TASK_DIR/env if present (0600, values quoted by
+#     openclaw), so secrets never appear in argv;
 #   - runs AGENT_ARGV in WORKSPACE with stdin from TASK_DIR/prompt and
 #     stdout/stderr to TASK_DIR/stdout and TASK_DIR/stderr;
 #   - writes TASK_DIR/pid atomically: "<own pid> <start time> <agent pid> <start time>"
@@ -39,12 +39,6 @@ finish() {
     exit 0
 }
 
-if [ -f "$dir/env" ]; then
-    set -a
-    # shellcheck source=/dev/null
-    . "$dir/env"
-    set +a
-fi
 OPENCLAW_TASK_ID=$task_id
 export OPENCLAW_TASK_ID
 
@@ -58,7 +52,17 @@ fi
 # A handler (not an ignore), so the agent, once exec'd, gets default dispositions.
 trap ':' TERM HUP INT
 
-"$@" <"$dir/prompt" >"$dir/stdout" 2>"$dir/stderr" &
+# The agent's own environment (the 0600 env file) is read in the agent's shell, just
+# before it becomes the agent: no name in it can change this script's variables.
+(
+    if [ -f "$dir/env" ]; then
+        set -a
+        # shellcheck source=/dev/null
+        . "$dir/env"
+        set +a
+    fi
+    exec "$@"
+) <"$dir/prompt" >"$dir/stdout" 2>"$dir/stderr" &
 child=$!
 tp_start $$
 own=$st

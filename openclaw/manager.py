@@ -35,6 +35,7 @@ from openclaw.errors import (
 )
 from openclaw.executors import executor_class, get_executor
 from openclaw.executors.base import Executor
+from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from openclaw.agents.stream import Entry
     from openclaw.redact import Redactor
 
+#: How long a recorded error may be (it is one line of the agent's, or of ours).
+ERROR_CHARS = 300
 #: The task's file holding the digests of its secret values (see openclaw.redact).
 REDACT_FILE = "redact"
 #: How many characters of the prompt the record keeps (the prompt file keeps it all).
@@ -141,6 +144,11 @@ class Manager:
         argv = agent.command(cfg.claude_path, task_id, turns, resume=resume_session)
         env = dict(cfg.env)
         env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
+        if TASK_ENV in env:  # it tags the task's processes: only openclaw-agent sets it
+            raise UsageError(
+                f"executor {cfg.name!r}: {TASK_ENV} is set by openclaw-agent itself",
+                "remove it from env and pass_env",
+            )
         meta: dict[str, Any] = {
             "schema_version": 1,
             "task_id": task_id,
@@ -182,10 +190,18 @@ class Manager:
                 return self._hand_over(backend, agent, meta, argv, env, prompt)
             except StartError:
                 raise
+            except UsageError as exc:  # the executor's settings are wrong: nothing was launched
+                reason = exc.one_line()
+                self._update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
+                raise
             except BaseException as exc:
                 self._note_interrupted(task_id, exc)
                 if isinstance(exc, KeyboardInterrupt):
                     raise StartInterrupted(task_id) from None
+                if isinstance(exc, OSError):
+                    from openclaw.records import store_error
+
+                    raise store_error(exc, f"start task {task_id} in", self.store.root) from None
                 raise
         finally:
             self._release_start(task_id, starting)
@@ -326,7 +342,13 @@ class Manager:
 
         def redacted(meta: dict[str, Any]) -> dict[str, Any] | None:
             new = change(meta)
-            return None if new is None else self._redactor(task_id).record(new)
+            if new is None:
+                return None
+            new = self._redactor(task_id).record(new)
+            if isinstance(new.get("error"), str) and len(new["error"]) > ERROR_CHARS:
+                # Cut after redaction, so a secret across the cut is still found whole.
+                new = dict(new, error=new["error"][: ERROR_CHARS - 1] + "…")
+            return new
 
         return self.store.update(task_id, redacted)
 
@@ -464,6 +486,17 @@ class Manager:
         meta = self.get(task_id)
         if meta["status"] in states.FINAL:
             return meta, False
+        if meta["status"] == states.PENDING and meta.get("pid") is None:
+            backend = self.executor_for(meta["executor"], meta["executor_type"])
+            if self._in_flight(meta, backend):
+                # Its start died, but what it sent (a remote script, a run -d) may still launch
+                # the agent: a kill now would be recorded, and then overtaken by that launch.
+                raise ExecutorError(
+                    meta["executor"],
+                    f"task {task_id} may still be launching: its start was cut short, and a launch "
+                    f"it sent can land for up to {backend.launch_window_s:g} s after the task was made",
+                    "try again in a moment: 'openclaw-agent status' shows it running if it landed",
+                )
 
         def request(m: dict[str, Any]) -> dict[str, Any] | None:
             if m["status"] in states.FINAL or m.get("kill_requested_at"):
@@ -502,7 +535,7 @@ class Manager:
         return meta, meta["status"] == states.KILLED
 
     def _wait_for_start(self, task_id: str, timeout: float = START_WAIT_S) -> None:
-        """Return once no ``start`` of the task runs (its lock is free); UsageError after ``timeout``."""
+        """Return once no ``start`` of the task runs (its lock is free); OpenclawError after ``timeout``."""
         deadline = time.monotonic() + timeout
         while self._starter_alive(task_id):
             if time.monotonic() > deadline:

@@ -128,7 +128,7 @@ def failure_reason(obs: Observation) -> str:
             return str(result["subtype"])
         if result.get("is_error"):
             text = (result.get("text") or "").strip().splitlines()
-            return text[0][:300] if text else "the agent reported an error"
+            return text[0][:4000] if text else "the agent reported an error"
     if obs.reason:
         return obs.reason
     if obs.exit_code == 0:
@@ -158,7 +158,12 @@ def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
             # When it exited, not when someone next looked; never before it was seen to start.
             common["finished_at"] = max(obs.finished_at, meta.get("started_at") or meta["created_at"])
         result = obs.result
-        if obs.exit_code == 0 and result is not None and not result.get("is_error"):
+        if (
+            obs.exit_code == 0
+            and result is not None
+            and not result.get("is_error")
+            and result.get("subtype") in (None, "success")
+        ):
             # Success stands even if a kill was requested after the agent finished.
             return transition(meta, COMPLETED, error=None, **common)
         if killing:

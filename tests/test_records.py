@@ -303,3 +303,10 @@ def test_a_tasks_directory_others_can_write_is_refused_before_anything_is_read(t
     assert f"chmod 700 {tmp_path}" in refused.value.one_line()
     tmp_path.chmod(0o700)
     assert TaskStore(tmp_path).read(meta["task_id"]) == meta
+
+
+def test_exit_0_with_a_non_success_subtype_is_never_completed() -> None:
+    running = dict(new_meta(), status="running", started_at="2026-01-01T00:00:00.000Z", pid=4)
+    odd = {"subtype": "error_max_turns", "is_error": False}
+    settled = states.settle(running, states.Observation(alive=False, exit_code=0, result=odd))
+    assert settled is not None and settled["status"] == "failed" and settled["error"] == "error_max_turns"

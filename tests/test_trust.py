@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import test_ssh_executor as sshmod
-from conftest import Env, wait_until
+from conftest import Env, console_script, wait_until
 from test_ssh_executor import SSHEnv, live_task_processes, one_line_error
 
 from openclaw import procs
@@ -222,3 +222,63 @@ def test_a_remote_claude_that_is_there_but_not_executable_is_not_called_missing(
     assert result.code == 1
     line = one_line_error(result.err)
     assert f"claude is at {noexec}" in line and "cannot run it" in line and "not found" not in line
+
+
+# -------------------------------------------------------------- found by a second reader
+def test_kill_of_a_task_whose_cut_short_start_may_still_launch_refuses_rather_than_lie(ssh: SSHEnv) -> None:
+    """A start killed after sending its work leaves a launch that may still land: no 'killed' yet."""
+    env = dict(ssh.oc.env, OPENCLAW_FAULTS="ssh.uploaded:kill")
+    subprocess.run(
+        [console_script(), "start", "--prompt=#fake sleep 30", "--workspace", str(ssh.remote.ws)],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    (task_id,) = [n for n in os.listdir(ssh.oc.tasks_dir) if len(n) == 36]
+    refused = ssh.oc.run("kill", "--task-id", task_id)
+    assert refused.code == 1 and "may still be launching" in one_line_error(refused.err)
+    record = json.loads((ssh.oc.tasks_dir / task_id / ".meta.json").read_text())
+    assert record["status"] == "pending" and record["kill_requested_at"] is None
+    forced = ssh.oc.run("cleanup", "--task-id", task_id, "--force", timeout=60)
+    assert forced.code == 0 and "may still be launching" in forced.err
+    assert not ssh.task_dir(task_id).exists()
+
+
+def test_env_names_like_the_scripts_own_variables_change_nothing_on_the_host(ssh: SSHEnv) -> None:
+    ssh.configure(env={"task_id": "not-the-task", "dir": "/nowhere", "workspace": "/nowhere"})
+    meta = ssh.oc.start("#fake sleep 30", "--workspace", str(ssh.remote.ws))
+    assert meta["status"] == "running"
+    wait_until(
+        lambda: len(live_task_processes(meta["task_id"])) >= 2
+    )  # agent and tool, tagged with the real id
+    killed = ssh.oc.ok("kill", "--task-id", meta["task_id"], "--grace", "1", "--json", timeout=60).json()
+    assert killed["status"] == "killed" and live_task_processes(meta["task_id"]) == []
+
+
+def test_an_unusable_remote_root_fails_the_start_instead_of_leaving_it_pending(ssh: SSHEnv) -> None:
+    ssh.configure(remote_root="relative/tasks")
+    result = ssh.oc.run("start", "--json", "--prompt=hi", "--workspace", str(ssh.remote.ws))
+    assert result.code == 2 and "remote_root" in one_line_error(result.err)
+    (task_id,) = [n for n in os.listdir(ssh.oc.tasks_dir) if len(n) == 36]
+    assert ssh.oc.status(task_id)["status"] == "failed"
+
+
+def test_openclaw_task_id_cannot_be_set_in_an_executors_env(oc: Env) -> None:
+    oc.write_config(
+        json.dumps({"executors": [{"name": "local", "type": "local", "env": {"OPENCLAW_TASK_ID": "x"}}]})
+    )
+    result = oc.run("start", "--prompt", "hi")
+    assert result.code == 2 and "OPENCLAW_TASK_ID is set by openclaw-agent itself" in result.err
+    assert not oc.tasks_dir.is_dir() or not [n for n in os.listdir(oc.tasks_dir) if len(n) == 36]
+
+
+def test_a_secret_across_the_errors_length_limit_is_still_redacted_whole(oc: Env, tmp_path: Path) -> None:
+    secret = "sk-live-" + "0123456789abcdef" * 4
+    leaky = tmp_path / "leaky-agent"
+    leaky.write_text('#!/bin/sh\nprintf "%0290d $MY_TOKEN\\n" 0 >&2\nexit 2\n')
+    leaky.chmod(0o755)
+    config = {"name": "local", "type": "local", "pass_env": ["MY_TOKEN"], "claude_path": str(leaky)}
+    oc.write_config(json.dumps({"executors": [config]}))
+    meta = oc.start("#fake text hi", env={"MY_TOKEN": secret})
+    done = oc.wait_status(meta["task_id"], "failed")
+    assert secret[:8] not in done["error"] and len(done["error"]) <= 300

@@ -167,7 +167,8 @@ class SSHExecutor(Executor):
                     out, err = self.session.exec(conn, script, 60)
                     launched = Answer.parse(out, err)
                 except Exception as exc:
-                    if not is_connection_error(exc):
+                    # A lost connection, or an answer that cannot be read: the host says what happened.
+                    if not is_connection_error(exc) and not isinstance(exc, ValueError):
                         raise
                     launched = self._launch_answer(task_dir, exc)
                     with contextlib.suppress(Exception):

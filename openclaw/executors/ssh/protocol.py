@@ -53,8 +53,10 @@ def render(
     with quoted arguments), never a value.
     """
     assigned = {"OPENCLAW_MARK": MARK.decode().strip(), "OPENCLAW_END": END.decode().strip(), **values}
-    head = "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in assigned.items())
-    head += "".join(f"{k}={shlex.quote(v)}; export {k}\n" for k, v in sorted((exports or {}).items()))
+    # The exports first: an environment variable named like one of the script's own
+    # (task_id, dir, ...) must not change what the script was given.
+    head = "".join(f"{k}={shlex.quote(v)}; export {k}\n" for k, v in sorted((exports or {}).items()))
+    head += "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in assigned.items())
     if args is not None:
         head += "set -- " + " ".join(shlex.quote(a) for a in args) + "\n"
     return head + script_text("prelude") + pre + "".join(script_text(n) for n in names) + tail

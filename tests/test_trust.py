@@ -95,17 +95,22 @@ def test_kill_finds_a_running_agent_whose_task_directory_was_deleted(oc: Env) ->
 
 
 # -------------------------------------------------------------- 6: secrets stay secret
+def start_leaky_agent(oc: Env, tmp_path: Path, stderr_command: str, secret: str) -> str:
+    """Start an 'agent' that runs ``stderr_command`` to stderr and exits 2, with MY_TOKEN=secret passed."""
+    leaky = tmp_path / "leaky-agent"
+    leaky.write_text(f"#!/bin/sh\n{stderr_command} >&2\nexit 2\n")
+    leaky.chmod(0o755)
+    config = {"name": "local", "type": "local", "pass_env": ["MY_TOKEN"], "claude_path": str(leaky)}
+    oc.write_config(json.dumps({"executors": [config]}))
+    task_id: str = oc.start("#fake text hi", env={"MY_TOKEN": secret})["task_id"]
+    return task_id
+
+
 def test_a_secret_the_agent_prints_on_stderr_is_redacted_in_the_record_status_and_list(
     oc: Env, tmp_path: Path
 ) -> None:
     secret = "sk-live-0123456789abcdef"
-    leaky = tmp_path / "leaky-agent"
-    leaky.write_text('#!/bin/sh\necho "auth failed for token $MY_TOKEN" >&2\nexit 2\n')
-    leaky.chmod(0o755)
-    config = {"name": "local", "type": "local", "pass_env": ["MY_TOKEN"], "claude_path": str(leaky)}
-    oc.write_config(json.dumps({"executors": [config]}))
-    meta = oc.start("#fake text hi", env={"MY_TOKEN": secret})
-    task_id = meta["task_id"]
+    task_id = start_leaky_agent(oc, tmp_path, 'echo "auth failed for token $MY_TOKEN"', secret)
     # Observed from a shell that does not have the variable: the record must not get it either.
     done = oc.wait_status(task_id, "failed")
     assert secret not in json.dumps(done) and "[redacted]" in done["error"]
@@ -274,11 +279,6 @@ def test_openclaw_task_id_cannot_be_set_in_an_executors_env(oc: Env) -> None:
 
 def test_a_secret_across_the_errors_length_limit_is_still_redacted_whole(oc: Env, tmp_path: Path) -> None:
     secret = "sk-live-" + "0123456789abcdef" * 4
-    leaky = tmp_path / "leaky-agent"
-    leaky.write_text('#!/bin/sh\nprintf "%0290d $MY_TOKEN\\n" 0 >&2\nexit 2\n')
-    leaky.chmod(0o755)
-    config = {"name": "local", "type": "local", "pass_env": ["MY_TOKEN"], "claude_path": str(leaky)}
-    oc.write_config(json.dumps({"executors": [config]}))
-    meta = oc.start("#fake text hi", env={"MY_TOKEN": secret})
-    done = oc.wait_status(meta["task_id"], "failed")
+    task_id = start_leaky_agent(oc, tmp_path, 'printf "%0290d $MY_TOKEN\\n" 0', secret)
+    done = oc.wait_status(task_id, "failed")
     assert secret[:8] not in done["error"] and len(done["error"]) <= 300

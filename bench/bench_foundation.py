@@ -38,32 +38,29 @@ def median(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
 
 def plant_records(tasks: Path, count: int) -> None:
     """``count`` finished task records, as ``start`` and a completed run leave them."""
-    template = {
-        "schema_version": 1,
-        "executor": "local",
-        "executor_type": "local",
-        "agent": "claude",
-        "status": "completed",
-        "pid": 4242,
-        "pid_start_time": 1000,
-        "agent_pid": 4243,
-        "boot_id": None,
-        "host": "bench",
-        "prompt": "Fix the failing test in the parser module",
-        "prompt_bytes": 42,
-        "workspace": "/work/project",
-        "command": ["claude", "-p"],
-        "env_names": [],
-        "created_at": "2026-11-24T10:00:00.000Z",
-        "started_at": "2026-11-24T10:00:00.010Z",
-        "finished_at": "2026-11-24T10:05:00.000Z",
-        "kill_requested_at": None,
-        "exit_code": 0,
-        "error": None,
-        "max_turns": 30,
-        "parent_id": None,
-        "labels": [],
-        "result": {
+    sys.path.insert(0, str(REPO))
+    from openclaw.task import new_record, with_fields
+
+    template = with_fields(
+        new_record(
+            task_id=str(uuid.UUID(int=0, version=4)),
+            executor="local",
+            executor_type="local",
+            agent="claude",
+            prompt=b"Fix the failing test in the parser module",
+            workspace="/work/project",
+            command=["claude", "-p"],
+            max_turns=30,
+        ),
+        status="completed",
+        pid=4242,
+        pid_start_time=1000,
+        agent_pid=4243,
+        host="bench",
+        started_at="2026-11-24T10:00:00.010Z",
+        finished_at="2026-11-24T10:05:00.000Z",
+        exit_code=0,
+        result={
             "subtype": "success",
             "is_error": False,
             "num_turns": 7,
@@ -71,13 +68,13 @@ def plant_records(tasks: Path, count: int) -> None:
             "duration_ms": 300000,
             "text": "Done.",
         },
-    }
+    )
     tasks.mkdir(parents=True)
     for i in range(count):
         task_id = str(uuid.UUID(int=i + 1, version=4))
         d = tasks / task_id
         d.mkdir()
-        meta = dict(
+        meta = with_fields(
             template,
             task_id=task_id,
             session_id=task_id,

@@ -32,27 +32,24 @@ def record(tasks: Path, stdout_bytes: int) -> str:
     """A completed task whose stdout is ``stdout_bytes`` of real stream-json lines."""
     sys.path.insert(0, str(REPO))
     from openclaw.records import TaskStore
+    from openclaw.task import new_record, with_fields
 
     task_id = str(uuid.uuid4())
-    meta = {
-        "schema_version": 1,
-        "task_id": task_id,
-        "executor": "local",
-        "executor_type": "local",
-        "agent": "claude",
-        "status": "completed",
-        "pid": None,
-        "prompt": "bench",
-        "workspace": "/tmp",
-        "created_at": "2026-11-24T10:00:00.000Z",
-        "started_at": None,
-        "finished_at": None,
-        "exit_code": 0,
-        "error": None,
-        "max_turns": 30,
-        "parent_id": None,
-        "result": None,
-    }
+    meta = with_fields(
+        new_record(
+            task_id=task_id,
+            executor="local",
+            executor_type="local",
+            agent="claude",
+            prompt=b"bench",
+            workspace="/tmp",
+            command=["claude", "-p"],
+            max_turns=30,
+            created_at="2026-11-24T10:00:00.000Z",
+        ),
+        status="completed",
+        exit_code=0,
+    )
     TaskStore(tasks).create(meta)
     body = FIXTURE.read_bytes()
     middle = b"".join(ln + b"\n" for ln in body.splitlines()[1:-1])

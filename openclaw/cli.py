@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -32,6 +32,9 @@ from openclaw.errors import (
 )
 from openclaw.manager import DEFAULT_GRACE_S, MAX_SECONDS, Manager
 from openclaw.records import UUID_RE
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -195,7 +198,7 @@ def start(
 
 
 def _dispatch(
-    manager: Manager, json: bool, waiting: dict[str, Any] | None, launch: Callable[[], dict[str, Any]]
+    manager: Manager, json: bool, waiting: dict[str, Any] | None, launch: Callable[[], TaskRecord]
 ) -> None:
     """Start a task with ``launch``, then report it (and wait for it, if asked)."""
     from openclaw import render
@@ -230,7 +233,7 @@ def _wait_options(
     return {"follow": interval, "timeout": seconds, "kill": kill_on_timeout}
 
 
-def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[str, Any] | None) -> None:
+def _started(manager: Manager, meta: TaskRecord, json: bool, waiting: dict[str, Any] | None) -> None:
     from openclaw import render
 
     if waiting is None:
@@ -248,7 +251,7 @@ def _started(manager: Manager, meta: dict[str, Any], json: bool, waiting: dict[s
 
 def _wait_for(
     manager: Manager,
-    meta: dict[str, Any],
+    meta: TaskRecord,
     json: bool,
     follow: float | None,
     timeout: float | None,
@@ -364,12 +367,12 @@ def status(c: Context, task_id: str | None = None, json: bool = False) -> None:
     from openclaw import render
 
     manager = _manager(c)
-    meta = manager.get(_required(task_id))
-    chain = manager.chain(meta)
+    view = manager.observe(_required(task_id))
+    chain = manager.chain(view.record)
     if json:
-        _out(render.dumps(dict(meta, chain=chain)))
+        _out(render.dumps(dict(view.as_json(), chain=chain)))
     else:
-        _out(render.task_detail(meta))
+        _out(render.task_detail(view))
         if len(chain) > 1:
             _out("chain      " + " → ".join(i[:8] for i in chain))
 
@@ -414,7 +417,7 @@ class LogView:
 
         self.entries(parse_lines(chunk.splitlines(), self.transcript))
 
-    def close(self, meta: dict[str, Any]) -> None:
+    def close(self, meta: TaskRecord) -> None:
         """After following: a closing line if the output had no result event (killed, lost)."""
         from openclaw import render
 
@@ -493,14 +496,14 @@ def list_(
 
     if json and jsonl:
         raise UsageError("give either --json or --jsonl, not both")
-    metas, bad = _manager(c).list_tasks(status, executor)
+    views, bad = _manager(c).list_tasks(status, executor)
     _warn_corrupt(list(bad))
     if json:
-        _out(render.dumps(metas))
+        _out(render.dumps([v.as_json() for v in views]))
     elif jsonl:
-        sys.stdout.write("".join(render.dumps(m) + "\n" for m in metas))
+        sys.stdout.write("".join(render.dumps(v.as_json()) + "\n" for v in views))
     else:
-        _out(render.task_table(metas))
+        _out(render.task_table(views))
 
 
 @command(
@@ -581,18 +584,18 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
     try:
         while True:
             snap = manager.snapshot()
-            for tid in snap["corrupt"]:
+            for tid in snap.corrupt:
                 _err(f"{PROG}: warning: task {tid}: corrupt .meta.json (skipped)")
             if stream:
-                _out(render.dumps(snap))
+                _out(render.dumps(snap.as_json()))
             else:
                 if tty and interval is not None:
                     sys.stdout.write("\x1b[H\x1b[2J")
                 _out(
-                    f"{PROG} · {snap['generated_at']} · "
-                    + render.counts_line(snap["counts"], snap["total_cost_usd"])
+                    f"{PROG} · {snap.generated_at} · "
+                    + render.counts_line(snap.counts, snap.total_cost_usd)
                 )
-                _out(render.task_table(snap["tasks"]))
+                _out(render.task_table(snap.views))
             if interval is None:
                 return
             time.sleep(interval)

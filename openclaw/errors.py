@@ -9,7 +9,10 @@ does shows a traceback.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
 
 
 class ExitCode(IntEnum):
@@ -164,7 +167,7 @@ class WaitTimeout(OpenclawError):
 
     exit_code = ExitCode.TIMEOUT
 
-    def __init__(self, meta: dict[str, Any]) -> None:
+    def __init__(self, meta: TaskRecord) -> None:
         super().__init__(
             f"timed out waiting for task {meta['task_id']} (still {meta['status']})",
             "it keeps running; wait again, or pass --kill-on-timeout",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from openclaw.executors.base import Executor
 from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
 from openclaw.states import Observation
+from openclaw.task import Observed, TaskRecord, new_record, with_fields
 
 if TYPE_CHECKING:
     from openclaw.agents.claude import ClaudeAgent
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 ERROR_CHARS = 300
 #: The task's file holding the digests of its secret values (see openclaw.redact).
 REDACT_FILE = "redact"
-#: How many characters of the prompt the record keeps (the prompt file keeps it all).
-PROMPT_PREVIEW = 200
 #: Default seconds between SIGTERM and SIGKILL.
 DEFAULT_GRACE_S = 5.0
 #: The longest grace period, and the longest any interval or timeout flag may be: a year.
@@ -71,6 +69,29 @@ def check_grace(grace: float) -> float:
 #: ``wait`` checks the task ever less often (times this factor per check), up to this many seconds.
 WAIT_BACKOFF = 1.5
 WAIT_MAX_INTERVAL_S = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Every task at one moment, as the dashboard shows it."""
+
+    generated_at: str
+    views: list[Observed]
+    counts: dict[str, int]
+    total_cost_usd: float
+    #: Ids of the records that could not be read.
+    corrupt: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON shape of ``dashboard --stream``."""
+        return {
+            "generated_at": self.generated_at,
+            "total": len(self.views),
+            "counts": self.counts,
+            "total_cost_usd": self.total_cost_usd,
+            "corrupt": self.corrupt,
+            "tasks": [view.as_json() for view in self.views],
+        }
 
 
 class Manager:
@@ -118,7 +139,7 @@ class Manager:
         max_turns: int | None = None,
         parent_id: str | None = None,
         resume_session: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> TaskRecord:
         """Record a new task, start its agent detached, and return its record.
 
         A start the executor knows failed is recorded ``failed`` with the
@@ -149,37 +170,19 @@ class Manager:
                 f"executor {cfg.name!r}: {TASK_ENV} is set by openclaw-agent itself",
                 "remove it from env and pass_env",
             )
-        meta: dict[str, Any] = {
-            "schema_version": 1,
-            "task_id": task_id,
-            "executor": cfg.name,
-            "executor_type": cfg.type,
-            "agent": agent.name,
-            "status": states.PENDING,
-            "pid": None,
-            "pid_start_time": None,
-            "agent_pid": None,
-            "boot_id": None,
-            "host": None,
-            "prompt": prompt[: PROMPT_PREVIEW * 4].decode("utf-8", "replace")[:PROMPT_PREVIEW],
-            "prompt_bytes": len(prompt),
-            "prompt_sha256": hashlib.sha256(prompt).hexdigest(),
-            "workspace": ws,
-            "command": argv,
-            "env_names": sorted(env),
-            "session_id": task_id,
-            "transcript": None,
-            "created_at": states.now(),
-            "started_at": None,
-            "finished_at": None,
-            "kill_requested_at": None,
-            "exit_code": None,
-            "error": None,
-            "max_turns": turns,
-            "parent_id": parent_id,
-            "labels": list(cfg.labels),
-            "result": None,
-        }
+        meta = new_record(
+            task_id=task_id,
+            executor=cfg.name,
+            executor_type=cfg.type,
+            agent=agent.name,
+            prompt=prompt,
+            workspace=ws,
+            command=argv,
+            env_names=list(env),
+            max_turns=turns,
+            parent_id=parent_id,
+            labels=cfg.labels,
+        )
         # Only a StartError (the executor knows nothing runs) makes the task failed. Anything
         # else that ends start early (Ctrl-C, a crash, a lost connection) leaves it pending:
         # whether its agent was launched is then for the next observation to find out.
@@ -210,11 +213,11 @@ class Manager:
         self,
         backend: Executor,
         agent: ClaudeAgent,
-        meta: dict[str, Any],
+        meta: TaskRecord,
         argv: list[str],
         env: dict[str, str],
         prompt: bytes,
-    ) -> dict[str, Any]:
+    ) -> TaskRecord:
         """Write the prompt, hand the task to the executor, and record what it reports."""
         task_id = meta["task_id"]
         faults.point("start.recorded")
@@ -235,7 +238,9 @@ class Manager:
                 known = exc.fields
                 self._update(
                     task_id,
-                    lambda m: dict(m, **known, error=reason) if m["status"] == states.PENDING else None,
+                    lambda m: (
+                        with_fields(m, **known, error=reason) if m["status"] == states.PENDING else None
+                    ),
                 )
             else:
                 self._update(
@@ -253,10 +258,10 @@ class Manager:
             workspace = fields.get("workspace", meta["workspace"])
             fields["transcript"] = agent.transcript(home, workspace, task_id)
 
-        def running(m: dict[str, Any]) -> dict[str, Any]:
+        def running(m: TaskRecord) -> TaskRecord:
             if m["status"] == states.PENDING:
                 return states.transition(m, states.RUNNING, **fields)
-            return dict(m, **fields)
+            return with_fields(m, **fields)
 
         return self._update(task_id, running)
 
@@ -265,7 +270,9 @@ class Manager:
         why = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         note = f"start was interrupted ({why}) before it knew whether the agent was launched"
         try:
-            self._update(task_id, lambda m: dict(m, error=note) if m["status"] == states.PENDING else None)
+            self._update(
+                task_id, lambda m: with_fields(m, error=note) if m["status"] == states.PENDING else None
+            )
         except (OpenclawError, OSError, KeyboardInterrupt):
             pass
 
@@ -311,7 +318,7 @@ class Manager:
         os.close(fd)
         return False
 
-    def _in_flight(self, meta: dict[str, Any], backend: Executor) -> bool:
+    def _in_flight(self, meta: TaskRecord, backend: Executor) -> bool:
         """Whether a launch of this pending task, of which nothing is seen yet, may still land.
 
         Yes while its ``start`` runs; after that, for the executor's launch
@@ -335,37 +342,39 @@ class Manager:
 
         return Redactor.load(self.store.file(task_id, REDACT_FILE))
 
-    def _update(
-        self, task_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any]:
+    def _update(self, task_id: str, change: Callable[[TaskRecord], TaskRecord | None]) -> TaskRecord:
         """:meth:`TaskStore.update`, with every secret value of the task taken out of what it writes."""
 
-        def redacted(meta: dict[str, Any]) -> dict[str, Any] | None:
+        def redacted(meta: TaskRecord) -> TaskRecord | None:
             new = change(meta)
             if new is None:
                 return None
             new = self._redactor(task_id).record(new)
-            if isinstance(new.get("error"), str) and len(new["error"]) > ERROR_CHARS:
+            error = new["error"]
+            if error is not None and len(error) > ERROR_CHARS:
                 # Cut after redaction, so a secret across the cut is still found whole.
-                new = dict(new, error=new["error"][: ERROR_CHARS - 1] + "…")
+                new = with_fields(new, error=error[: ERROR_CHARS - 1] + "…")
             return new
 
         return self.store.update(task_id, redacted)
 
     # -- observe --------------------------------------------------------------------------
-    def refresh(self, metas: list[dict[str, Any]], drop_vanished: bool = False) -> list[dict[str, Any]]:
-        """Bring the active tasks among ``metas`` up to date; return all of them, updated.
+    def refresh(self, metas: list[TaskRecord], drop_vanished: bool = False) -> list[Observed]:
+        """Bring the active tasks among ``metas`` up to date; return each record, updated, beside
+        what observing it found (None for a task that was not observed: a final one).
 
-        Tasks are observed in one batch per executor. A task removed while it
-        is being updated (``cleanup`` in another process) is dropped from the
-        result with ``drop_vanished`` (``list``, ``dashboard``); without it,
-        that raises :class:`UnknownTaskError`, as for a task that is gone.
+        Tasks are observed in one batch per executor. An observation that
+        could not tell changes nothing in the record: it is returned beside it
+        (shown as ``unknown``). A task removed while it is being updated
+        (``cleanup`` in another process) is dropped from the result with
+        ``drop_vanished`` (``list``, ``dashboard``); without it, that raises
+        :class:`UnknownTaskError`, as for a task that is gone.
         """
-        by_executor: dict[str, list[dict[str, Any]]] = {}
+        by_executor: dict[str, list[TaskRecord]] = {}
         for m in metas:
             if m["status"] in states.ACTIVE:
                 by_executor.setdefault(m["executor"], []).append(m)
-        updated: dict[str, dict[str, Any]] = {}
+        updated: dict[str, Observed] = {}
         vanished: set[str] = set()
         results = self._observe_all(by_executor)
         for name, batch in by_executor.items():
@@ -374,28 +383,21 @@ class Manager:
                 obs = observations.get(m["task_id"])
                 if obs is None:
                     continue
-                if obs.alive is None and obs.exit_code is None:
-                    # Could not tell: show "unknown" with the reason; the record keeps its state.
-                    updated[m["task_id"]] = dict(
-                        m, status=states.UNKNOWN, recorded_status=m["status"], status_reason=obs.reason
-                    )
-                elif states.settle(m, obs) is not None:
+                if obs.reason:  # it may be shown: no secret value of the task in it
+                    obs = dataclasses.replace(obs, reason=self._redactor(m["task_id"]).text(obs.reason))
+                record = m
+                if states.settle(m, self._adopting(m, obs)) is not None:
                     applied = self._apply(m["task_id"], obs)
                     if applied is None:
                         if not drop_vanished:
                             raise UnknownTaskError(m["task_id"])
                         vanished.add(m["task_id"])
-                    else:
-                        updated[m["task_id"]] = applied
-                if obs.alive and obs.reason:
-                    # Running, with something to say (the launcher is gone, the agent is not): shown.
-                    shown = updated.get(m["task_id"], m)
-                    updated[m["task_id"]] = dict(
-                        shown, status_reason=self._redactor(m["task_id"]).text(obs.reason)
-                    )
-        return [updated.get(m["task_id"], m) for m in metas if m["task_id"] not in vanished]
+                        continue
+                    record = applied
+                updated[m["task_id"]] = Observed(record, obs)
+        return [updated.get(m["task_id"], Observed(m)) for m in metas if m["task_id"] not in vanished]
 
-    def _observe_all(self, by_executor: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Observation]]:
+    def _observe_all(self, by_executor: dict[str, list[TaskRecord]]) -> dict[str, dict[str, Observation]]:
         """Observe every executor's batch; several executors (hosts) are polled in parallel."""
         if len(by_executor) <= 1:
             return {name: self._observe(name, batch) for name, batch in by_executor.items()}
@@ -410,7 +412,7 @@ class Manager:
             futures = {name: pool.submit(self._observe, name, batch) for name, batch in by_executor.items()}
             return {name: future.result() for name, future in futures.items()}
 
-    def _observe(self, name: str, batch: list[dict[str, Any]]) -> dict[str, Observation]:
+    def _observe(self, name: str, batch: list[TaskRecord]) -> dict[str, Observation]:
         try:
             backend = self.executor_for(name, batch[0]["executor_type"])
             found = backend.observe(batch)
@@ -431,7 +433,7 @@ class Manager:
                 found[m["task_id"]] = dataclasses.replace(obs, in_flight=in_flight)
         return found
 
-    def _apply(self, task_id: str, obs: Observation) -> dict[str, Any] | None:
+    def _apply(self, task_id: str, obs: Observation) -> TaskRecord | None:
         """Record what ``obs`` settles for the task; None when the task was removed meanwhile."""
         try:
             return self._update(task_id, lambda m: states.settle(m, self._adopting(m, obs)))
@@ -439,7 +441,7 @@ class Manager:
             return None
 
     @staticmethod
-    def _adopting(meta: dict[str, Any], obs: Observation) -> Observation:
+    def _adopting(meta: TaskRecord, obs: Observation) -> Observation:
         """``obs``, with the ``home`` in ``started`` turned into the transcript path, as start does."""
         if not obs.started or "home" not in obs.started:
             return obs
@@ -450,15 +452,21 @@ class Manager:
         started["transcript"] = get_agent(meta.get("agent") or "claude").transcript(home, workspace, session)
         return dataclasses.replace(obs, started=started)
 
-    def get(self, ref: str) -> dict[str, Any]:
-        """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""
+    def observe(self, ref: str) -> Observed:
+        """The up-to-date record of the task ``ref`` (an id or unique prefix) names, beside
+        what observing it found."""
         task_id = self.store.resolve(ref)
         return self.refresh([self.store.read(task_id)])[0]
 
+    def get(self, ref: str) -> TaskRecord:
+        """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""
+        return self.observe(ref).record
+
     def list_tasks(
         self, status: str | None = None, executor: str | None = None
-    ) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
-        """Up-to-date records, newest first, filtered; and the corrupt records skipped."""
+    ) -> tuple[list[Observed], list[CorruptRecordError]]:
+        """Up-to-date records beside their observations, newest first, filtered by the state
+        shown (``unknown`` included); and the corrupt records skipped."""
         if status is not None and status not in (*states.ALL, states.UNKNOWN):
             raise UsageError(
                 f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}, {states.UNKNOWN}"
@@ -466,14 +474,14 @@ class Manager:
         metas, bad = self.store.all()
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
-        metas = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
+        views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
         if status is not None:
-            metas = [m for m in metas if m["status"] == status]
-        metas.sort(key=lambda m: m["created_at"], reverse=True)
-        return metas, bad
+            views = [v for v in views if v.status == status]
+        views.sort(key=lambda v: v.record["created_at"], reverse=True)
+        return views, bad
 
     # -- kill and cleanup -------------------------------------------------------------------
-    def kill(self, ref: str, grace: float = DEFAULT_GRACE_S) -> tuple[dict[str, Any], bool]:
+    def kill(self, ref: str, grace: float = DEFAULT_GRACE_S) -> tuple[TaskRecord, bool]:
         """Kill the task's processes; return its record and whether this call killed it.
 
         A task already in a final state is left exactly as it is. A task
@@ -483,10 +491,11 @@ class Manager:
         check_grace(grace)
         task_id = self.store.resolve(ref)
         self._wait_for_start(task_id)
-        meta = self.get(task_id)
+        view = self.observe(task_id)
+        meta = view.record
         if meta["status"] in states.FINAL:
             return meta, False
-        if meta["status"] == states.PENDING and meta.get("pid") is None:
+        if meta["status"] == states.PENDING and meta.get("pid") is None and not view.unknown:
             backend = self.executor_for(meta["executor"], meta["executor_type"])
             if self._in_flight(meta, backend):
                 # Its start died, but what it sent (a remote script, a run -d) may still launch
@@ -498,10 +507,10 @@ class Manager:
                     "try again in a moment: 'openclaw-agent status' shows it running if it landed",
                 )
 
-        def request(m: dict[str, Any]) -> dict[str, Any] | None:
+        def request(m: TaskRecord) -> TaskRecord | None:
             if m["status"] in states.FINAL or m.get("kill_requested_at"):
                 return None
-            return dict(m, kill_requested_at=states.now())
+            return with_fields(m, kill_requested_at=states.now())
 
         meta = self._update(task_id, request)
         if meta["status"] in states.FINAL:
@@ -521,11 +530,12 @@ class Manager:
         except OpenclawError:
             # The kill did not happen: withdraw the request, so a later exit is judged as usual.
             self._update(
-                task_id, lambda m: None if m["status"] in states.FINAL else dict(m, kill_requested_at=None)
+                task_id,
+                lambda m: None if m["status"] in states.FINAL else with_fields(m, kill_requested_at=None),
             )
             raise
 
-        def finish(m: dict[str, Any]) -> dict[str, Any] | None:
+        def finish(m: TaskRecord) -> TaskRecord | None:
             settled = states.settle(m, self._adopting(m, obs))
             if settled is None and m["status"] not in states.FINAL:
                 return states.transition(m, states.KILLED)
@@ -574,7 +584,7 @@ class Manager:
                 self.store.remove(task_id)
             return task_id, []
         left: list[str] = []
-        status = meta.get("recorded_status") or meta["status"]  # "unknown" is only shown
+        status = meta["status"]
         if status in states.ACTIVE and not force:
             raise UsageError(
                 f"task {task_id} is {status}",
@@ -606,10 +616,10 @@ class Manager:
 
         One task whose executor cannot be reached does not stop the others.
         """
-        metas, _ = self.list_tasks()
+        views, _ = self.list_tasks()
         removed: list[str] = []
         failures: list[tuple[str, OpenclawError]] = []
-        for m in metas:
+        for m, _obs in views:
             if m["status"] in states.FINAL:
                 try:
                     removed.append(self.cleanup(m["task_id"])[0])
@@ -633,7 +643,7 @@ class Manager:
             procs.kill_task_processes(None, None, task_id, grace)
 
     # -- output ------------------------------------------------------------------------------
-    def _read(self, meta: dict[str, Any], source: str) -> Callable[[dict[str, Any], int], tuple[bytes, int]]:
+    def _read(self, meta: TaskRecord, source: str) -> Callable[[TaskRecord, int], tuple[bytes, int]]:
         """A reader of the task's ``source``: ``read(meta, offset)`` gives the bytes from ``offset`` on.
 
         ``meta`` is the task's latest record: once it is final, the reader
@@ -649,7 +659,7 @@ class Manager:
             raise UsageError(f"unknown --source {source!r}", "use one of: stdout, stderr, transcript")
         return lambda m, offset: backend.read_from(m, source, offset)
 
-    def _secrets(self, meta: dict[str, Any]) -> list[bytes]:
+    def _secrets(self, meta: TaskRecord) -> list[bytes]:
         """Values that must never be shown: the executor's env and pass_env values."""
         try:
             cfg = self.config.executor(meta["executor"])
@@ -669,7 +679,7 @@ class Manager:
             data = data.replace(secret, b"[redacted]")
         return data
 
-    def tail(self, ref: str, lines: int, source: str = "stdout") -> tuple[dict[str, Any], list[bytes]]:
+    def tail(self, ref: str, lines: int, source: str = "stdout") -> tuple[TaskRecord, list[bytes]]:
         """The task's record and the last ``lines`` lines of its stdout, stderr or transcript."""
         if lines < 0:
             raise UsageError(f"--lines must not be negative, not {lines}")
@@ -684,9 +694,7 @@ class Manager:
         secrets = self._secrets(meta)
         return meta, [self._redact(line, secrets) for line in out]
 
-    def tail_entries(
-        self, ref: str, count: int, source: str = "stdout"
-    ) -> tuple[dict[str, Any], list[Entry]]:
+    def tail_entries(self, ref: str, count: int, source: str = "stdout") -> tuple[TaskRecord, list[Entry]]:
         """The task's record and its last ``count`` normalised output entries."""
         from openclaw.agents.stream import parse_lines
 
@@ -700,7 +708,7 @@ class Manager:
 
     def follow(
         self,
-        meta: dict[str, Any],
+        meta: TaskRecord,
         interval: float,
         source: str = "stdout",
         deadline: float | None = None,
@@ -741,14 +749,14 @@ class Manager:
             # Reading new bytes is cheap; asking whether the task ended costs more, so at
             # most once a second (or every interval, when that is longer).
             if data or time.monotonic() - checked >= max(1.0, interval):
-                meta = self.refresh([meta])[0]
+                meta = self.refresh([meta])[0].record
                 checked = time.monotonic()
 
-    def _size(self, meta: dict[str, Any], stream: str) -> int:
+    def _size(self, meta: TaskRecord, stream: str) -> int:
         return self.executor_for(meta["executor"], meta["executor_type"]).size(meta, stream)
 
     # -- waiting and continuing ---------------------------------------------------------------
-    def wait(self, ref: str, timeout: float | None = None, interval: float = 0.25) -> dict[str, Any]:
+    def wait(self, ref: str, timeout: float | None = None, interval: float = 0.25) -> TaskRecord:
         """Block until the task is in a final state and return its record.
 
         The task is checked after ``interval`` seconds, then ever less often,
@@ -765,10 +773,10 @@ class Manager:
                 raise WaitTimeout(meta)
             time.sleep(interval if deadline is None else min(interval, deadline - now))
             interval = min(interval * WAIT_BACKOFF, max(interval, WAIT_MAX_INTERVAL_S))
-            meta = self.refresh([self.store.read(meta["task_id"])])[0]
+            meta = self.refresh([self.store.read(meta["task_id"])])[0].record
         return meta
 
-    def resume(self, ref: str, prompt: bytes, max_turns: int | None = None) -> dict[str, Any]:
+    def resume(self, ref: str, prompt: bytes, max_turns: int | None = None) -> TaskRecord:
         """Continue a finished task's conversation as a new task on the same executor and workspace."""
         parent = self.get(ref)
         if parent["status"] not in states.FINAL:
@@ -787,7 +795,7 @@ class Manager:
             resume_session=parent.get("session_id") or parent["task_id"],
         )
 
-    def chain(self, meta: dict[str, Any]) -> list[str]:
+    def chain(self, meta: TaskRecord) -> list[str]:
         """The ids from the first task of a resume chain down to this one."""
         ids = [meta["task_id"]]
         parent = meta.get("parent_id")
@@ -799,22 +807,15 @@ class Manager:
                 break
         return ids
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         """Everything the dashboard shows: every task, counts per status, total cost."""
-        metas, bad = self.list_tasks()
+        views, bad = self.list_tasks()
         counts = {s: 0 for s in (*states.ALL, states.UNKNOWN)}
         cost = 0.0
-        for m in metas:
-            counts[m["status"]] += 1
-            cost += (m.get("result") or {}).get("total_cost_usd") or 0.0
-        return {
-            "generated_at": states.now(),
-            "total": len(metas),
-            "counts": counts,
-            "total_cost_usd": round(cost, 6),
-            "corrupt": [e.task_id for e in bad],
-            "tasks": metas,
-        }
+        for view in views:
+            counts[view.status] += 1
+            cost += (view.record["result"] or {}).get("total_cost_usd") or 0.0
+        return Snapshot(states.now(), views, counts, round(cost, 6), [e.task_id for e in bad])
 
     def executors(self) -> list[dict[str, Any]]:
         """The configured executors, with how many tasks each is running."""

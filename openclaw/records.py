@@ -53,6 +53,7 @@ from typing import Any
 from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
 from openclaw.paths import check_private_dir, make_private_dirs, quote_path, tasks_dir
 from openclaw.schema import META_SCHEMA, ValidMemo, digest, first_problem
+from openclaw.task import TaskRecord, as_record
 
 META = ".meta.json"
 LOCK = ".lock"
@@ -195,7 +196,7 @@ class TaskStore:
         raise UnknownTaskError(ref, matches if len(matches) > 1 else None)
 
     # -- create / read / write ------------------------------------------------------
-    def create(self, meta: dict[str, Any]) -> Path:
+    def create(self, meta: TaskRecord) -> Path:
         """Make the directory of a new task and write its first record."""
         root = self.ensure_root()
         path = self.path(meta["task_id"])
@@ -239,7 +240,7 @@ class TaskStore:
         except OSError as exc:
             raise CorruptRecordError(task_id, f"cannot read: {exc.strerror}") from None
 
-    def read(self, task_id: str) -> dict[str, Any]:
+    def read(self, task_id: str) -> TaskRecord:
         """The validated record of ``task_id``.
 
         Raises :class:`UnknownTaskError` when there is no task of that id and
@@ -248,7 +249,7 @@ class TaskStore:
         """
         return self._parse(task_id, self._raw(task_id))
 
-    def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> dict[str, Any]:
+    def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> TaskRecord:
         try:
             meta = json.loads(raw)
         except ValueError as exc:
@@ -262,9 +263,9 @@ class TaskStore:
             self._memo.add(key)
             if flush:
                 self._memo.flush()
-        return meta  # type: ignore[no-any-return]
+        return as_record(meta)
 
-    def write(self, meta: dict[str, Any]) -> None:
+    def write(self, meta: TaskRecord) -> None:
         """Validate ``meta`` and replace the record atomically (temp file, fsync, rename)."""
         task_id = meta["task_id"]
         directory = self.path(task_id)
@@ -275,7 +276,7 @@ class TaskStore:
         except OSError as exc:
             raise store_error(exc, f"write the record of task {task_id}", directory) from None
 
-    def _write_to(self, directory: Path, meta: dict[str, Any]) -> None:
+    def _write_to(self, directory: Path, meta: TaskRecord) -> None:
         self._check(meta["task_id"], meta)
         tmp = directory / f".meta.json.{os.getpid()}.tmp"
         data = json.dumps(meta, indent=1, sort_keys=True).encode() + b"\n"
@@ -341,9 +342,7 @@ class TaskStore:
         finally:
             os.close(fd)
 
-    def update(
-        self, task_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
-    ) -> dict[str, Any]:
+    def update(self, task_id: str, change: Callable[[TaskRecord], TaskRecord | None]) -> TaskRecord:
         """Apply ``change`` to the record under the lock and return the record after it.
 
         ``change`` gets the freshly read record and returns the new one, or
@@ -359,13 +358,13 @@ class TaskStore:
                 return new
             return meta
 
-    def all(self) -> tuple[list[dict[str, Any]], list[CorruptRecordError]]:
+    def all(self) -> tuple[list[TaskRecord], list[CorruptRecordError]]:
         """Every readable record, and an error for each corrupt one (which is skipped).
 
         A task removed while this reads is simply not there. Staging and trash
         entries that crashed processes left behind are deleted on the way.
         """
-        good: list[dict[str, Any]] = []
+        good: list[TaskRecord] = []
         bad: list[CorruptRecordError] = []
         seen: set[str] = set()
         for name in self._names():

@@ -17,7 +17,10 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
 
 #: Shorter values (``IS_SANDBOX: "1"``) are not secrets worth hiding, and would hide everything.
 MIN_SECRET = 4
@@ -88,15 +91,14 @@ class Redactor:
             return text
         return self.bytes(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
 
-    def record(self, meta: dict[str, Any]) -> dict[str, Any]:
+    def record(self, meta: TaskRecord) -> TaskRecord:
         """``meta`` with secret values taken out of its free-text fields (error, result text)."""
         if not self.digests:
             return meta
-        out = dict(meta)
-        for key in ("error", "status_reason"):
-            if isinstance(out.get(key), str):
-                out[key] = self.text(out[key])
-        result = out.get("result")
+        out = meta.copy()
+        if out["error"]:
+            out["error"] = self.text(out["error"])
+        result = out["result"]
         if isinstance(result, dict) and isinstance(result.get("text"), str):
             out["result"] = dict(result, text=self.text(result["text"]))
         return out

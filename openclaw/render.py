@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw.states import parse_time
+
+if TYPE_CHECKING:
+    from openclaw.task import Observed, TaskRecord
 
 SHORT_ID = 8
 
@@ -35,55 +38,56 @@ def age(stamp: str | None, now: datetime | None = None) -> str:
     return f"{max(seconds, 0)}s"
 
 
-def _cost(meta: dict[str, Any]) -> str:
+def _cost(meta: TaskRecord) -> str:
     cost = (meta.get("result") or {}).get("total_cost_usd")
     return f"${cost:.4f}" if isinstance(cost, (int, float)) else ""
 
 
-def _turns(meta: dict[str, Any]) -> str:
+def _turns(meta: TaskRecord) -> str:
     turns = (meta.get("result") or {}).get("num_turns")
     return str(turns) if turns is not None else ""
 
 
-def _note(meta: dict[str, Any]) -> str:
+def _note(view: Observed) -> str:
     """What the last column says: the error, the reason it is unknown, or the prompt."""
+    meta = view.record
+    if view.unknown:
+        return f"(was {meta['status']}) {view.reason or ''}"
     if meta["status"] in ("failed", "lost"):
         return str(meta.get("error") or "")
-    if meta["status"] == "unknown":
-        return f"(was {meta.get('recorded_status')}) {meta.get('status_reason') or ''}"
     return str(meta["prompt"])
 
 
-def task_rows(metas: list[dict[str, Any]]) -> list[list[str]]:
+def task_rows(views: list[Observed]) -> list[list[str]]:
     """The rows of the task table, one per record."""
     now = datetime.now(timezone.utc)
     return [
         [
-            m["task_id"][:SHORT_ID],
-            m["status"],
-            m["executor"],
-            age(m["created_at"], now),
-            _turns(m),
-            _cost(m),
-            short(_note(m), 48),
+            v.record["task_id"][:SHORT_ID],
+            v.status,
+            v.record["executor"],
+            age(v.record["created_at"], now),
+            _turns(v.record),
+            _cost(v.record),
+            short(_note(v), 48),
         ]
-        for m in metas
+        for v in views
     ]
 
 
 TASK_HEADERS = ["ID", "STATUS", "EXECUTOR", "AGE", "TURNS", "COST", "PROMPT / ERROR"]
 
 
-def task_table(metas: list[dict[str, Any]]) -> str:
+def task_table(views: list[Observed]) -> str:
     """The ``list`` table, newest first as given."""
     from tabulate import tabulate
 
-    if not metas:
+    if not views:
         return "no tasks"
-    return tabulate(task_rows(metas), headers=TASK_HEADERS, tablefmt="simple", disable_numparse=True)
+    return tabulate(task_rows(views), headers=TASK_HEADERS, tablefmt="simple", disable_numparse=True)
 
 
-def _outcome(meta: dict[str, Any]) -> str:
+def _outcome(meta: TaskRecord) -> str:
     """What the tool decided (the state), with the agent's own word for it when that differs."""
     if meta["status"] not in ("completed", "failed", "killed", "lost"):
         return ""
@@ -96,17 +100,18 @@ def _outcome(meta: dict[str, Any]) -> str:
     return str(meta["status"])
 
 
-def task_detail(meta: dict[str, Any]) -> str:
+def task_detail(view: Observed) -> str:
     """The ``status`` view of one task: a two-column table."""
     from tabulate import tabulate
 
+    meta = view.record
     result = meta.get("result") or {}
     duration = result.get("duration_ms")
-    rows = [
+    rows: list[tuple[str, Any]] = [
         ("task", meta["task_id"]),
-        ("status", meta["status"]),
-        ("last known", meta.get("recorded_status") or ""),
-        ("why unknown" if meta["status"] == "unknown" else "note", meta.get("status_reason") or ""),
+        ("status", view.status),
+        ("last known", meta["status"] if view.unknown else ""),
+        ("why unknown" if view.unknown else "note", view.reason or ""),
         ("executor", f"{meta['executor']} ({meta['executor_type']})"),
         ("host", meta.get("host") or ""),
         ("pid", meta.get("pid") or ""),
@@ -281,7 +286,7 @@ def _system_summary(data: dict[str, Any]) -> str:
     return (": " + " ".join(parts)) if parts else ""
 
 
-def closing_from_meta(meta: dict[str, Any], color: bool = False) -> str:
+def closing_from_meta(meta: TaskRecord, color: bool = False) -> str:
     """The closing line for a task that ended without a result event (killed, lost, ...), with why."""
     result = meta.get("result") or {}
     line = outcome_line(

@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
 
 PENDING = "pending"
 RUNNING = "running"
@@ -103,8 +106,8 @@ class Observation:
     in_flight: bool = False
 
 
-def transition(meta: dict[str, Any], new: str, **fields: Any) -> dict[str, Any]:
-    """Move ``meta`` to state ``new``, setting ``fields``; return a new dict.
+def transition(meta: TaskRecord, new: str, **fields: Any) -> TaskRecord:
+    """Move ``meta`` to state ``new``, setting ``fields``; return a new record.
 
     Moving to a final state stamps ``finished_at``; moving to ``running``
     stamps ``started_at``.
@@ -112,7 +115,9 @@ def transition(meta: dict[str, Any], new: str, **fields: Any) -> dict[str, Any]:
     old = meta["status"]
     if new != old and new not in TRANSITIONS[old]:
         raise InvalidTransition(f"{old} -> {new}")
-    out = dict(meta, status=new, **fields)
+    from openclaw.task import with_fields
+
+    out = with_fields(meta, status=new, **fields)
     if new == RUNNING and not out.get("started_at"):
         out["started_at"] = now()
     if new in FINAL and not out.get("finished_at"):
@@ -138,7 +143,7 @@ def failure_reason(obs: Observation) -> str:
     return f"the agent exited with code {obs.exit_code}"
 
 
-def settle(meta: dict[str, Any], obs: Observation) -> dict[str, Any] | None:
+def settle(meta: TaskRecord, obs: Observation) -> TaskRecord | None:
     """The record after observation ``obs``, or None when nothing changes.
 
     A final state never changes. An unknown observation (``alive is None``)

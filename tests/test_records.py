@@ -16,30 +16,22 @@ from conftest import Env
 from openclaw import states
 from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
 from openclaw.records import TaskStore
+from openclaw.task import TaskRecord, new_record, with_fields
 
 
-def new_meta(**over: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "schema_version": 1,
-        "task_id": str(uuid.uuid4()),
-        "executor": "local",
-        "executor_type": "local",
-        "agent": "claude",
-        "status": "pending",
-        "pid": None,
-        "prompt": "p",
-        "workspace": "/tmp",
-        "created_at": states.now(),
-        "started_at": None,
-        "finished_at": None,
-        "exit_code": None,
-        "error": None,
-        "max_turns": 3,
-        "parent_id": None,
-        "result": None,
-    }
-    meta.update(over)
-    return meta
+def new_meta(**over: Any) -> TaskRecord:
+    """A pending task's record, as ``start`` makes it, with ``over`` set (valid or not)."""
+    meta = new_record(
+        task_id=str(uuid.uuid4()),
+        executor="local",
+        executor_type="local",
+        agent="claude",
+        prompt=b"p",
+        workspace="/tmp",
+        command=["claude", "-p"],
+        max_turns=3,
+    )
+    return with_fields(meta, **over)
 
 
 def test_write_validates_and_is_atomic(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError
 from openclaw.records import TaskStore
 from openclaw.states import Observation
+from openclaw.task import TaskRecord
 
 
 class Executor(ABC):
@@ -41,7 +42,7 @@ class Executor(ABC):
         return workspace or "~"
 
     @abstractmethod
-    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Start the agent detached and return the fields to record (pid, start time, ...).
 
         The prompt is already in the task's ``prompt`` file. ``env`` holds the
@@ -53,11 +54,11 @@ class Executor(ABC):
         """
 
     @abstractmethod
-    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+    def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Observe every task in ``metas`` (all of this executor) in one go, by task id."""
 
     @abstractmethod
-    def kill(self, meta: dict[str, Any], grace: float) -> None:
+    def kill(self, meta: TaskRecord, grace: float) -> None:
         """SIGTERM every process of the task, SIGKILL after ``grace`` seconds; return when none is left.
 
         Also for a task whose pid was never recorded (an interrupted start),
@@ -65,11 +66,11 @@ class Executor(ABC):
         """
 
     @abstractmethod
-    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+    def tail(self, meta: TaskRecord, stream: str, lines: int) -> list[bytes]:
         """The last ``lines`` lines of the task's ``stdout`` or ``stderr``."""
 
     @abstractmethod
-    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+    def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """What the task's ``stream`` holds from ``offset`` on, and the offset after it.
 
         ``meta`` is the latest record. ``--follow`` calls this again and again
@@ -78,12 +79,12 @@ class Executor(ABC):
         """
 
     @abstractmethod
-    def size(self, meta: dict[str, Any], stream: str) -> int:
+    def size(self, meta: TaskRecord, stream: str) -> int:
         """The current size in bytes of the task's ``stream``."""
 
-    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+    def read_path(self, meta: TaskRecord, path: str, offset: int) -> tuple[bytes, int]:
         """What file ``path`` on the task's host holds from ``offset`` on (the transcript)."""
         raise ExecutorError(self.config.name, f"reading {path} is not supported by this executor")
 
-    def cleanup(self, meta: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+    def cleanup(self, meta: TaskRecord) -> None:  # noqa: B027 - optional hook
         """Remove what the task left on the executor beyond the local record (default: nothing)."""

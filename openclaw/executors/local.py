@@ -19,6 +19,7 @@ from openclaw.launch import PidRecord, read_pid_file
 from openclaw.paths import package_file
 from openclaw.states import Observation, stamp
 from openclaw.tail import tail_bytes, tail_lines
+from openclaw.task import TaskRecord
 
 #: How long ``start`` waits for the launcher to report the agent's pid.
 LAUNCH_TIMEOUT_S = 10.0
@@ -52,7 +53,7 @@ class LocalExecutor(Executor):
         """
         return os.path.realpath(os.path.expanduser(workspace if workspace is not None else os.getcwd()))
 
-    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Check the workspace, the agent binary and the root rule, then launch detached."""
         task_id = meta["task_id"]
         workspace = meta["workspace"]
@@ -152,12 +153,12 @@ class LocalExecutor(Executor):
                 pending=True,
             )
 
-    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+    def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Read each task's rc and pid files and check its launcher in /proc."""
         boot = procs.boot_id()
         return {m["task_id"]: self._observe_one(m, boot) for m in metas}
 
-    def _observe_one(self, meta: dict[str, Any], boot: str | None) -> Observation:
+    def _observe_one(self, meta: TaskRecord, boot: str | None) -> Observation:
         task_id = meta["task_id"]
         finished = self._finished(task_id)
         if finished is not None:
@@ -216,7 +217,7 @@ class LocalExecutor(Executor):
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def kill(self, meta: dict[str, Any], grace: float) -> None:
+    def kill(self, meta: TaskRecord, grace: float) -> None:
         """Signal the launcher's group and session, the agent, their descendants and env-tagged processes.
 
         Works without a recorded pid too (a start that was interrupted): then
@@ -231,15 +232,15 @@ class LocalExecutor(Executor):
         agent = ((record[2], record[3]),) if record is not None and record[2] else ()
         procs.kill_task_processes(pid, start, meta["task_id"], grace, also=agent)
 
-    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+    def tail(self, meta: TaskRecord, stream: str, lines: int) -> list[bytes]:
         """The last lines of the task's stdout or stderr file."""
         return tail_lines(self.store.file(meta["task_id"], stream), lines)
 
-    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+    def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """New bytes of the task's stream since ``offset``."""
         return self.read_path(meta, str(self.store.file(meta["task_id"], stream)), offset)
 
-    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+    def read_path(self, meta: TaskRecord, path: str, offset: int) -> tuple[bytes, int]:
         """New bytes of a file on this machine since ``offset``."""
         try:
             with open(path, "rb") as fh:
@@ -249,7 +250,7 @@ class LocalExecutor(Executor):
             return b"", offset
         return data, offset + len(data)
 
-    def size(self, meta: dict[str, Any], stream: str) -> int:
+    def size(self, meta: TaskRecord, stream: str) -> int:
         """Size of the task's stream file (0 when it does not exist yet)."""
         try:
             return os.stat(self.store.file(meta["task_id"], stream)).st_size

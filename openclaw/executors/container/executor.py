@@ -65,6 +65,7 @@ from openclaw.executors.container.staging import MOUNT, ROOT_USERS, volume_args
 from openclaw.executors.container.staging import stage as stage_task
 from openclaw.records import TaskStore
 from openclaw.states import Observation
+from openclaw.task import TaskRecord
 
 
 def _entry() -> str:
@@ -142,7 +143,7 @@ class ContainerExecutor(Executor):
         weakref.finalize(self, close_followers, self._followers)
 
     @staticmethod
-    def _name(meta: dict[str, Any]) -> str:
+    def _name(meta: TaskRecord) -> str:
         """The container of the task ``meta`` records."""
         return str(meta.get("host") or container_name(meta["task_id"]))
 
@@ -172,7 +173,7 @@ class ContainerExecutor(Executor):
         return posixpath.normpath(workspace)
 
     # -- start ------------------------------------------------------------------------------
-    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
         opts = self.config.options
         task_id = meta["task_id"]
@@ -262,7 +263,7 @@ class ContainerExecutor(Executor):
                 fields["workspace"] = posixpath.normpath(home + ws[1:])
         return fields
 
-    def _resumed_session(self, meta: dict[str, Any]) -> tuple[str, bytes] | None:
+    def _resumed_session(self, meta: TaskRecord) -> tuple[str, bytes] | None:
         """For a resumed task: where the parent's session goes in the new container, and its bytes.
 
         Each task runs in a container of its own, so the session that
@@ -271,9 +272,10 @@ class ContainerExecutor(Executor):
         put back at the same path in the new one, before the agent starts
         (same image, user and workspace: the same path).
         """
-        if not meta.get("parent_id"):
+        parent_id = meta.get("parent_id")
+        if not parent_id:
             return None
-        parent = self.store.read(meta["parent_id"])
+        parent = self.store.read(parent_id)
         path = parent.get("transcript")
         if not path:
             raise StartError(f"task {parent['task_id']} has no session recorded to resume")
@@ -310,7 +312,7 @@ class ContainerExecutor(Executor):
         return call.code == 0 or call.says(GONE)
 
     # -- observe ----------------------------------------------------------------------------
-    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+    def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """One ``inspect`` of all the tasks' containers; ``logs --tail`` once for each that exited."""
         if not metas:
             return {}
@@ -357,12 +359,12 @@ class ContainerExecutor(Executor):
             return {i: Observation(alive=None, reason=str(exc)) for i in ids}
 
     @staticmethod
-    def _stuck(meta: dict[str, Any]) -> bool:
+    def _stuck(meta: TaskRecord) -> bool:
         """Whether a task's container, "created" and never started, is past starting."""
         age = (datetime.now(timezone.utc) - states.parse_time(meta["created_at"])).total_seconds()
         return age >= CREATED_STUCK_S
 
-    def _roll_back(self, meta: dict[str, Any]) -> Observation:
+    def _roll_back(self, meta: TaskRecord) -> Observation:
         """Remove a container that was created but never started (its ``run -d`` was cut short).
 
         It runs nothing but, perhaps, the runtime's own init waiting to start
@@ -396,7 +398,7 @@ class ContainerExecutor(Executor):
         return found
 
     # -- kill and cleanup --------------------------------------------------------------------
-    def kill(self, meta: dict[str, Any], grace: float) -> None:
+    def kill(self, meta: TaskRecord, grace: float) -> None:
         """``stop -t GRACE``: SIGTERM to the agent, SIGKILL to every process in the container after."""
         name = self._name(meta)
         try:
@@ -408,7 +410,7 @@ class ContainerExecutor(Executor):
         if call.code != 0 and not call.says(GONE):
             raise ExecutorError(self.config.name, f"cannot stop {name}: {call.error_line()}")
 
-    def cleanup(self, meta: dict[str, Any]) -> None:
+    def cleanup(self, meta: TaskRecord) -> None:
         """``rm -f -v``: the container and its anonymous volumes (named volumes stay)."""
         name = self._name(meta)
         try:
@@ -421,7 +423,7 @@ class ContainerExecutor(Executor):
             raise ExecutorError(self.config.name, f"cannot remove {name}: {call.error_line()}")
 
     # -- output ------------------------------------------------------------------------------
-    def _logs(self, meta: dict[str, Any], *extra: str) -> Call:
+    def _logs(self, meta: TaskRecord, *extra: str) -> Call:
         name = self._name(meta)
         try:
             call = self.rt.call("logs", *extra, name)
@@ -441,7 +443,7 @@ class ContainerExecutor(Executor):
     def _stream(call: Call, stream: str) -> bytes:
         return call.err if stream == "stderr" else call.out
 
-    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+    def tail(self, meta: TaskRecord, stream: str, lines: int) -> list[bytes]:
         """The last ``lines`` lines of the container's stdout or stderr (``logs --tail``)."""
         if lines <= 0:
             return []
@@ -451,7 +453,7 @@ class ContainerExecutor(Executor):
             data = self._stream(self._logs(meta), stream)
         return data.splitlines()[-lines:]
 
-    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+    def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``).
 
         Read through one ``<runtime> logs --follow`` per followed stream, kept
@@ -493,7 +495,7 @@ class ContainerExecutor(Executor):
         full = self._stream(self._logs(meta), stream)
         return full[offset:], max(offset, len(full))
 
-    def _running(self, meta: dict[str, Any]) -> bool:
+    def _running(self, meta: TaskRecord) -> bool:
         """Whether the task's container still runs (asked once its runtime follow has ended)."""
         try:
             call = self.rt.call("inspect", "--type", "container", self._name(meta))
@@ -502,11 +504,11 @@ class ContainerExecutor(Executor):
             return False
         return str((info.get("State") or {}).get("Status", "")).lower() == "running"
 
-    def size(self, meta: dict[str, Any], stream: str) -> int:
+    def size(self, meta: TaskRecord, stream: str) -> int:
         """The size in bytes of the container's ``stream`` so far."""
         return len(self._stream(self._logs(meta), stream))
 
-    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+    def read_path(self, meta: TaskRecord, path: str, offset: int) -> tuple[bytes, int]:
         """File ``path`` inside the container (running or exited), from ``offset`` on, via ``cp``.
 
         ``cp`` copies the whole file, so ``--follow`` of a running task does
@@ -534,7 +536,7 @@ class ContainerExecutor(Executor):
         self._copies[key] = (now, wait, len(data))
         return data[offset:], max(offset, len(data))
 
-    def _copy_out(self, meta: dict[str, Any], path: str) -> bytes:
+    def _copy_out(self, meta: TaskRecord, path: str) -> bytes:
         """The whole of file ``path`` in the task's container (empty while it does not exist)."""
         name = self._name(meta)
         try:

@@ -27,6 +27,7 @@ from openclaw.launch import read_pid_file
 from openclaw.records import TaskStore
 from openclaw.scripts import standalone_launcher, taskprocs
 from openclaw.states import FINAL, Observation, stamp
+from openclaw.task import TaskRecord
 
 #: Default ``remote_root``: where task directories are created on the host. In the
 #: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
@@ -107,7 +108,7 @@ class SSHExecutor(Executor):
         return render(*names, values={"remote_root": self._checked_root(), **values}, **more)
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, meta: dict[str, Any], argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Check the host, put the task's files there by SFTP, and launch the agent detached."""
         task_id = check_id(meta["task_id"])
         try:
@@ -117,9 +118,7 @@ class SSHExecutor(Executor):
                 f"executor {self.config.name!r}: {exc.problem}", exc.hint, task_id=task_id
             ) from None
 
-    def _start(
-        self, meta: dict[str, Any], task_id: str, argv: list[str], env: dict[str, str]
-    ) -> dict[str, Any]:
+    def _start(self, meta: TaskRecord, task_id: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         """Three steps on one connection, each safe to cut short:
 
         1. one exec checks the host (workspace, claude, the root rule) and
@@ -213,9 +212,7 @@ class SSHExecutor(Executor):
         except (Unreachable, ValueError):
             return False
 
-    def _prepare_script(
-        self, task_id: str, meta: dict[str, Any], argv: list[str], env: dict[str, str]
-    ) -> str:
+    def _prepare_script(self, task_id: str, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> str:
         """Pre-flight checks, the secure remote root and the new task directory: scripts/prepare.sh."""
         values: dict[str, str | int] = {
             "task_id": check_id(task_id),
@@ -327,7 +324,7 @@ class SSHExecutor(Executor):
         }
 
     # -- observe ---------------------------------------------------------------------------------
-    def observe(self, metas: list[dict[str, Any]]) -> dict[str, Observation]:
+    def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Observe all of this host's tasks in one round trip; an unreachable host gives ``alive=None``."""
         if not metas:
             return {}
@@ -351,7 +348,7 @@ class SSHExecutor(Executor):
         boot_text = boot.decode("ascii", "replace").strip() if boot else None
         return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot_text) for m in metas}
 
-    def _adopt(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
+    def _adopt(self, meta: TaskRecord, seen: dict[str, bytes] | None, boot: str | None) -> Observation:
         """:meth:`_judge`, plus what ``start`` missed of a task whose launch answer it lost.
 
         The launch left its answer in the task directory (``launched``); it
@@ -383,7 +380,7 @@ class SSHExecutor(Executor):
         pids = {"pid": lpid, "pid_start_time": lstart, "agent_pid": apid, "boot_id": boot, "host": self.host}
         return dataclasses.replace(obs, started=pids)
 
-    def _judge(self, meta: dict[str, Any], seen: dict[str, bytes] | None, boot: str | None) -> Observation:
+    def _judge(self, meta: TaskRecord, seen: dict[str, bytes] | None, boot: str | None) -> Observation:
         if seen is None:
             return Observation(alive=None, reason=f"no answer from {self.host} about this task")
         rc = seen.get("rc", b"").decode("ascii", "replace").strip()
@@ -407,7 +404,7 @@ class SSHExecutor(Executor):
         return Observation(alive=False)
 
     # -- kill and cleanup ------------------------------------------------------------------------
-    def kill(self, meta: dict[str, Any], grace: float) -> None:
+    def kill(self, meta: TaskRecord, grace: float) -> None:
         """Signal the launcher's group, session, descendants and env-tagged processes on the host.
 
         Without a recorded pid (an interrupted start), the pid file in the
@@ -433,7 +430,7 @@ class SSHExecutor(Executor):
                 "they may be in uninterruptible sleep; check with ps on that host",
             )
 
-    def cleanup(self, meta: dict[str, Any]) -> None:
+    def cleanup(self, meta: TaskRecord) -> None:
         """Remove the task's directory on the host (the manager removes the local record)."""
         values: dict[str, str | int] = {"task_id": check_id(meta["task_id"])}
         script = self._script(values=values, tail='rm -rf -- "$root/$task_id"\n')
@@ -448,7 +445,7 @@ class SSHExecutor(Executor):
             raise ExecutorError("ssh", f"unknown stream {stream!r}")
         return stream
 
-    def tail(self, meta: dict[str, Any], stream: str, lines: int) -> list[bytes]:
+    def tail(self, meta: TaskRecord, stream: str, lines: int) -> list[bytes]:
         """The last lines of the task's stream, read from its end on the host (more when needed)."""
         if lines <= 0:
             return []
@@ -469,12 +466,12 @@ class SSHExecutor(Executor):
                 return result[-lines:]
             want *= 8
 
-    def read_from(self, meta: dict[str, Any], stream: str, offset: int) -> tuple[bytes, int]:
+    def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """New bytes of the task's stream since ``offset``."""
         values: dict[str, str | int] = {"task_id": check_id(meta["task_id"]), "stream": self._stream(stream)}
         return self._read(values, '"$root/$task_id/$stream"', offset)
 
-    def read_path(self, meta: dict[str, Any], path: str, offset: int) -> tuple[bytes, int]:
+    def read_path(self, meta: TaskRecord, path: str, offset: int) -> tuple[bytes, int]:
         """New bytes of file ``path`` on the host (the transcript) since ``offset``."""
         check_id(meta["task_id"])
         return self._read({"path": path}, '"$path"', offset)
@@ -485,7 +482,7 @@ class SSHExecutor(Executor):
         out = self.session.call(script, self.session.connect_timeout + 60, self._reading).get("data") or b""
         return out, offset + len(out)
 
-    def size(self, meta: dict[str, Any], stream: str) -> int:
+    def size(self, meta: TaskRecord, stream: str) -> int:
         """Size in bytes of the task's stream on the host (0 when it does not exist yet)."""
         values: dict[str, str | int] = {"task_id": check_id(meta["task_id"]), "stream": self._stream(stream)}
         tail = 'p=$root/$task_id/$stream; n=0; [ -f "$p" ] && n=$(wc -c <"$p"); f size "$((n + 0))"\n'

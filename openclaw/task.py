@@ -1,0 +1,176 @@
+"""The task record, typed; and a record seen beside what its latest observation found.
+
+A :class:`TaskRecord` is exactly the JSON object stored in a task's
+``.meta.json`` (schemas/task-meta.schema.json): a ``TypedDict``, so it is
+stored and read as plain JSON while mypy checks every key a layer reads or
+writes. :func:`new_record` makes the record of a new task; it is what
+``start`` stores and what the tests build records with.
+
+Records are never changed in place: :func:`with_fields` (and
+:func:`openclaw.states.transition`) return a changed copy, and refuse a key
+the record does not have.
+
+An observation that could not tell (a host that does not answer) changes
+nothing in the record. It comes back *beside* the record, as
+:class:`Observed`; the views (``status``, ``list``, ``--json``) derive
+from the pair what they show: ``unknown``, the last known state and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal, NamedTuple, TypedDict, cast
+
+from openclaw import states
+from openclaw.states import Observation
+
+#: How many characters of the prompt the record keeps (the prompt file keeps it all).
+PROMPT_PREVIEW = 200
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Required(TypedDict):
+    schema_version: Literal[1]
+    task_id: str
+    executor: str
+    executor_type: str
+    agent: str
+    status: str
+    pid: int | None
+    prompt: str
+    workspace: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    error: str | None
+    max_turns: int
+    parent_id: str | None
+    result: dict[str, Any] | None
+
+
+class TaskRecord(_Required, total=False):
+    """One task's ``.meta.json``; see schemas/task-meta.schema.json for each field."""
+
+    pid_start_time: int | None
+    agent_pid: int | None
+    boot_id: str | None
+    host: str | None
+    prompt_bytes: int
+    prompt_sha256: str
+    command: list[str]
+    env_names: list[str]
+    session_id: str | None
+    transcript: str | None
+    kill_requested_at: str | None
+    labels: list[str]
+
+
+#: Every key a record may hold.
+FIELDS = frozenset(TaskRecord.__required_keys__ | TaskRecord.__optional_keys__)
+
+
+def new_record(
+    *,
+    task_id: str,
+    executor: str,
+    executor_type: str,
+    agent: str,
+    prompt: bytes,
+    workspace: str,
+    command: list[str],
+    max_turns: int,
+    env_names: list[str] | None = None,
+    parent_id: str | None = None,
+    labels: list[str] | None = None,
+    created_at: str | None = None,
+) -> TaskRecord:
+    """The record of a task about to be started: ``pending``, nothing launched yet."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task_id": task_id,
+        "executor": executor,
+        "executor_type": executor_type,
+        "agent": agent,
+        "status": states.PENDING,
+        "pid": None,
+        "pid_start_time": None,
+        "agent_pid": None,
+        "boot_id": None,
+        "host": None,
+        "prompt": prompt[: PROMPT_PREVIEW * 4].decode("utf-8", "replace")[:PROMPT_PREVIEW],
+        "prompt_bytes": len(prompt),
+        "prompt_sha256": hashlib.sha256(prompt).hexdigest(),
+        "workspace": workspace,
+        "command": list(command),
+        "env_names": sorted(env_names or []),
+        "session_id": task_id,
+        "transcript": None,
+        "created_at": created_at or states.now(),
+        "started_at": None,
+        "finished_at": None,
+        "kill_requested_at": None,
+        "exit_code": None,
+        "error": None,
+        "max_turns": max_turns,
+        "parent_id": parent_id,
+        "labels": list(labels or []),
+        "result": None,
+    }
+
+
+def with_fields(record: TaskRecord, **fields: Any) -> TaskRecord:
+    """A copy of ``record`` with ``fields`` set; a key that is not a record field is a bug."""
+    unknown = set(fields) - FIELDS
+    if unknown:
+        raise KeyError(f"not task record fields: {', '.join(sorted(unknown))}")
+    return cast(TaskRecord, {**record, **fields})
+
+
+def as_record(data: dict[str, Any]) -> TaskRecord:
+    """``data``, already validated against the record schema, as a :class:`TaskRecord`."""
+    return cast(TaskRecord, data)
+
+
+class Observed(NamedTuple):
+    """A record, and what observing its task just found (None: not observed, e.g. final).
+
+    The record is the truth as stored; the observation may add what the
+    record must not hold: that the executor could not be reached right now,
+    or a remark about a task that runs on (its launcher is gone).
+    """
+
+    record: TaskRecord
+    observation: Observation | None = None
+
+    @property
+    def unknown(self) -> bool:
+        """Whether the observation could not tell whether the task still runs."""
+        obs = self.observation
+        return obs is not None and obs.alive is None and obs.exit_code is None
+
+    @property
+    def status(self) -> str:
+        """The state to show: the record's, or ``unknown`` when the executor did not answer."""
+        return states.UNKNOWN if self.unknown else self.record["status"]
+
+    @property
+    def reason(self) -> str | None:
+        """Why the state is unknown, or what the observer noticed about a running task."""
+        obs = self.observation
+        if obs is None or not obs.reason:
+            return None
+        if self.unknown or (obs.alive and self.record["status"] in states.ACTIVE):
+            return obs.reason
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON shape of ``status --json``, ``list --json`` and the API: the record, and
+        when the state is unknown, ``status: unknown`` with ``recorded_status`` and ``status_reason``."""
+        out: dict[str, Any] = dict(self.record)
+        if self.unknown:
+            out.update(status=states.UNKNOWN, recorded_status=self.record["status"])
+        reason = self.reason
+        if reason:
+            out["status_reason"] = reason
+        return out

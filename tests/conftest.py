@@ -24,6 +24,24 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
 
+#: A test that uses one of these starts a real engine (sshd, podman or the docker CLI, a real
+#: agent CLI, a fresh Debian root): it is marked ``slow``. ``bash tests/run --fast`` leaves
+#: those out (pytest -m 'not slow'); everything else runs against the fakes.
+SLOW_FIXTURES = frozenset(
+    {"sshd", "own_sshd", "runtime", "container_image", "podman_service", "rootfs", "real", "envs"}
+)
+#: Modules whose every test drives real engines.
+SLOW_MODULES = frozenset({"test_start_faults", "test_real_claude", "test_fresh_install"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a real engine ``slow`` (see :data:`SLOW_FIXTURES`)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__ if module is not None else ""
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 def console_script() -> str:
     """The installed ``openclaw-agent`` next to this interpreter, else on PATH."""

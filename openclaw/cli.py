@@ -34,6 +34,7 @@ from openclaw.manager import DEFAULT_GRACE_S, MAX_SECONDS, Manager
 from openclaw.records import UUID_RE
 
 if TYPE_CHECKING:
+    from openclaw.agents.base import Controls
     from openclaw.task import TaskRecord
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,6 +113,10 @@ def _seconds(value: Any, flag: str, default: float, zero: bool = False) -> float
     try:
         seconds = float(value)
     except (TypeError, ValueError):
+        if isinstance(value, str) and value[-1:] in ("s", "m", "h", "d") and value[:1].isdigit():
+            from openclaw.durations import parse_duration
+
+            return parse_duration(value, flag)  # 90s, 30m, 2h
         raise UsageError(f"{flag} takes a number of seconds, not {_shown(value)}", hint) from None
     if not math.isfinite(seconds):
         raise UsageError(f"{flag} takes a finite number of seconds, not {_shown(value)}", hint)
@@ -155,45 +160,174 @@ def _warn_corrupt(bad: list[OpenclawError]) -> None:
 _WAIT_HELP = {
     "wait": "block until the task ends; the exit code mirrors the outcome (see README)",
     "follow": "print the agent's output while waiting; --follow=SECS polls every SECS",
-    "timeout": "with --wait: give up waiting after SECS (exit 7); the task keeps running",
-    "kill_on_timeout": "with --timeout: kill the task when the timeout passes",
+    "wait_timeout": "with --wait: give up waiting after SECS (exit 7); the task keeps running",
+    "kill_on_timeout": "with --wait-timeout: kill the task when it passes",
 }
+_CONTROL_HELP = {
+    "timeout": "wall-clock limit (90s, 30m, 2h), enforced where the agent runs: then it is "
+    "stopped and the task fails 'timed out after ...'",
+    "model": "the model, passed to the agent's own model flag",
+    "max_budget_usd": "spend cap in USD (claude: --max-budget-usd); other agents refuse it",
+    "append_system_prompt": "text added to the agent's system prompt (claude)",
+    "allowed_tools": "tools allowed without asking, comma-separated (claude)",
+    "disallowed_tools": "tools removed, comma-separated (claude)",
+    "agent_arg": "one of the agent's own flags, passed as it is (repeat for several); "
+    "argv is visible to every user of the host: never a secret",
+}
+
+
+def _controls(
+    model: str | None = None,
+    max_budget_usd: str | None = None,
+    append_system_prompt: str | None = None,
+    allowed_tools: str | None = None,
+    disallowed_tools: str | None = None,
+    agent_arg: list[str] | None = None,
+    argv: tuple[str, ...] = (),
+) -> Controls:
+    """The task controls given as flags, checked for form (the agent checks which it has)."""
+    from openclaw.agents.base import Controls
+
+    budget = None
+    if max_budget_usd is not None:
+        try:
+            budget = float(max_budget_usd)
+        except ValueError:
+            budget = math.nan
+        if not math.isfinite(budget) or budget <= 0:
+            raise UsageError(
+                f"--max-budget-usd takes an amount of US dollars above 0, not {_shown(max_budget_usd)}",
+                "e.g. --max-budget-usd 2.50",
+            )
+    if model is not None and (not model.strip() or model.startswith("-")):
+        raise UsageError(f"--model takes a model name, not {_shown(model)}", "e.g. --model sonnet")
+
+    def tools(value: str | None) -> tuple[str, ...]:
+        return tuple(t.strip() for t in (value or "").split(",") if t.strip())
+
+    return Controls(
+        model=model,
+        max_budget_usd=budget,
+        append_system_prompt=append_system_prompt,
+        allowed_tools=tools(allowed_tools),
+        disallowed_tools=tools(disallowed_tools),
+        extra_args=tuple(agent_arg or ()),
+        argv=argv,
+    )
+
+
+def _timeout(value: str | None) -> float | None:
+    from openclaw.durations import parse_duration
+
+    return None if value is None else parse_duration(value, "--timeout")
 
 
 @command(
     help={
         "executor": "executor name (default: 'local', else the only one configured)",
+        "agent": "the agent: claude, codex, gemini, opencode (default: the executor's, then claude)",
         "prompt": "the prompt text, or - to read it from stdin",
         "prompt_file": "read the prompt from this file",
         "workspace": "the agent's working directory (default: the current directory)",
         "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
         "json": "print the task record as one JSON object",
+        **_CONTROL_HELP,
         **_WAIT_HELP,
     },
     optional=["follow"],
+    iterable=["agent_arg"],
 )
 def start(
     c: Context,
     executor: str | None = None,
+    agent: str | None = None,
     prompt: str | None = None,
     prompt_file: str | None = None,
     workspace: str | None = None,
     max_turns: str | None = None,
+    timeout: str | None = None,
+    model: str | None = None,
+    max_budget_usd: str | None = None,
+    append_system_prompt: str | None = None,
+    allowed_tools: str | None = None,
+    disallowed_tools: str | None = None,
+    agent_arg: list[str] | None = None,
     json: bool = False,
     wait: bool = False,
     follow: Any = None,
-    timeout: str | None = None,
+    wait_timeout: str | None = None,
     kill_on_timeout: bool = False,
 ) -> None:
     """Start a coding task on an executor; returns as soon as the agent runs (or, with --wait, ends)."""
-    waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
+    if agent == "command":
+        raise UsageError(
+            "the command agent runs a command, not a prompt", "use: openclaw-agent run -- CMD..."
+        )
+    waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
+    limit = _timeout(timeout)
+    controls = _controls(
+        model, max_budget_usd, append_system_prompt, allowed_tools, disallowed_tools, agent_arg
+    )
+    turns = _int(max_turns, "--max-turns")
     data = _read_prompt(prompt, prompt_file)
     manager = _manager(c)
     _dispatch(
         manager,
         json,
         waiting,
-        lambda: manager.start(data, executor, workspace, _int(max_turns, "--max-turns")),
+        lambda: manager.start(
+            data, executor, workspace, turns, agent=agent, controls=controls, timeout_s=limit
+        ),
+    )
+
+
+@command(
+    help={
+        "executor": "executor name (default: 'local', else the only one configured)",
+        "cmd": "the command as one string, split like a shell would (or give it after --)",
+        "workspace": "the working directory (default: the current directory)",
+        "timeout": _CONTROL_HELP["timeout"],
+        "json": "print the task record as one JSON object",
+        **_WAIT_HELP,
+    },
+    optional=["follow"],
+)
+def run(
+    c: Context,
+    executor: str | None = None,
+    cmd: str | None = None,
+    workspace: str | None = None,
+    timeout: str | None = None,
+    json: bool = False,
+    wait: bool = False,
+    follow: Any = None,
+    wait_timeout: str | None = None,
+    kill_on_timeout: bool = False,
+) -> None:
+    """Run a plain command as a task (no agent): 'run -- make test'; success is exit 0."""
+    import shlex
+
+    argv = list(c.config.get("openclaw", {}).get("argv") or []) if "openclaw" in c.config else []
+    if cmd is not None:
+        if argv:
+            raise UsageError("give the command either with --cmd or after --, not both")
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as exc:
+            raise UsageError(f"--cmd cannot be split into words: {exc}", "check its quotes") from None
+    if not argv:
+        raise UsageError("no command to run", f"give it after --: {PROG} run -- make test")
+    waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
+    limit = _timeout(timeout)
+    # The record shows what runs; the prompt file (the command's stdin) says it once more.
+    data = ("$ " + shlex.join(argv) + "\n").encode()
+    manager = _manager(c)
+    controls = _controls(argv=tuple(argv))
+    _dispatch(
+        manager,
+        json,
+        waiting,
+        lambda: manager.start(data, executor, workspace, agent="command", controls=controls, timeout_s=limit),
     )
 
 
@@ -219,15 +353,15 @@ def _dispatch(
 
 
 def _wait_options(
-    wait: bool, follow: Any, timeout: str | None, kill_on_timeout: bool
+    wait: bool, follow: Any, timeout: str | None, kill_on_timeout: bool, flag: str = "--wait-timeout"
 ) -> dict[str, Any] | None:
     if not wait:
         if follow is not None or timeout is not None or kill_on_timeout:
-            raise UsageError("--follow, --timeout and --kill-on-timeout go with --wait")
+            raise UsageError(f"--follow, {flag} and --kill-on-timeout go with --wait")
         return None
-    seconds = None if timeout is None else _seconds(timeout, "--timeout", 0)
+    seconds = None if timeout is None else _seconds(timeout, flag, 0)
     if kill_on_timeout and seconds is None:
-        raise UsageError("--kill-on-timeout needs --timeout SECS")
+        raise UsageError(f"--kill-on-timeout needs {flag} SECS")
     # Checked here, before the task is started: a bad --follow=SECS must not leave a task behind.
     interval = None if follow is None else _seconds(follow, "--follow", FOLLOW_INTERVAL_S)
     return {"follow": interval, "timeout": seconds, "kill": kill_on_timeout}
@@ -263,7 +397,7 @@ def _wait_for(
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         if follow is not None:  # the interval, checked by _wait_options
-            view = LogView(color=render.use_color(sys.stdout))
+            view = LogView(render.use_color(sys.stdout), lambda ls: manager.entries(meta, ls))
             for chunk in manager.follow(meta, follow, deadline=deadline, from_start=True):
                 view.feed(chunk)
             view.close(manager.get(meta["task_id"]))
@@ -314,7 +448,7 @@ def wait(
     json: bool = False,
 ) -> None:
     """Block until a task ends; exit 0 completed, 4 failed, 5 killed, 6 lost, 7 timed out."""
-    options = _wait_options(True, follow, timeout, kill_on_timeout)
+    options = _wait_options(True, follow, timeout, kill_on_timeout, "--timeout")
     assert options is not None
     manager = _manager(c)
     meta = manager.get(_required(task_id))
@@ -328,9 +462,11 @@ def wait(
         "prompt_file": "read the follow-up prompt from this file",
         "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
         "json": "print the new task record as one JSON object",
+        **_CONTROL_HELP,
         **_WAIT_HELP,
     },
     optional=["follow"],
+    iterable=["agent_arg"],
 )
 def resume(
     c: Context,
@@ -338,21 +474,33 @@ def resume(
     prompt: str | None = None,
     prompt_file: str | None = None,
     max_turns: str | None = None,
+    timeout: str | None = None,
+    model: str | None = None,
+    max_budget_usd: str | None = None,
+    append_system_prompt: str | None = None,
+    allowed_tools: str | None = None,
+    disallowed_tools: str | None = None,
+    agent_arg: list[str] | None = None,
     json: bool = False,
     wait: bool = False,
     follow: Any = None,
-    timeout: str | None = None,
+    wait_timeout: str | None = None,
     kill_on_timeout: bool = False,
 ) -> None:
-    """Continue a task's conversation as a new task on the same executor and workspace."""
-    waiting = _wait_options(wait, follow, timeout, kill_on_timeout)
+    """Continue a task's conversation as a new task on the same executor, workspace and agent."""
+    waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
+    limit = _timeout(timeout)
+    controls = _controls(
+        model, max_budget_usd, append_system_prompt, allowed_tools, disallowed_tools, agent_arg
+    )
+    turns = _int(max_turns, "--max-turns")
     data = _read_prompt(prompt, prompt_file)
     manager = _manager(c)
     _dispatch(
         manager,
         json,
         waiting,
-        lambda: manager.resume(_required(task_id), data, _int(max_turns, "--max-turns")),
+        lambda: manager.resume(_required(task_id), data, turns, controls=controls, timeout_s=limit),
     )
 
 
@@ -384,11 +532,17 @@ def _required(task_id: str | None) -> str:
 
 
 class LogView:
-    """Turns stream-json (or transcript) bytes into the human log view, line by line."""
+    """Turns an agent's output (or transcript) bytes into the human log view, line by line."""
 
-    def __init__(self, color: bool, transcript: bool = False, mode: str = "view") -> None:
+    def __init__(
+        self,
+        color: bool,
+        parse: Callable[[list[bytes]], list[Any]],
+        mode: str = "view",
+    ) -> None:
         self.color = color
-        self.transcript = transcript
+        #: The task's agent's parser (Manager.entries): lines to normalised entries.
+        self.parse = parse
         self.mode = mode
         self.saw_result = False
 
@@ -413,9 +567,7 @@ class LogView:
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
-        from openclaw.agents.stream import parse_lines
-
-        self.entries(parse_lines(chunk.splitlines(), self.transcript))
+        self.entries(self.parse(chunk.splitlines()))
 
     def close(self, meta: TaskRecord) -> None:
         """After following: a closing line if the output had no result event (killed, lost)."""
@@ -459,12 +611,14 @@ def logs(
     interval = None if follow is None else _seconds(follow, "--follow", FOLLOW_INTERVAL_S)
     manager = _manager(c)
     mode = "raw" if raw or source == "stderr" else "json" if json else "view"
-    view = LogView(color=render.use_color(sys.stdout), transcript=source == "transcript", mode=mode)
+    transcript = source == "transcript"
     if mode == "raw":
         meta, tail = manager.tail(_required(task_id), count, source)
+        view = LogView(render.use_color(sys.stdout), lambda ls: [], mode)
         view.feed(b"".join(line + b"\n" for line in tail))
     else:
         meta, entries = manager.tail_entries(_required(task_id), count, source)
+        view = LogView(render.use_color(sys.stdout), lambda ls: manager.entries(meta, ls, transcript), mode)
         view.entries(entries)
     if interval is not None:
         try:
@@ -592,8 +746,7 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
                 if tty and interval is not None:
                     sys.stdout.write("\x1b[H\x1b[2J")
                 _out(
-                    f"{PROG} · {snap.generated_at} · "
-                    + render.counts_line(snap.counts, snap.total_cost_usd)
+                    f"{PROG} · {snap.generated_at} · " + render.counts_line(snap.counts, snap.total_cost_usd)
                 )
                 _out(render.task_table(snap.views))
             if interval is None:
@@ -642,7 +795,7 @@ def config_(c: Context, init: bool = False, force: bool = False, path: bool = Fa
     sys.stdout.write(yaml.safe_dump(loaded.raw, sort_keys=False))
 
 
-COMMANDS = [start, status, logs, wait, resume, list_, kill, cleanup, dashboard, executors, config_]
+COMMANDS = [start, run, status, logs, wait, resume, list_, kill, cleanup, dashboard, executors, config_]
 
 
 def collection() -> Collection:

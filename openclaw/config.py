@@ -21,12 +21,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from openclaw.durations import parse_duration
 from openclaw.errors import ConfigError, UsageError
 from openclaw.paths import config_path, data_dir
 from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem, key_path
 
 #: Used when neither the executor nor ``defaults`` sets it.
 BUILTIN_MAX_TURNS = 30
+#: The agent of an executor that names none, when ``defaults`` names none either.
+DEFAULT_AGENT = "claude"
 #: Used when neither the executor nor ``defaults`` sets it: ``claude`` on the PATH.
 BUILTIN_CLAUDE_PATH = "claude"
 
@@ -35,6 +38,20 @@ BUILTIN_DEFAULT: dict[str, Any] = {"executors": [{"name": "local", "type": "loca
 MEMO = "config.validated"
 #: How many valid config texts the memo remembers (e.g. several files used with --config).
 MEMO_LIMIT = 16
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """One agent's settings: from the config's ``agents:`` section, or an executor's own keys."""
+
+    #: The agent's binary, and the config key that set it (for messages).
+    path: str | None = None
+    path_key: str | None = None
+    model: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float | None = None
+    max_budget_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,41 @@ class ExecutorConfig:
     pass_env: list[str] = field(default_factory=list)
     #: The type-specific keys (host, image, ...), as written in the file.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The agent a task gets when ``start`` names none (``agent:``, else ``defaults.agent``).
+    agent: str = "claude"
+    #: The wall-clock limit of its tasks (``timeout:``, else the agent's, else ``defaults``).
+    timeout_s: float | None = None
+    #: Settings for its own agent (``agent_path``, ``model``, ``agent_args``, ``max_budget_usd``).
+    own: AgentSettings = field(default_factory=AgentSettings)
+    #: The config's ``agents:`` section, by agent name.
+    agents: dict[str, AgentSettings] = field(default_factory=dict)
+    #: ``defaults.timeout``.
+    default_timeout_s: float | None = None
+    #: Whether ``claude_path`` was set (on the executor, or in ``agents.claude.path`` or ``defaults``).
+    claude_path_key: str = "claude_path"
+
+    def settings(self, agent: str, binary: str) -> AgentSettings:
+        """What applies to ``agent`` on this executor: its own keys (for its own agent) over
+        ``agents.<name>`` over ``defaults``; ``binary`` when no path is configured."""
+        general = self.agents.get(agent, AgentSettings())
+        own = self.own if agent == self.agent else AgentSettings()
+        if own.path:
+            path, key = own.path, own.path_key
+        elif agent == "claude":
+            path, key = self.claude_path, self.claude_path_key
+        elif general.path:
+            path, key = general.path, general.path_key
+        else:
+            path, key = binary, f"agents.{agent}.path"
+        return AgentSettings(
+            path=path,
+            path_key=key,
+            model=own.model or general.model,
+            args=own.args or general.args,
+            env={**general.env},
+            timeout_s=self.timeout_s or general.timeout_s or self.default_timeout_s,
+            max_budget_usd=own.max_budget_usd if own.max_budget_usd is not None else general.max_budget_usd,
+        )
 
 
 @dataclass(frozen=True)
@@ -352,9 +404,36 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
         if found:
             raise ConfigError(str(path), _clip(_reword(found[1])), found[0])
     defaults = data.get("defaults", {})
+    agents = {
+        name: AgentSettings(
+            path=raw.get("path"),
+            path_key=f"agents.{name}.path",
+            model=raw.get("model"),
+            args=tuple(raw.get("args", [])),
+            env={k: _env_value(v) for k, v in raw.get("env", {}).items()},
+            timeout_s=_duration(raw.get("timeout"), path, f"agents.{name}.timeout"),
+            max_budget_usd=raw.get("max_budget_usd"),
+        )
+        for name, raw in data.get("agents", {}).items()
+    }
+    default_timeout = _duration(defaults.get("timeout"), path, "defaults.timeout")
     seen: dict[str, int] = {}
     executors = []
-    common = {"name", "type", "labels", "claude_path", "max_turns", "env", "pass_env"}
+    common = {
+        "name",
+        "type",
+        "labels",
+        "claude_path",
+        "max_turns",
+        "env",
+        "pass_env",
+        "agent",
+        "agent_path",
+        "timeout",
+        "model",
+        "max_budget_usd",
+        "agent_args",
+    }
     for index, raw in enumerate(data.get("executors", [])):
         name = raw["name"]
         if name in seen:
@@ -365,16 +444,35 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
                 "give each executor a unique name",
             )
         seen[name] = index
+        if "claude_path" in raw:
+            claude_path, claude_key = raw["claude_path"], "claude_path"
+        elif "claude" in agents and agents["claude"].path:
+            claude_path, claude_key = str(agents["claude"].path), "agents.claude.path"
+        else:
+            claude_path = defaults.get("claude_path", BUILTIN_CLAUDE_PATH)
+            claude_key = "claude_path"
         executors.append(
             ExecutorConfig(
                 name=name,
                 type=raw["type"],
-                claude_path=raw.get("claude_path", defaults.get("claude_path", BUILTIN_CLAUDE_PATH)),
+                claude_path=claude_path,
                 max_turns=raw.get("max_turns", defaults.get("max_turns", BUILTIN_MAX_TURNS)),
                 labels=list(raw.get("labels", [])),
                 env={k: _env_value(v) for k, v in raw.get("env", {}).items()},
                 pass_env=list(raw.get("pass_env", [])),
                 options={k: v for k, v in raw.items() if k not in common},
+                agent=raw.get("agent", defaults.get("agent", DEFAULT_AGENT)),
+                timeout_s=_duration(raw.get("timeout"), path, f"executors[{index}].timeout"),
+                own=AgentSettings(
+                    path=raw.get("agent_path"),
+                    path_key="agent_path",
+                    model=raw.get("model"),
+                    args=tuple(raw.get("agent_args", [])),
+                    max_budget_usd=raw.get("max_budget_usd"),
+                ),
+                agents=agents,
+                default_timeout_s=default_timeout,
+                claude_path_key=claude_key,
             )
         )
     return Config(path=path, source=source, exists=exists, executors=executors, raw=data)
@@ -396,6 +494,16 @@ def _reword(problem: str) -> str:
         if problem.endswith(suffix):
             return f"{problem[: -len(suffix)]} {words}"
     return problem
+
+
+def _duration(value: Any, path: Path, where: str) -> float | None:
+    """A config duration (``30m``, or seconds) in seconds; None when unset."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, "timeout")
+    except UsageError as exc:
+        raise ConfigError(str(path), exc.message, where, "write it as 90s, 30m, 2h or 1h30m") from None
 
 
 def _env_value(value: Any) -> str:
@@ -446,10 +554,16 @@ SAMPLE = """\
 # Every executor has a unique name and a type: local | ssh | container.
 # Common keys:
 #   labels:      free-form tags shown by 'openclaw-agent executors'
+#   agent:       claude | codex | gemini | opencode (default: defaults.agent, else claude)
+#   agent_path:  the binary of that agent on that executor (claude_path still names claude's)
 #   claude_path: the claude binary on that executor (default: defaults.claude_path)
+#   model, max_budget_usd, agent_args: defaults for that agent's --model, spend cap, own flags
+#   timeout:     wall-clock limit of each task (90s, 30m, 2h), enforced where it runs
 #   max_turns:   Claude Code --max-turns (default: defaults.max_turns)
 #   env:         variables set for the agent (values never reach argv, .meta.json or logs)
 #   pass_env:    names of variables forwarded from the dispatching environment
+# An 'agents:' section sets per-agent defaults (path, model, args, env, timeout);
+# see hosts.example.yaml.
 
 defaults:
   max_turns: 30

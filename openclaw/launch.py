@@ -8,11 +8,13 @@ the words a failed pre-flight check is reported in are written once, here.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from openclaw.agents.claude import SANDBOX_VAR, ClaudeAgent
 from openclaw.errors import StartError
 from openclaw.states import Observation
+
+if TYPE_CHECKING:
+    from openclaw.agents.base import Launch
 
 
 class PidRecord(NamedTuple):
@@ -33,19 +35,24 @@ def read_pid_file(text: str) -> PidRecord | None:
     return PidRecord(lpid, lstart, apid or None, astart if apid else None)
 
 
-def judge_exit(
+def exited(
     exit_code: int, stdout_tail: bytes, stderr_tail: bytes, finished_at: str | None = None
 ) -> Observation:
-    """An agent that exited: its result event (from the end of its stdout), or else its last stderr line."""
-    result = ClaudeAgent.summarize(stdout_tail)
-    reason = None
-    if result is None:
-        err = [ln for ln in stderr_tail.splitlines() if ln.strip()]
-        # Long enough for a secret across the record's 300-character cut to be redacted whole first.
-        reason = err[-1].decode("utf-8", "replace").strip()[:4000] if err else None
+    """An agent that exited, with the ends of its output for its agent to judge."""
     return Observation(
-        alive=False, exit_code=exit_code, result=result, reason=reason, finished_at=finished_at
+        alive=False,
+        exit_code=exit_code,
+        stdout_tail=stdout_tail,
+        stderr_tail=stderr_tail,
+        finished_at=finished_at,
     )
+
+
+def timeout_arg(timeout_s: float | None) -> str:
+    """The launcher's (and entry script's) TIMEOUT argument: seconds, ``0`` for none."""
+    if timeout_s is None:
+        return "0"
+    return f"{timeout_s:.3f}".rstrip("0").rstrip(".")
 
 
 # -- pre-flight failures, in the same words on every executor ----------------------------------
@@ -62,44 +69,56 @@ def workspace_missing(path: str, host: str | None = None) -> StartError:
     )
 
 
-def claude_missing(
-    claude_path: str, executor: str, host: str | None = None, remote_path: str | None = None
+def agent_missing(
+    spec: Launch, executor: str, host: str | None = None, remote_path: str | None = None
 ) -> StartError:
     """The agent's binary is nowhere to be found."""
-    where = "PATH" if "/" not in claude_path else claude_path
-    install = "install Claude Code (npm install -g @anthropic-ai/claude-code)"
+    path = spec.argv[0]
+    where = "PATH" if "/" not in path else path
+    name, key = spec.agent, spec.path_key
+    if not key:  # a plain command: no config key names it
+        return StartError(
+            f"{name} not found at {where}{_on(host)}" + (f" (remote PATH: {remote_path})" if host else ""),
+            f"{spec.install}",
+        )
     if host is None:
         return StartError(
-            f"claude not found at {where} (claude_path: {claude_path!r})",
-            f"{install} or set claude_path for executor {executor!r} in the config file",
+            f"{name} not found at {where} ({key}: {path!r})",
+            f"{spec.install} or set {key} for executor {executor!r} in the config file",
         )
     return StartError(
-        f"claude not found at {where}{_on(host)} (claude_path: {claude_path!r}; remote PATH: {remote_path})",
-        "a non-interactive SSH shell has a shorter PATH than a login shell: set claude_path "
-        f"for executor {executor!r} to the full path (run 'command -v claude' in a "
-        f"login shell there), or {install}",
+        f"{name} not found at {where}{_on(host)} ({key}: {path!r}; remote PATH: {remote_path})",
+        f"a non-interactive SSH shell has a shorter PATH than a login shell: set {key} "
+        f"for executor {executor!r} to the full path (run 'command -v {path.rsplit('/', 1)[-1]}' in a "
+        f"login shell there), or {spec.install}",
     )
 
 
-def claude_not_runnable(path: str, executor: str, host: str | None = None) -> StartError:
+def agent_not_runnable(spec: Launch, path: str, executor: str, host: str | None = None) -> StartError:
     """The agent's binary is there, but cannot be run by whoever runs it."""
     who = "the login user" if host else "you"
     return StartError(
-        f"claude is at {path}{_on(host)}, but {who} cannot run it (not executable, or not a file)",
-        f"check its permissions (ls -l {path}; chmod +x), or set claude_path of executor "
+        f"{spec.agent} is at {path}{_on(host)}, but {who} cannot run it (not executable, or not a file)",
+        f"check its permissions (ls -l {path}; chmod +x), or set {spec.path_key} of executor "
         f"{executor!r} to one {who} can run",
     )
 
 
-def root_refused(executor: str, value: str | None, host: str | None = None) -> StartError:
-    """Claude Code refuses to skip permissions as root unless IS_SANDBOX=1."""
-    counted = f" ({SANDBOX_VAR}={value!r} does not count: only 1 does)" if value else ""
+def refuses_root(spec: Launch, env: dict[str, str]) -> bool:
+    """Whether the agent, run as root with ``env``, refuses to start (Claude Code without IS_SANDBOX=1)."""
+    return spec.root_var is not None and env.get(spec.root_var) != "1"
+
+
+def root_refused(spec: Launch, executor: str, value: str | None, host: str | None = None) -> StartError:
+    """The agent refuses to run as root unless its variable (IS_SANDBOX) is 1."""
+    var = spec.root_var or ""
+    counted = f" ({var}={value!r} does not count: only 1 does)" if value else ""
     who = f"logging in to {host} as root" if host else "running as root"
     fix = (
-        f"if that host is a sandbox, opt in with env: {{{SANDBOX_VAR}: '1'}} on executor {executor!r}, "
+        f"if that host is a sandbox, opt in with env: {{{var}: '1'}} on executor {executor!r}, "
         "or log in as an ordinary user"
         if host
-        else f"if this machine is a sandbox, opt in with {SANDBOX_VAR}=1 (export it, or set "
-        f"env: {{{SANDBOX_VAR}: '1'}} on executor {executor!r})"
+        else f"if this machine is a sandbox, opt in with {var}=1 (export it, or set "
+        f"env: {{{var}: '1'}} on executor {executor!r})"
     )
-    return StartError(f"{who}: Claude Code refuses --dangerously-skip-permissions as root{counted}", fix)
+    return StartError(f"{who}: {spec.agent} refuses to run as root without {var}=1{counted}", fix)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # openclaw launcher: runs one agent, detached, and records what happened to it.
 #
-#   launcher.sh TASK_DIR WORKSPACE TASK_ID -- AGENT_ARGV...
+#   launcher.sh TASK_DIR WORKSPACE TASK_ID TIMEOUT -- AGENT_ARGV...
 #
 # The caller starts this in a new session (setsid), with every stream
 # redirected, so it is its own process-group leader and outlives the caller.
@@ -20,13 +20,18 @@
 #     behind (tool commands in sessions of their own, found by their
 #     OPENCLAW_TASK_ID; see taskprocs.sh), so that a task whose rc exists
 #     has no process left;
+#   - with a TIMEOUT (seconds; 0 for none), stops the agent when it passes
+#     (SIGTERM, SIGKILL 5 s later), adds "openclaw-agent: timed out after
+#     TIMEOUTs" to TASK_DIR/stderr and records the exit status 124 (as
+#     coreutils' timeout does): the limit holds with nobody watching;
 #   - then writes the agent's exit status atomically to TASK_DIR/rc ("128+N"
 #     when a signal ended it).
 set -u
 dir=$1
 ws=$2
 task_id=$3
-shift 4
+timeout=$4
+shift 5
 
 umask 077
 
@@ -69,6 +74,22 @@ own=$st
 tp_start "$child"
 printf '%s %s %s %s\n' "$$" "$own" "$child" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
 
+timed_out=''
+watchdog=''
+if [ "$timeout" != 0 ]; then
+    # The watchdog tells this shell (USR1) before it stops the agent.
+    trap 'timed_out=1' USR1
+    (
+        trap - TERM HUP INT
+        sleep "$timeout"
+        kill -USR1 "$$"
+        kill -TERM "$child" 2>/dev/null
+        sleep 5
+        kill -KILL "$child" 2>/dev/null
+    ) </dev/null >/dev/null 2>&1 &
+    watchdog=$!
+fi
+
 while :; do
     wait "$child"
     rc=$?
@@ -77,7 +98,13 @@ while :; do
     [ "$rc" -gt 128 ] || break
     kill -0 "$child" 2>/dev/null || break
 done
-# What the agent left running (a tool in a session of its own) goes with it: 2 s of SIGTERM, then SIGKILL.
+[ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+# What the agent left running (a tool in a session of its own, the watchdog's sleep) goes
+# with it: 2 s of SIGTERM, then SIGKILL.
 TP_ID=$task_id TP_L=$$ TP_LS=$own TP_ME=$$
 tp_stop 40 >/dev/null
+if [ -n "$timed_out" ]; then
+    printf 'openclaw-agent: timed out after %ss\n' "$timeout" >>"$dir/stderr"
+    rc=124
+fi
 finish "$rc"

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from openclaw import faults, schema, states
 from openclaw.agents import get_agent
-from openclaw.config import Config, ExecutorConfig
+from openclaw.agents.base import Agent, Controls, Launch
+from openclaw.config import AgentSettings, Config, ExecutorConfig
 from openclaw.errors import (
     CorruptRecordError,
     ExecutorError,
@@ -40,8 +41,7 @@ from openclaw.states import Observation
 from openclaw.task import Observed, TaskRecord, new_record, with_fields
 
 if TYPE_CHECKING:
-    from openclaw.agents.claude import ClaudeAgent
-    from openclaw.agents.stream import Entry
+    from openclaw.agents.entries import Entry
     from openclaw.redact import Redactor
 
 #: How long a recorded error may be (it is one line of the agent's, or of ours).
@@ -101,6 +101,7 @@ class Manager:
         self._config = config
         self.store = store or TaskStore()
         self._executors: dict[str, Executor] = {}
+        self._agents: dict[str, Agent] = {}
 
     @property
     def config(self) -> Config:
@@ -139,8 +140,17 @@ class Manager:
         max_turns: int | None = None,
         parent_id: str | None = None,
         resume_session: str | None = None,
+        *,
+        agent: str | None = None,
+        controls: Controls | None = None,
+        timeout_s: float | None = None,
     ) -> TaskRecord:
         """Record a new task, start its agent detached, and return its record.
+
+        ``agent`` defaults to the executor's; ``controls`` are what the user
+        asked of the run (each refused, before anything is recorded, when the
+        agent has no such control); the config's defaults fill the rest.
+        ``timeout_s`` is a wall-clock limit enforced where the agent runs.
 
         A start the executor knows failed is recorded ``failed`` with the
         reason and raised as :class:`StartError` carrying the task id; one cut
@@ -152,7 +162,11 @@ class Manager:
         cfg = self.config.executor(executor)
         if max_turns is not None and max_turns < 1:
             raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
-        turns = max_turns if max_turns is not None else cfg.max_turns
+        asked = dataclasses.replace(controls or Controls(), max_turns=max_turns)
+        the_agent = get_agent(agent or cfg.agent)
+        the_agent.check(asked)  # a flag this agent does not have: refused before anything is made
+        settings = cfg.settings(the_agent.name, the_agent.binary)
+        run = self._with_defaults(the_agent, asked, cfg, settings)
         # The new record is validated below. Build the validator first: that is CPU-bound
         # Python, and an executor may start connecting in a thread now (connect_early), whose
         # handshake would otherwise wait for the GIL at each step (~20 ms more per start).
@@ -160,28 +174,44 @@ class Manager:
         backend = self.executor_for(cfg.name)
         backend.connect_early()
         ws = backend.normalize_workspace(workspace)
-        agent = get_agent()
         task_id = str(uuid.uuid4())
-        argv = agent.command(cfg.claude_path, task_id, turns, resume=resume_session)
-        env = dict(cfg.env)
+        session = the_agent.session_id(task_id, resume_session)
+        argv = the_agent.command(
+            settings.path or the_agent.binary, session or task_id, run, resume=resume_session
+        )
+        env = {**the_agent.environment(), **settings.env, **cfg.env}
         env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
         if TASK_ENV in env:  # it tags the task's processes: only openclaw-agent sets it
             raise UsageError(
                 f"executor {cfg.name!r}: {TASK_ENV} is set by openclaw-agent itself",
                 "remove it from env and pass_env",
             )
+        limit = timeout_s if timeout_s is not None else settings.timeout_s
+        spec = Launch(
+            argv=argv,
+            env=env,
+            agent=the_agent.label(argv),
+            path_key=(settings.path_key or "agent_path") if the_agent.binary else "",
+            install=the_agent.install,
+            root_var=the_agent.root_var,
+            timeout_s=limit,
+        )
         meta = new_record(
             task_id=task_id,
             executor=cfg.name,
             executor_type=cfg.type,
-            agent=agent.name,
+            agent=the_agent.name,
             prompt=prompt,
             workspace=ws,
             command=argv,
             env_names=list(env),
-            max_turns=turns,
+            max_turns=run.max_turns,
             parent_id=parent_id,
             labels=cfg.labels,
+            session_id=session,
+            timeout_s=limit,
+            model=run.model,
+            controls=run.recorded(),
         )
         # Only a StartError (the executor knows nothing runs) makes the task failed. Anything
         # else that ends start early (Ctrl-C, a crash, a lost connection) leaves it pending:
@@ -190,7 +220,7 @@ class Manager:
         try:
             self.store.create(meta)
             try:
-                return self._hand_over(backend, agent, meta, argv, env, prompt)
+                return self._hand_over(backend, the_agent, meta, spec, prompt)
             except StartError:
                 raise
             except UsageError as exc:  # the executor's settings are wrong: nothing was launched
@@ -212,10 +242,9 @@ class Manager:
     def _hand_over(
         self,
         backend: Executor,
-        agent: ClaudeAgent,
+        agent: Agent,
         meta: TaskRecord,
-        argv: list[str],
-        env: dict[str, str],
+        spec: Launch,
         prompt: bytes,
     ) -> TaskRecord:
         """Write the prompt, hand the task to the executor, and record what it reports."""
@@ -225,10 +254,10 @@ class Manager:
         fd = os.open(prompt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(prompt)
-        self._remember_secrets(task_id, env)
+        self._remember_secrets(task_id, spec.env)
         faults.point("start.prompt")
         try:
-            fields = backend.start(meta, argv, env)
+            fields = backend.start(meta, spec)
         except StartError as exc:
             exc.task_id = task_id
             exc.message = self._redactor(task_id).text(exc.message)
@@ -254,9 +283,9 @@ class Manager:
             raise
         faults.point("start.launched")
         home = fields.pop("home", None)
-        if home:
+        if home and meta.get("session_id"):
             workspace = fields.get("workspace", meta["workspace"])
-            fields["transcript"] = agent.transcript(home, workspace, task_id)
+            fields["transcript"] = agent.transcript(home, workspace, meta["session_id"] or task_id)
 
         def running(m: TaskRecord) -> TaskRecord:
             if m["status"] == states.PENDING:
@@ -264,6 +293,24 @@ class Manager:
             return with_fields(m, **fields)
 
         return self._update(task_id, running)
+
+    @staticmethod
+    def _with_defaults(
+        agent: Agent, asked: Controls, cfg: ExecutorConfig, settings: AgentSettings
+    ) -> Controls:
+        """``asked``, with the config's defaults for what was not asked (where the agent has it)."""
+        has = agent.supports
+        return dataclasses.replace(
+            asked,
+            model=asked.model or (settings.model if "model" in has else None),
+            max_turns=asked.max_turns
+            if asked.max_turns is not None
+            else (cfg.max_turns if "max_turns" in has else None),
+            max_budget_usd=asked.max_budget_usd
+            if asked.max_budget_usd is not None
+            else (settings.max_budget_usd if "max_budget_usd" in has else None),
+            extra_args=(*(settings.args if "extra_args" in has else ()), *asked.extra_args),
+        )
 
     def _note_interrupted(self, task_id: str, exc: BaseException) -> None:
         """Say in the (still pending) record why start ended early; best effort."""
@@ -420,6 +467,8 @@ class Manager:
             return {m["task_id"]: Observation(alive=None, reason=exc.one_line()) for m in batch}
         for m in batch:
             obs = found.get(m["task_id"])
+            if obs is not None and obs.exit_code is not None:
+                obs = found[m["task_id"]] = self._judged(m, obs)
             if (
                 obs is not None
                 and m["status"] == states.PENDING
@@ -432,6 +481,21 @@ class Manager:
                 in_flight = obs.in_flight or self._in_flight(m, backend)
                 found[m["task_id"]] = dataclasses.replace(obs, in_flight=in_flight)
         return found
+
+    def _judged(self, meta: TaskRecord, obs: Observation) -> Observation:
+        """``obs`` of an exited agent, judged by the task's agent (what ``completed`` means)."""
+        if obs.exit_code is None or obs.succeeded is not None:
+            return obs
+        judged = self._agent(meta["agent"]).judge(obs)
+        if obs.reason and not judged.succeeded:
+            # What the executor knows of the exit (the container was OOM-killed) says more.
+            judged = dataclasses.replace(judged, reason=obs.reason)
+        return judged
+
+    def _agent(self, name: str) -> Agent:
+        if name not in self._agents:
+            self._agents[name] = get_agent(name)
+        return self._agents[name]
 
     def _apply(self, task_id: str, obs: Observation) -> TaskRecord | None:
         """Record what ``obs`` settles for the task; None when the task was removed meanwhile."""
@@ -448,8 +512,9 @@ class Manager:
         started = dict(obs.started)
         home = started.pop("home")
         workspace = started.get("workspace", meta["workspace"])
-        session = meta.get("session_id") or meta["task_id"]
-        started["transcript"] = get_agent(meta.get("agent") or "claude").transcript(home, workspace, session)
+        session = meta.get("session_id")
+        if session:
+            started["transcript"] = get_agent(meta["agent"]).transcript(home, workspace, session)
         return dataclasses.replace(obs, started=started)
 
     def observe(self, ref: str) -> Observed:
@@ -518,7 +583,7 @@ class Manager:
         backend = self.executor_for(meta["executor"], meta["executor_type"])
         try:
             backend.kill(meta, grace)
-            obs = backend.observe([meta])[task_id]
+            obs = self._judged(meta, backend.observe([meta])[task_id])
             if obs.alive:
                 raise ExecutorError(meta["executor"], f"task {task_id} still runs after SIGKILL")
             if obs.alive is None and obs.exit_code is None:
@@ -696,15 +761,17 @@ class Manager:
 
     def tail_entries(self, ref: str, count: int, source: str = "stdout") -> tuple[TaskRecord, list[Entry]]:
         """The task's record and its last ``count`` normalised output entries."""
-        from openclaw.agents.stream import parse_lines
-
         want = count * 2 + 8
         while True:
             meta, lines = self.tail(ref, want, source)
-            entries = parse_lines(lines, transcript=source == "transcript")
+            entries = self.entries(meta, lines, transcript=source == "transcript")
             if len(entries) >= count or len(lines) < want:
                 return meta, entries[-count:] if count else []
             want *= 4
+
+    def entries(self, meta: TaskRecord, lines: list[bytes], transcript: bool = False) -> list[Entry]:
+        """The task's output (or transcript) lines as normalised entries, parsed by its agent."""
+        return self._agent(meta["agent"]).entries(lines, transcript=transcript)
 
     def follow(
         self,
@@ -776,24 +843,55 @@ class Manager:
             meta = self.refresh([self.store.read(meta["task_id"])])[0].record
         return meta
 
-    def resume(self, ref: str, prompt: bytes, max_turns: int | None = None) -> TaskRecord:
-        """Continue a finished task's conversation as a new task on the same executor and workspace."""
+    def resume(
+        self,
+        ref: str,
+        prompt: bytes,
+        max_turns: int | None = None,
+        *,
+        controls: Controls | None = None,
+        timeout_s: float | None = None,
+    ) -> TaskRecord:
+        """Continue a finished task's conversation as a new task: same executor, workspace and agent."""
         parent = self.get(ref)
         if parent["status"] not in states.FINAL:
             raise UsageError(
                 f"task {parent['task_id']} is still {parent['status']}",
                 "wait for it ('openclaw-agent wait') or kill it before resuming",
             )
+        agent = self._agent(parent["agent"])
+        if not agent.resumable:
+            raise UsageError(
+                f"task {parent['task_id']} ran {parent['agent']!r}, which has no conversation to resume",
+                "start a new task instead",
+            )
         if parent.get("started_at") is None:
             raise UsageError(f"task {parent['task_id']} never started, so there is no session to resume")
+        session = parent.get("session_id") or self._session_of(parent)
+        if not session:
+            raise UsageError(
+                f"task {parent['task_id']} has no session id recorded or in its output",
+                "start a new task instead",
+            )
         return self.start(
             prompt,
             executor=parent["executor"],
             workspace=parent["workspace"],
             max_turns=max_turns,
             parent_id=parent["task_id"],
-            resume_session=parent.get("session_id") or parent["task_id"],
+            resume_session=session,
+            agent=parent["agent"],
+            controls=controls,
+            timeout_s=timeout_s,
         )
+
+    def _session_of(self, meta: TaskRecord) -> str | None:
+        """The session id the task's agent printed (for agents that choose their own)."""
+        try:
+            head = self._read(meta, "stdout")(meta, 0)[0][: 1 << 20]
+        except OpenclawError:
+            return None
+        return self._agent(meta["agent"]).session_from_output(head)
 
     def chain(self, meta: TaskRecord) -> list[str]:
         """The ids from the first task of a resume chain down to this one."""
@@ -824,11 +922,19 @@ class Manager:
         for m in metas:
             if m["status"] in states.ACTIVE:
                 active[m["executor"]] = active.get(m["executor"], 0) + 1
+        from openclaw.agents import AGENTS
+
+        def paths(e: ExecutorConfig) -> dict[str, str]:
+            return {name: e.settings(name, self._agent(name).binary).path or "" for name in AGENTS}
+
         return [
             {
                 "name": e.name,
                 "type": e.type,
                 "labels": e.labels,
+                "agent": e.agent,
+                "agents": paths(e),
+                "timeout_s": e.timeout_s or e.default_timeout_s,
                 "claude_path": e.claude_path,
                 "max_turns": e.max_turns,
                 "env_names": sorted(e.env),

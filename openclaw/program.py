@@ -185,17 +185,31 @@ class OpenclawProgram(Program):
                 print(f"{self.leading_indent}{self.binary} {example}")
             print("")
 
+    #: The words after ``--`` (``run -- make test``), exactly as given.
+    command_argv: tuple[str, ...] = ()
+
     def update_config(self, merge: bool = True) -> None:
-        """Record ``--config`` for the commands; never load it as an invoke runtime config."""
-        self.config.load_overrides({"openclaw": {"config": self.args.config.value}}, merge=False)
+        """Record ``--config`` (and a command after ``--``) for the commands; never load it as an
+        invoke runtime config."""
+        settings = {"config": self.args.config.value, "argv": list(self.command_argv)}
+        self.config.load_overrides({"openclaw": settings}, merge=False)
         if merge:
             self.config.merge()
+
+    def _ran(self, name: str) -> bool:
+        """Whether the command line asks for the command ``name``."""
+        return any(ctx.name == name for ctx in self.tasks)
 
     def run(self, argv: Any = None, exit: bool = True) -> None:
         """Run, mapping parse errors to exit code 2 and never showing a traceback for them."""
         argv = list(sys.argv if argv is None else argv)
         if len(argv) >= 2 and argv[1] == "help":  # 'help' and 'help COMMAND', like git and gh
             argv = [argv[0], *argv[2:3], "--help"]
+        # invoke joins what follows '--' into one string; 'run -- CMD...' needs the words as given.
+        self.command_argv = ()
+        if "--" in argv:
+            cut = argv.index("--")
+            argv, self.command_argv = argv[:cut], tuple(argv[cut + 1 :])
         try:
             # The six steps of invoke 2.2.1's Program.run, as they are there; only what is
             # caught differs (invoke prints a ParseError without our wording or exit code 2).
@@ -206,6 +220,8 @@ class OpenclawProgram(Program):
             self.parse_tasks()
             self.parse_cleanup()
             self.update_config()
+            if self.command_argv and not self._ran("run"):
+                raise ParseError("only 'run' takes a command after --")
             self.execute()
         except ParseError as exc:
             print(f"{PROG}: error: {_explain(exc)} — see '{PROG} --help'", file=sys.stderr)
@@ -233,11 +249,20 @@ METAVARS = {
     "workspace": "DIR",
     "max-turns": "N",
     "follow": "SECS",
-    "timeout": "SECS",
+    "timeout": "DURATION",
     "grace": "SECS",
     "watch": "SECS",
     "lines": "N",
     "task-id": "ID",
+    "agent": "NAME",
+    "model": "NAME",
+    "max-budget-usd": "USD",
+    "append-system-prompt": "TEXT",
+    "allowed-tools": "LIST",
+    "disallowed-tools": "LIST",
+    "agent-arg": "ARG",
+    "wait-timeout": "SECS",
+    "cmd": "'CMD ARGS'",
     "status": "STATE",
     "source": "SOURCE",
     "help": "COMMAND",
@@ -247,9 +272,11 @@ METAVARS = {
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "start": (
         'start --prompt "Fix the failing test" --workspace ~/proj',
-        "start --executor builder --prompt-file task.md --wait --follow --timeout 1800",
+        "start --executor builder --prompt-file task.md --wait --follow --timeout 30m",
+        "start --agent codex --model gpt-5.5 --prompt - < task.md",
         "start --prompt - --json < task.md",
     ),
+    "run": ("run --executor crib -- make test", "run --wait --timeout 10m -- pytest -x"),
     "status": ("status --task-id 3f2a", "status --task-id 3f2a --json"),
     "logs": ("logs --task-id 3f2a --follow", "logs --task-id 3f2a --lines 200 --raw"),
     "wait": ("wait --task-id 3f2a --timeout 600 --follow",),

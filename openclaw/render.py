@@ -160,13 +160,13 @@ def executor_table(rows: list[dict[str, Any]]) -> str:
             r["type"],
             where(r),
             ",".join(r["labels"]),
-            r["claude_path"],
+            f"{r['agent']} ({r['agents'].get(r['agent']) or '-'})",
             r["max_turns"],
             r["active_tasks"],
         ]
         for r in rows
     ]
-    headers = ["NAME", "TYPE", "WHERE", "LABELS", "CLAUDE", "MAX TURNS", "ACTIVE"]
+    headers = ["NAME", "TYPE", "WHERE", "LABELS", "AGENT", "MAX TURNS", "ACTIVE"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
@@ -211,6 +211,8 @@ def outcome_line(
 def entry_lines(entry: Any, color: bool = False) -> list[str]:
     """How one :class:`~openclaw.agents.stream.Entry` reads in ``logs`` (possibly nothing)."""
     kind = entry.kind
+    if kind == "output":
+        return [entry.text]
     if kind == "message":
         return [entry.text] if entry.text.strip() else []
     if kind == "prompt":

@@ -82,19 +82,26 @@ def stamp_from_iso(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Observation:
-    """What an executor saw of a task's process, without judging it.
+    """What an executor saw of a task's process; once it exited, judged by its agent.
 
     ``alive`` is True (running, same pid and start time), False (gone) or None
     (could not tell: host unreachable, runtime down). ``exit_code`` is the
-    recorded exit status, if the launcher wrote one. ``result`` is the agent's
-    summarised final result event, if there is one.
+    recorded exit status, if the launcher wrote one, and the executor adds
+    the ends of the agent's stdout and stderr. The agent
+    (:meth:`openclaw.agents.base.Agent.judge`) then fills ``result`` (its
+    summary of the run), ``succeeded`` and, for a failure, ``reason``.
     """
 
     alive: bool | None
     exit_code: int | None = None
     result: dict[str, Any] | None = None
-    #: Why the task failed or why ``alive`` is None, in the executor's words.
+    #: Why the task failed or why ``alive`` is None, in the executor's or the agent's words.
     reason: str | None = None
+    #: The end of the agent's stdout and stderr, once it exited (for its agent to judge).
+    stdout_tail: bytes | None = None
+    stderr_tail: bytes | None = None
+    #: The agent's verdict on an exited run: what ``completed`` means is its call.
+    succeeded: bool | None = None
     #: For a task whose start was never recorded (``start`` lost its answer), what
     #: the executor found out about it since: the record fields start would have set.
     started: dict[str, Any] | None = None
@@ -126,14 +133,7 @@ def transition(meta: TaskRecord, new: str, **fields: Any) -> TaskRecord:
 
 
 def failure_reason(obs: Observation) -> str:
-    """Why a task that exited is ``failed``, from its exit code and result."""
-    result = obs.result
-    if result is not None:
-        if result.get("subtype") not in (None, "success"):
-            return str(result["subtype"])
-        if result.get("is_error"):
-            text = (result.get("text") or "").strip().splitlines()
-            return text[0][:4000] if text else "the agent reported an error"
+    """Why a task that exited is ``failed``: its agent's reason, else its exit status in words."""
     if obs.reason:
         return obs.reason
     if obs.exit_code == 0:
@@ -162,14 +162,9 @@ def settle(meta: TaskRecord, obs: Observation) -> TaskRecord | None:
         if obs.finished_at:
             # When it exited, not when someone next looked; never before it was seen to start.
             common["finished_at"] = max(obs.finished_at, meta.get("started_at") or meta["created_at"])
-        result = obs.result
-        if (
-            obs.exit_code == 0
-            and result is not None
-            and not result.get("is_error")
-            and result.get("subtype") in (None, "success")
-        ):
-            # Success stands even if a kill was requested after the agent finished.
+        if obs.succeeded:
+            # The agent's verdict (openclaw.agents); it stands even if a kill was requested
+            # after the agent finished.
             return transition(meta, COMPLETED, error=None, **common)
         if killing:
             return transition(meta, KILLED, **common)

@@ -44,7 +44,7 @@ class _Required(TypedDict):
     finished_at: str | None
     exit_code: int | None
     error: str | None
-    max_turns: int
+    max_turns: int | None
     parent_id: str | None
     result: dict[str, Any] | None
 
@@ -64,6 +64,9 @@ class TaskRecord(_Required, total=False):
     transcript: str | None
     kill_requested_at: str | None
     labels: list[str]
+    timeout_s: float | None
+    model: str | None
+    controls: dict[str, Any]
 
 
 #: Every key a record may hold.
@@ -79,14 +82,22 @@ def new_record(
     prompt: bytes,
     workspace: str,
     command: list[str],
-    max_turns: int,
+    max_turns: int | None,
     env_names: list[str] | None = None,
     parent_id: str | None = None,
     labels: list[str] | None = None,
     created_at: str | None = None,
+    session_id: str | None = None,
+    timeout_s: float | None = None,
+    model: str | None = None,
+    controls: dict[str, Any] | None = None,
 ) -> TaskRecord:
-    """The record of a task about to be started: ``pending``, nothing launched yet."""
-    return {
+    """The record of a task about to be started: ``pending``, nothing launched yet.
+
+    ``session_id`` is the agent's session id when it is chosen up front
+    (Claude Code's is the task id); the others learn theirs later.
+    """
+    record: TaskRecord = {
         "schema_version": SCHEMA_VERSION,
         "task_id": task_id,
         "executor": executor,
@@ -104,7 +115,7 @@ def new_record(
         "workspace": workspace,
         "command": list(command),
         "env_names": sorted(env_names or []),
-        "session_id": task_id,
+        "session_id": session_id,
         "transcript": None,
         "created_at": created_at or states.now(),
         "started_at": None,
@@ -116,7 +127,12 @@ def new_record(
         "parent_id": parent_id,
         "labels": list(labels or []),
         "result": None,
+        "timeout_s": timeout_s,
+        "model": model,
     }
+    if controls:
+        record["controls"] = dict(controls)
+    return record
 
 
 def with_fields(record: TaskRecord, **fields: Any) -> TaskRecord:

@@ -5,7 +5,7 @@
 - :func:`container_image`: the test image, built offline: a busybox-static root
   filesystem, the interpreter running these tests with its standard library
   and shared libraries (found with ``ldd``), bash, and the faithful fake
-  claude at ``/usr/local/bin/claude``; loaded with ``podman import`` and
+  agents at ``/usr/local/bin/{claude,codex,gemini,opencode}``; loaded with ``podman import`` and
   removed at the end of the session.
 - :func:`podman_service`: ``podman system service`` on a socket in a
   temporary directory, which gives the docker CLI a real Docker API
@@ -194,7 +194,8 @@ def build_rootfs(out: Path) -> None:
             return info
 
         tar.add(stdlib, arcname=stdlib.lstrip("/"), filter=keep)
-        _add_file(tar, str(FAKES / "claude"), "/usr/local/bin/claude")
+        for agent in ("claude", "codex", "gemini", "opencode"):  # the faithful fakes
+            _add_file(tar, str(FAKES / agent), f"/usr/local/bin/{agent}")
         # An "agent" that only eats memory, for the OOM test.
         _add_text(tar, "usr/local/bin/memory-hog", HOG, 0o755)
         _add_text(

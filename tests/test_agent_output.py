@@ -175,7 +175,7 @@ def test_start_wait_on_a_task_that_cannot_start_exits_with_the_failed_code(oc: E
 
 
 def test_wait_flags_need_wait(oc: Env) -> None:
-    assert oc.run("start", "--prompt", "x", "--timeout", "3").code == 2
+    assert oc.run("start", "--prompt", "x", "--wait-timeout", "3").code == 2
     assert oc.run("wait", "--task-id", "abc", "--kill-on-timeout").code == 2
 
 

@@ -66,9 +66,9 @@ BAD_SECONDS = ["nan", "inf", "-inf", "1e400", "31536001", "1e12", "abc", "0", "-
     ("flag", "args"),
     [
         ("--follow", ["start", "--prompt=#fake text hi", "--wait"]),
-        ("--timeout", ["start", "--prompt=#fake text hi", "--wait"]),
+        ("--wait-timeout", ["start", "--prompt=#fake text hi", "--wait"]),
         ("--follow", ["resume", "--task-id", "0123abcd", "--prompt=more", "--wait"]),
-        ("--timeout", ["resume", "--task-id", "0123abcd", "--prompt=more", "--wait"]),
+        ("--wait-timeout", ["resume", "--task-id", "0123abcd", "--prompt=more", "--wait"]),
     ],
 )
 def test_start_and_resume_refuse_bad_follow_and_timeout_before_any_task_is_recorded(

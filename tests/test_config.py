@@ -213,6 +213,13 @@ def test_hosts_example_is_valid_and_complete() -> None:
     by_type = {e.type: e for e in config.executors}
     assert set(by_type["ssh"].options) == ssh_keys
     assert set(by_type["container"].options) == container_keys
+    data = yaml.safe_load(path.read_text())
+    assert set(data) == set(schema["properties"])
+    assert set(data["defaults"]) == set(schema["properties"]["defaults"]["properties"])
+    common = set(schema["$defs"]["executor"]["properties"]) - {"name", "type"}
+    assert common <= {k for e in data["executors"] for k in e}, "every executor key is shown somewhere"
+    settings = set(schema["$defs"]["agent_settings"]["properties"])
+    assert settings == {k for a in data["agents"].values() for k in a}
 
 
 def test_executor_then_defaults_then_builtin_for_claude_path_and_max_turns(oc: Env) -> None:

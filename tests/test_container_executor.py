@@ -810,3 +810,44 @@ def test_transcript_copies_are_skipped_only_when_the_caller_has_all_of_the_last_
     assert ex.read_path(meta, "/t.jsonl", 9) == (b"", 9) and len(copies) == 2  # has it all: skipped
     content[0] += b"line two\n"
     assert ex.read_path(dict(meta, status="completed"), "/t.jsonl", 9) == (b"line two\n", 18)
+
+
+# -- every agent, and the wall-clock limit, in a container -------------------------------------------
+@pytest.mark.parametrize("agent", ["codex", "gemini", "opencode"])
+def test_every_agent_runs_in_a_container_and_is_judged_by_its_own_rules(box: Box, agent: str) -> None:
+    box.configure(
+        agent=agent,
+        env={
+            "CODEX_HOME": "/tmp",
+            "GEMINI_API_KEY": "fake-key",
+            "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/record/gemini-settings.json",
+        },
+    )
+    (box.record / "gemini-settings.json").write_text(
+        json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}}})
+    )
+    oc = box.oc
+    done = oc.run(
+        "start",
+        "--json",
+        "--wait",
+        "--workspace",
+        "/work",
+        "--prompt=#fake text boxed\n#fake write out.txt hi",
+    )
+    assert done.code == 0, done.err
+    meta = done.json()
+    assert meta["agent"] == agent and meta["status"] == "completed"
+    assert (box.ws / "out.txt").read_text().startswith("hi")
+    failed = oc.run(
+        "start", "--json", "--wait", "--workspace", "/work", "--prompt=#fake api-error 400 no such model"
+    )
+    assert failed.code == 4 and failed.json()["status"] == "failed"
+
+
+def test_timeout_is_enforced_inside_the_container(box: Box) -> None:
+    oc = box.oc
+    meta = oc.start("#fake bash echo start; sleep 60; echo slept", "--workspace", "/work", "--timeout", "2")
+    final = oc.wait_status(meta["task_id"], lambda s: s not in ("pending", "running"), timeout=40)
+    assert final["status"] == "failed" and final["error"] == "timed out after 2s"
+    assert final["exit_code"] == 124

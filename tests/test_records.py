@@ -14,6 +14,7 @@ import pytest
 from conftest import Env
 
 from openclaw import states
+from openclaw.agents.claude import ClaudeAgent
 from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
 from openclaw.records import TaskStore
 from openclaw.task import TaskRecord, new_record, with_fields
@@ -105,21 +106,34 @@ def test_transitions_only_follow_the_diagram() -> None:
         states.transition(running, states.PENDING)
 
 
+def exited(code: int, event: dict[str, Any] | None = None, **found: Any) -> states.Observation:
+    """An exited Claude Code run whose stdout ends with ``event``, judged by its agent."""
+    tail = json.dumps(dict(event, type="result")).encode() if event else b""
+    obs = states.Observation(alive=False, exit_code=code, stdout_tail=tail, **found)
+    return ClaudeAgent().judge(obs)
+
+
 def test_unknown_observation_changes_nothing_and_final_states_stay() -> None:
     running = states.transition(new_meta(), states.RUNNING, pid=5)
     assert states.settle(running, states.Observation(alive=None, reason="host down")) is None
     done = states.transition(running, states.COMPLETED)
     assert states.settle(done, states.Observation(alive=False)) is None
     ok = {"subtype": "success", "is_error": False}
-    assert (
-        states.settle(running, states.Observation(alive=False, exit_code=0, result=ok))["status"]
-        == "completed"
-    )  # type: ignore[index]
-    err = {"subtype": "success", "is_error": True, "text": "API Error: 400"}
-    failed = states.settle(running, states.Observation(alive=False, exit_code=0, result=err))
-    assert failed is not None and failed["status"] == "failed" and "API Error: 400" in failed["error"]
-    no_result = states.settle(running, states.Observation(alive=False, exit_code=0))
+    completed = states.settle(running, exited(0, ok))
+    assert completed is not None and completed["status"] == "completed"
+    err = {"subtype": "success", "is_error": True, "result": "API Error: 400"}
+    failed = states.settle(running, exited(0, err))
+    assert failed is not None and failed["status"] == "failed" and "API Error: 400" in (failed["error"] or "")
+    no_result = states.settle(running, exited(0))
     assert no_result is not None and no_result["status"] == "failed"
+
+
+def test_an_unjudged_exit_is_never_completed() -> None:
+    """states.settle takes the agent's verdict: an exit nobody judged is not a success."""
+    running = states.transition(new_meta(), states.RUNNING, pid=5)
+    ok = {"subtype": "success", "is_error": False}
+    settled = states.settle(running, states.Observation(alive=False, exit_code=0, result=ok))
+    assert settled is not None and settled["status"] == "failed"
 
 
 def test_a_pending_task_whose_start_lost_its_answer_is_adopted_with_what_the_executor_found() -> None:
@@ -129,7 +143,7 @@ def test_a_pending_task_whose_start_lost_its_answer_is_adopted_with_what_the_exe
     assert running is not None and running["status"] == "running"
     assert {k: running[k] for k in found} == found and running["error"] is None
     ok = {"subtype": "success", "is_error": False}
-    done = states.settle(pending, states.Observation(alive=False, exit_code=0, result=ok, started=found))
+    done = states.settle(pending, exited(0, ok, started=found))
     assert done is not None and done["status"] == "completed" and done["pid"] == 41 and done["started_at"]
     # Without anything found, a pending task with no pid waits while a launch may still land,
     # then is lost (never completed).
@@ -300,5 +314,5 @@ def test_a_tasks_directory_others_can_write_is_refused_before_anything_is_read(t
 def test_exit_0_with_a_non_success_subtype_is_never_completed() -> None:
     running = dict(new_meta(), status="running", started_at="2026-01-01T00:00:00.000Z", pid=4)
     odd = {"subtype": "error_max_turns", "is_error": False}
-    settled = states.settle(running, states.Observation(alive=False, exit_code=0, result=odd))
+    settled = states.settle(running, exited(0, odd))
     assert settled is not None and settled["status"] == "failed" and settled["error"] == "error_max_turns"

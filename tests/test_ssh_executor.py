@@ -556,7 +556,9 @@ def test_start_wait_that_lost_its_launch_answer_and_the_host_exits_1_in_one_line
         _drop_the_launch(ssh, monkeypatch, run_it=True, then=own_sshd.stop)
         monkeypatch.chdir(oc.workspace)
         with pytest.raises(SystemExit) as exited:
-            program.run(["openclaw-agent", "start", "--prompt", "#fake sleep 60", "--wait", "--timeout", "5"])
+            program.run(
+                ["openclaw-agent", "start", "--prompt", "#fake sleep 60", "--wait", "--wait-timeout", "5"]
+            )
         assert exited.value.code == 1
         err = capsys.readouterr().err
         assert "Traceback" not in err and "stays pending" in one_line_error(err)
@@ -869,3 +871,66 @@ def test_invalid_task_ids_are_refused_before_any_remote_path_is_built(tmp_path: 
         with pytest.raises(ExecutorError, match="invalid task id"):
             executor.tail(meta, "stdout", 5)
     assert executor.session._conn is None, "nothing may connect for an invalid id"
+
+
+# -- every agent, and the wall-clock limit, on the host ----------------------------------------------
+def _agent_on_host(ssh: SSHEnv, agent: str) -> None:
+    """Put the fake ``agent`` beside the fake claude and make it the executor's agent."""
+    r = ssh.remote
+    binary = r.fake_claude.parent / agent
+    shutil.copy(FAKES / agent, binary)
+    binary.chmod(0o755)
+    home = scratch_dir(r.dir / f"{agent}-home", r.user)
+    gemini = scratch_dir(home / ".gemini", r.user)
+    (gemini / "settings.json").write_text(
+        json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}}})
+    )
+    chown(gemini / "settings.json", r.user)
+    ssh.configure(
+        agent=agent,
+        agent_path=str(binary),
+        env={
+            "CODEX_HOME": str(home),
+            "GEMINI_CLI_HOME": str(home),
+            "GEMINI_API_KEY": "fake-key",
+            "XDG_DATA_HOME": str(home),
+        },
+    )
+
+
+@pytest.mark.parametrize("agent", ["codex", "gemini", "opencode"])
+def test_every_agent_runs_on_the_host_and_is_judged_by_its_own_rules(ssh: SSHEnv, agent: str) -> None:
+    _agent_on_host(ssh, agent)
+    oc = ssh.oc
+    ws = ["--workspace", str(ssh.remote.ws)]
+    done = oc.run("start", "--json", "--wait", "--prompt=#fake text remote\n#fake write out.txt hi", *ws)
+    assert done.code == 0, done.err
+    meta = done.json()
+    assert meta["agent"] == agent and meta["status"] == "completed" and meta["command"][0].endswith(agent)
+    assert (ssh.remote.ws / "out.txt").read_text().startswith("hi")
+    kinds = [
+        json.loads(ln)["kind"]
+        for ln in oc.ok("logs", "--task-id", meta["task_id"], "--json").out.splitlines()
+    ]
+    assert "tool_call" in kinds and kinds[-1] == "result"
+    failed = oc.run("start", "--json", "--wait", "--prompt=#fake api-error 400 no such model", *ws)
+    assert failed.code == 4 and failed.json()["status"] == "failed"
+    long = oc.start("#fake bash echo start; sleep 60; echo slept", *ws)
+    oc.wait_status(long["task_id"], "running")
+    wait_until(lambda: live_task_processes(long["task_id"]))
+    oc.ok("kill", "--task-id", long["task_id"], "--grace", "2")
+    assert oc.status(long["task_id"])["status"] == "killed"
+    assert live_task_processes(long["task_id"]) == []
+
+
+def test_timeout_is_enforced_on_the_host_with_nobody_watching(ssh: SSHEnv) -> None:
+    oc = ssh.oc
+    meta = oc.start(
+        "#fake bash echo start; sleep 60; echo slept", "--workspace", str(ssh.remote.ws), "--timeout", "2"
+    )
+    assert meta["timeout_s"] == 2
+    wait_until(lambda: (ssh.task_dir(meta["task_id"]) / "rc").exists(), timeout=20)
+    assert (ssh.task_dir(meta["task_id"]) / "rc").read_text().strip() == "124"
+    assert live_task_processes(meta["task_id"]) == []
+    final = oc.status(meta["task_id"])
+    assert final["status"] == "failed" and final["error"] == "timed out after 2s"

@@ -69,7 +69,7 @@ def test_truncated_last_line_and_unknown_events_are_raw_never_a_crash() -> None:
     truncated = [*lines[:-1], lines[-1][: len(lines[-1]) // 2]]
     entries = parse_lines(truncated)
     assert entries[-1].kind == "raw"
-    assert ClaudeAgent.summarize(b"\n".join(truncated)) is None
+    assert ClaudeAgent().summarize(b"\n".join(truncated)) is None
     assert parse_line(b'{"type":"brand_new","x":1}')[0].kind == "raw"
     assert parse_line(b"not json at all")[0].text == "not json at all"
     assert parse_line(b"[1,2]")[0].kind == "raw"
@@ -108,6 +108,6 @@ def test_every_result_subtype_is_summarised_and_judged() -> None:
         event = dict(base, subtype=subtype, errors=[f"{subtype} happened"])
         (entry,) = parse_line(json.dumps(event))
         assert entry.kind == "result" and entry.name == subtype and entry.is_error
-        summary = ClaudeAgent.summarize(json.dumps(event).encode())
+        summary = ClaudeAgent().summarize(json.dumps(event).encode())
         assert summary is not None and summary["subtype"] == subtype and summary["is_error"]
         assert entry_lines(entry)[-1].startswith(f"■ failed ({subtype})")

@@ -1,4 +1,4 @@
-"""Claude Code's stream-json and session transcripts, parsed into a small typed model.
+"""Claude Code's stream-json and session transcripts, parsed into entries (:mod:`openclaw.agents.entries`).
 
 Each line becomes zero or more :class:`Entry` objects of one of these kinds:
 
@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from openclaw.agents.entries import Entry
+
+__all__ = ["Entry", "parse_event", "parse_line", "parse_lines"]
 
 #: Transcript bookkeeping lines that carry nothing to show.
 _TRANSCRIPT_QUIET = frozenset(
@@ -47,24 +50,6 @@ _RESULT_KEYS = (
     "errors",
     "api_error_status",
 )
-
-
-@dataclass
-class Entry:
-    """One normalised item of an agent's output."""
-
-    kind: str
-    text: str = ""
-    name: str | None = None
-    input: dict[str, Any] | None = None
-    is_error: bool = False
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The entry as a JSON object (the ``logs --json`` line shape), without empty fields."""
-        out = {k: v for k, v in asdict(self).items() if v not in (None, "", {}, False)}
-        out["kind"] = self.kind
-        return out
 
 
 def _content_text(content: Any) -> str:

@@ -2,7 +2,9 @@
 
 An executor knows where an agent runs (this machine, an SSH host, a
 container) and nothing about rendering or about which agent it runs: it gets
-an argv, an environment and the task directory, and reports observations.
+a :class:`~openclaw.agents.base.Launch` (argv, environment, limits) and the
+task directory, and reports observations: the exit status and the ends of
+the output, which the task's agent judges.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError
 from openclaw.records import TaskStore
@@ -42,11 +45,14 @@ class Executor(ABC):
         return workspace or "~"
 
     @abstractmethod
-    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """Start the agent detached and return the fields to record (pid, start time, ...).
 
-        The prompt is already in the task's ``prompt`` file. ``env`` holds the
-        variables to set for the agent (executor ``env`` plus ``pass_env``).
+        The prompt is already in the task's ``prompt`` file. ``spec`` holds the
+        argv, the variables to set for the agent (executor ``env`` plus
+        ``pass_env`` and the agent's own), the wall-clock limit, and what the
+        pre-flight checks need (the root rule, the words for a missing
+        binary): whichever agent it is, the executor applies them the same way.
         The fields may include ``home``: the agent's home directory on that
         host, from which the manager derives the transcript path (it is not
         recorded itself). Raise :class:`openclaw.errors.StartError` when the

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from openclaw import faults, launch, procs
-from openclaw.agents.claude import SANDBOX_VAR
+from openclaw.agents.base import Launch
 from openclaw.errors import StartError
 from openclaw.executors.base import Executor
 from openclaw.launch import PidRecord, read_pid_file
@@ -53,8 +53,9 @@ class LocalExecutor(Executor):
         """
         return os.path.realpath(os.path.expanduser(workspace if workspace is not None else os.getcwd()))
 
-    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """Check the workspace, the agent binary and the root rule, then launch detached."""
+        argv = spec.argv
         task_id = meta["task_id"]
         workspace = meta["workspace"]
         if not procs.supported():
@@ -65,26 +66,32 @@ class LocalExecutor(Executor):
         if not os.path.isdir(workspace):
             raise launch.workspace_missing(workspace)
         full_env = dict(os.environ)
-        full_env.update(env)
+        full_env.update(spec.env)
         # Set from the launcher's exec on (the launcher sets it too), so that a launcher whose
         # pid was never recorded is still found by its environment.
         full_env[procs.TASK_ENV] = task_id
-        claude = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
-        if claude is None:
+        binary = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+        if binary is None:
             there = _present_but_not_runnable(argv[0], full_env.get("PATH", os.defpath))
             if there:
-                raise launch.claude_not_runnable(there, self.config.name)
-            raise launch.claude_missing(argv[0], self.config.name)
-        if os.geteuid() == 0 and full_env.get(SANDBOX_VAR) != "1":
-            raise launch.root_refused(self.config.name, full_env.get(SANDBOX_VAR))
+                raise launch.agent_not_runnable(spec, there, self.config.name)
+            raise launch.agent_missing(spec, self.config.name)
+        if os.geteuid() == 0 and launch.refuses_root(spec, full_env):
+            raise launch.root_refused(spec, self.config.name, full_env.get(spec.root_var or ""))
         task_dir = self.store.path(task_id)
-        argv = [claude, *argv[1:]]
+        argv = [binary, *argv[1:]]
         # plumbum builds the argv (no shell string); the launcher leads a new
         # session, and every stream goes to a file, never a pipe.
         from plumbum import local
 
         launcher = local["/bin/sh"].bound_command(
-            str(package_file("launcher.sh")), str(task_dir), workspace, task_id, "--", *argv
+            str(package_file("launcher.sh")),
+            str(task_dir),
+            workspace,
+            task_id,
+            launch.timeout_arg(spec.timeout_s),
+            "--",
+            *argv,
         )
         log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(log_fd, "ab") as log:
@@ -200,7 +207,7 @@ class LocalExecutor(Executor):
             exited: str | None = stamp(os.stat(self.store.file(task_id, "rc")).st_mtime)
         except OSError:
             exited = None
-        return launch.judge_exit(
+        return launch.exited(
             int(rc_text),
             tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES),
             b"\n".join(tail_lines(self.store.file(task_id, "stderr"), 5)),

@@ -1,13 +1,15 @@
 # shellcheck shell=sh
 # openclaw container entry: the container's PID 1, run as
-#   sh -c ENTRY openclaw-entry WORKSPACE AGENT_ARGV...
+#   sh -c ENTRY openclaw-entry WORKSPACE TIMEOUT AGENT_ARGV...
 # The task's files are mounted read-only at /openclaw-task: prompt (the agent's stdin),
 # env (0600, values quoted, sourced here), and a resumed session. It cds to the
 # workspace, runs the agent, forwards SIGTERM and SIGHUP to it (a PID 1 without
-# handlers would ignore them) and exits with the agent's status.
+# handlers would ignore them) and exits with the agent's status. With a TIMEOUT (seconds,
+# 0 for none) it stops the agent when that passes (SIGTERM, SIGKILL 5 s later), says
+# "openclaw-agent: timed out after TIMEOUTs" on stderr and exits 124, as the launcher does.
 # shellcheck source=/dev/null
 if [ -f /openclaw-task/env ]; then set -a; . /openclaw-task/env; set +a; fi
-ws=$1; shift
+ws=$1; timeout=$2; shift 2
 # shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${ws#"~/"} ;; esac
 if ! cd "$ws" 2>/dev/null; then
@@ -21,13 +23,29 @@ if [ -f /openclaw-task/resume.jsonl ]; then
         exit 127
     fi
 fi
+if ! command -v -- "$1" >/dev/null 2>&1; then
+    echo "openclaw: $1 not found in the container: install it in the image, or set the agent's path" >&2
+    exit 127
+fi
 trap 'kill -TERM "$c" 2>/dev/null' TERM
 trap 'kill -HUP "$c" 2>/dev/null' HUP
 "$@" </openclaw-task/prompt &
 c=$!
+timed_out='' w=''
+if [ "$timeout" != 0 ]; then
+    trap 'timed_out=1' USR1
+    (trap - TERM HUP; sleep "$timeout"; kill -USR1 "$$"; kill -TERM "$c"; sleep 5; kill -KILL "$c") \
+        </dev/null >/dev/null 2>&1 &
+    w=$!
+fi
 while :; do
     wait "$c"; rc=$?
     [ "$rc" -gt 128 ] && kill -0 "$c" 2>/dev/null && continue
     break
 done
+[ -n "$w" ] && kill "$w" 2>/dev/null
+if [ -n "$timed_out" ]; then
+    echo "openclaw-agent: timed out after ${timeout}s" >&2
+    exit 124
+fi
 exit "$rc"

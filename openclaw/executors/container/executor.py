@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from openclaw import faults, launch, states
-from openclaw.agents.claude import SANDBOX_VAR
+from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
@@ -76,7 +76,7 @@ def _entry() -> str:
     return "".join(lines)
 
 
-#: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE AGENT_ARGV...``.
+#: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE TIMEOUT AGENT_ARGV...``.
 ENTRY = _entry()
 #: Seconds between two copies of a growing file out of a running container (transcript --follow).
 COPY_MIN_INTERVAL_S = 0.2
@@ -108,7 +108,7 @@ def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observati
     code = state.get("ExitCode")
     if status in ("exited", "stopped") and isinstance(code, int):
         exited = states.stamp_from_iso(str(state.get("FinishedAt") or ""))
-        obs = launch.judge_exit(code, logs.out if logs else b"", logs.err if logs else b"", exited)
+        obs = launch.exited(code, logs.out if logs else b"", logs.err if logs else b"", exited)
         memory = (info.get("HostConfig") or {}).get("Memory") or 0
         oom = None
         if state.get("OOMKilled"):
@@ -173,8 +173,9 @@ class ContainerExecutor(Executor):
         return posixpath.normpath(workspace)
 
     # -- start ------------------------------------------------------------------------------
-    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
+        argv, env = spec.argv, spec.env
         opts = self.config.options
         task_id = meta["task_id"]
         name = container_name(task_id)
@@ -199,11 +200,11 @@ class ContainerExecutor(Executor):
             "-v",
             f"{stage}:{MOUNT}:ro",
             "-e",
-            f"{SANDBOX_VAR}=1",
-            "-e",
             f"OPENCLAW_TASK_ID={task_id}",
             *volumes,
         ]
+        if spec.root_var:  # a container is a sandbox: an agent that asks for the opt-in gets it
+            args += ["-e", f"{spec.root_var}=1"]
         if opts.get("network"):
             args += ["--network", str(opts["network"])]
         if opts.get("user"):
@@ -218,6 +219,7 @@ class ContainerExecutor(Executor):
             ENTRY,
             "openclaw-entry",
             meta["workspace"],
+            launch.timeout_arg(spec.timeout_s),
             *argv,
         ]
         faults.point("container.created")
@@ -270,7 +272,9 @@ class ContainerExecutor(Executor):
         ``claude --resume`` looks for is in the parent's container. It is
         copied out of it (which must still exist: ``cleanup`` removes it) and
         put back at the same path in the new one, before the agent starts
-        (same image, user and workspace: the same path).
+        (same image, user and workspace: the same path). A parent with no
+        transcript recorded (an agent whose sessions are not one known file)
+        has nothing copied.
         """
         parent_id = meta.get("parent_id")
         if not parent_id:
@@ -278,7 +282,9 @@ class ContainerExecutor(Executor):
         parent = self.store.read(parent_id)
         path = parent.get("transcript")
         if not path:
-            raise StartError(f"task {parent['task_id']} has no session recorded to resume")
+            # The agent keeps its sessions elsewhere (Codex's CODEX_HOME, Gemini's ~/.gemini,
+            # OpenCode's database): it finds them if they live on a volume, else says so itself.
+            return None
         try:
             data, _ = self.read_path(parent, path, 0)
         except ExecutorError as exc:

@@ -18,6 +18,7 @@ import shlex
 from typing import Any
 
 from openclaw import faults, launch
+from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
@@ -108,20 +109,20 @@ class SSHExecutor(Executor):
         return render(*names, values={"remote_root": self._checked_root(), **values}, **more)
 
     # -- start ---------------------------------------------------------------------------------
-    def start(self, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """Check the host, put the task's files there by SFTP, and launch the agent detached."""
         task_id = check_id(meta["task_id"])
         try:
-            return self._start(meta, task_id, argv, env)
+            return self._start(meta, task_id, spec)
         except Unreachable as exc:
             raise StartError(
                 f"executor {self.config.name!r}: {exc.problem}", exc.hint, task_id=task_id
             ) from None
 
-    def _start(self, meta: TaskRecord, task_id: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    def _start(self, meta: TaskRecord, task_id: str, spec: Launch) -> dict[str, Any]:
         """Three steps on one connection, each safe to cut short:
 
-        1. one exec checks the host (workspace, claude, the root rule) and
+        1. one exec checks the host (workspace, the agent's binary, its root rule) and
            ``remote_root`` (owned by the login user or root, writable by no one
            else, no symlink: see scripts/secure.sh), and makes the task
            directory (``mkdir`` 0700 of a new name, checked);
@@ -130,15 +131,16 @@ class SSHExecutor(Executor):
         3. one exec launches the agent detached and waits for its pid file.
         Nothing secret is written before step 1 has proved the place private.
         """
+        argv, env = spec.argv, spec.env
         for name in env:
             if not _ENV_NAME.match(name):
                 raise StartError(f"not a valid environment variable name: {name!r}")
         prompt = self.store.file(task_id, "prompt").read_bytes()
         env_text = "".join(f"{n}={_q(v)}\n" for n, v in sorted(env.items()))
         prepared = self.session.run(
-            self._prepare_script(task_id, meta, argv, env), self.session.connect_timeout + 30
+            self._prepare_script(task_id, meta, spec), self.session.connect_timeout + 30
         )
-        task_dir, home, workspace, claude_abs = self._prepared(prepared, argv)
+        task_dir, home, workspace, agent_abs = self._prepared(prepared, spec)
         faults.point("ssh.prepared")
         conn = self.session.open()
         launched: Answer | None = None
@@ -161,7 +163,7 @@ class SSHExecutor(Executor):
                 ):
                     put(sftp, f"{task_dir}/{name}", data)
                 faults.point("ssh.uploaded")
-                script = self._launch_script(task_dir, task_id, home, workspace, claude_abs, argv)
+                script = self._launch_script(task_dir, task_id, home, workspace, agent_abs, spec)
                 try:
                     out, err = self.session.exec(conn, script, 60)
                     launched = Answer.parse(out, err)
@@ -201,7 +203,7 @@ class SSHExecutor(Executor):
                 f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
                 "check the host; the task may need 'openclaw-agent cleanup'",
             ) from None
-        return dict(fields, home=home, workspace=workspace, command=[claude_abs, *argv[1:]])
+        return dict(fields, home=home, workspace=workspace, command=[agent_abs, *argv[1:]])
 
     def _remove_dir(self, task_dir: str) -> bool:
         """Remove a task directory that holds no launched agent; whether that worked."""
@@ -212,28 +214,29 @@ class SSHExecutor(Executor):
         except (Unreachable, ValueError):
             return False
 
-    def _prepare_script(self, task_id: str, meta: TaskRecord, argv: list[str], env: dict[str, str]) -> str:
+    def _prepare_script(self, task_id: str, meta: TaskRecord, spec: Launch) -> str:
         """Pre-flight checks, the secure remote root and the new task directory: scripts/prepare.sh."""
         values: dict[str, str | int] = {
             "task_id": check_id(task_id),
             "workspace": meta["workspace"],
-            "claude_path": argv[0],
+            "agent_path": spec.argv[0],
+            "root_var": spec.root_var or "",
         }
-        return self._script("secure", "prepare", values=values, exports=env)
+        return self._script("secure", "prepare", values=values, exports=spec.env)
 
-    def _prepared(self, answer: Answer, argv: list[str]) -> tuple[str, str, str, str]:
-        """The prepare script's answer: task dir, home, workspace and claude; or the StartError it means."""
+    def _prepared(self, answer: Answer, spec: Launch) -> tuple[str, str, str, str]:
+        """The prepare script's answer: task dir, home, workspace and agent; or the StartError it means."""
         kind = answer.text("fail")
         detail = answer.text("detail") or ""
         if kind == "workspace":
             raise launch.workspace_missing(detail, self.host)
-        if kind == "claude":
-            raise launch.claude_missing(argv[0], self.config.name, self.host, remote_path=detail)
-        if kind == "claude-perm":
-            raise launch.claude_not_runnable(detail, self.config.name, self.host)
+        if kind == "agent":
+            raise launch.agent_missing(spec, self.config.name, self.host, remote_path=detail)
+        if kind == "agent-perm":
+            raise launch.agent_not_runnable(spec, detail, self.config.name, self.host)
         if kind == "root":
             raise launch.root_refused(
-                self.config.name, None if detail in ("", "(unset)") else detail, self.host
+                spec, self.config.name, None if detail in ("", "(unset)") else detail, self.host
             )
         if kind == "insecure":
             raise StartError(
@@ -248,11 +251,11 @@ class SSHExecutor(Executor):
                 f"cannot create the task directory on {self.host}: {detail}",
                 f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
             )
-        values = [answer.text(k) for k in ("dir", "home", "ws", "claude")]
+        values = [answer.text(k) for k in ("dir", "home", "ws", "agent")]
         if kind or not all(values):
             raise StartError(f"unexpected answer from {self.host} while preparing the task: {answer.shown()}")
-        task_dir, home, workspace, claude_abs = (str(v) for v in values)
-        return task_dir, home, workspace, claude_abs
+        task_dir, home, workspace, agent_abs = (str(v) for v in values)
+        return task_dir, home, workspace, agent_abs
 
     def _launch_answer(self, task_dir: str, lost: BaseException) -> Answer:
         """The launch's answer, read back over a new connection after the first dropped during it.
@@ -287,7 +290,7 @@ class SSHExecutor(Executor):
         raise StartError(f"{why}; the task directory is gone from the host", "start the task again")
 
     def _launch_script(
-        self, task_dir: str, task_id: str, home: str, workspace: str, claude_abs: str, argv: list[str]
+        self, task_dir: str, task_id: str, home: str, workspace: str, agent_abs: str, spec: Launch
     ) -> str:
         """The detached launch, waiting for the pid file: scripts/launch.sh (the agent's args as "$@")."""
         values: dict[str, str | int] = {
@@ -295,10 +298,11 @@ class SSHExecutor(Executor):
             "task_id": task_id,
             "home": home,
             "workspace": workspace,
-            "claude": claude_abs,
+            "agent": agent_abs,
+            "timeout": launch.timeout_arg(spec.timeout_s),
             "steps": int(LAUNCH_TIMEOUT_S / 0.002),
         }
-        return self._script("secure", "launch", values=values, args=argv[1:])
+        return self._script("secure", "launch", values=values, args=spec.argv[1:])
 
     def _launched(self, answer: Answer, task_dir: str) -> dict[str, Any]:
         """The launch's answer as record fields; or the StartError it means."""
@@ -367,7 +371,7 @@ class SSHExecutor(Executor):
                     fields,
                     home=launched.text("home"),
                     workspace=launched.text("ws"),
-                    command=[launched.text("claude") or "", *(meta.get("command") or [])[1:]],
+                    command=[launched.text("agent") or "", *(meta.get("command") or [])[1:]],
                 )
                 return dataclasses.replace(obs, started=started)
         except (StartError, ValueError):
@@ -387,7 +391,7 @@ class SSHExecutor(Executor):
         if rc.lstrip("-").isdigit():
             when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
             exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
-            return launch.judge_exit(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
+            return launch.exited(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
         if seen.get("alive") == b"1":

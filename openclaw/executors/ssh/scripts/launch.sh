@@ -1,7 +1,8 @@
 # shellcheck shell=sh disable=SC2154
 # launch: the detached launch, waiting for the launcher's pid file. Given: dir, task_id,
-# home, workspace, claude, steps (how many 2 ms waits), and the agent's arguments after
-# the claude binary as "$@" (set by the caller). Sourced after prelude.sh and secure.sh.
+# home, workspace, agent (its binary, resolved by prepare), timeout (seconds, 0 for none),
+# steps (how many 2 ms waits), and the agent's arguments after the binary as "$@" (set by
+# the caller). Sourced after prelude.sh and secure.sh.
 #
 # The answer is written to "launched" too (atomically, before it is printed), for a
 # start whose connection drops now, or a later observation, to read back. When no pid
@@ -11,8 +12,8 @@ umask 077
 private "$dir" || { f fail insecure; f detail "$problem"; end; }
 cd "$dir" || { f fail mkdir; f detail "$dir"; end; }
 chmod 600 prompt env launcher.sh
-setsid nohup /bin/sh "$dir/launcher.sh" "$dir" "$workspace" "$task_id" -- \
-    "$claude" "$@" >>"$dir/launcher.log" 2>&1 </dev/null &
+setsid nohup /bin/sh "$dir/launcher.sh" "$dir" "$workspace" "$task_id" "$timeout" -- \
+    "$agent" "$@" >>"$dir/launcher.log" 2>&1 </dev/null &
 launcher=$!
 i=0
 while [ ! -s "$dir/pid" ] && [ "$i" -lt "$steps" ]; do
@@ -29,7 +30,7 @@ if [ -z "$pidline" ]; then
     log=$(tail -c 300 "$dir/launcher.log" 2>/dev/null)
 fi
 frames() {
-    f home "$home"; f ws "$workspace"; f claude "$claude"
+    f home "$home"; f ws "$workspace"; f agent "$agent"
     f boot "$boot"; f pid "$pidline"; f log "$log"
 }
 { printf '%s\n' "$OPENCLAW_MARK"; frames; printf '%s\n' "$OPENCLAW_END"; } >"$dir/.launched.tmp" \

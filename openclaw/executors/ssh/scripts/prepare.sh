@@ -1,28 +1,37 @@
 # shellcheck shell=sh disable=SC2154
 # prepare: the pre-flight checks, the private remote root and the new task directory,
-# before anything is uploaded. Given: task_id, workspace, claude_path (and
-# the agent's environment, exported). Sourced after prelude.sh and secure.sh.
+# before anything is uploaded. Given: task_id, workspace, agent_path (the agent's binary),
+# root_var (the variable that must be 1 for the agent to run as root, or empty when it has
+# no such rule; a plain name) and the agent's environment, exported. Sourced after
+# prelude.sh and secure.sh.
 fail() { f fail "$1"; f detail "${2:-}"; end; }
 ws=$workspace
 # shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${ws#"~/"} ;; esac
 cd -P -- "$ws" 2>/dev/null || fail workspace "$ws"
 ws=$PWD
-if claude=$(command -v -- "$claude_path"); then
-    if [ ! -f "$claude" ] || [ ! -x "$claude" ]; then fail claude-perm "$claude"; fi
+if agent=$(command -v -- "$agent_path"); then
+    if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then fail agent-perm "$agent"; fi
 else
     # Not found as a command: is it there, but not executable (or not readable)?
-    case $claude_path in
-        */*) [ -e "$claude_path" ] && fail claude-perm "$claude_path" ;;
+    case $agent_path in
+        */*) [ -e "$agent_path" ] && fail agent-perm "$agent_path" ;;
         *) IFS=:
            for p in $PATH; do
-               [ -e "${p:-.}/$claude_path" ] && { unset IFS; fail claude-perm "${p:-.}/$claude_path"; }
+               [ -e "${p:-.}/$agent_path" ] && { unset IFS; fail agent-perm "${p:-.}/$agent_path"; }
            done
            unset IFS ;;
     esac
-    fail claude "$PATH"
+    fail agent "$PATH"
 fi
-if [ "$(id -u)" = 0 ] && [ "${IS_SANDBOX:-}" != 1 ]; then fail root "${IS_SANDBOX-(unset)}"; fi
+case $root_var in
+    '') ;;
+    *[!A-Za-z0-9_]*) fail root-var "$root_var" ;;
+    *) if [ "$(id -u)" = 0 ]; then
+           eval "rv=\${$root_var-(unset)}"
+           [ "$rv" = 1 ] || fail root "$rv"
+       fi ;;
+esac
 HOME_P=$(cd -P -- "$HOME" 2>/dev/null && pwd) || fail insecure "the home directory $HOME is missing"
 taskroot "$HOME_P"
 secure_root "$root" || fail insecure "$problem"
@@ -32,4 +41,4 @@ private "$dir" || fail insecure "$problem"
 f dir "$dir"
 f home "$HOME"
 f ws "$ws"
-f claude "$claude"
+f agent "$agent"

@@ -172,6 +172,17 @@ class Agent:
         return output_entries(lines)
 
 
+def result_verdict(
+    exit_code: int | None, result: dict[str, Any] | None, failed: str
+) -> tuple[bool, str | None]:
+    """The verdict of an agent whose summary says whether it failed: an error result fails with
+    the first line of its text (else ``failed``); otherwise exit 0 with a result completes."""
+    if result is not None and result["is_error"]:
+        text = (result.get("text") or "").strip().splitlines()
+        return False, text[0][:4000] if text else failed
+    return exit_code == 0 and result is not None, None
+
+
 def timeout_reason(mark: str) -> str:
     """``timed out after 30m`` from the launcher's ``openclaw-agent: timed out after 1800s``."""
     from openclaw.durations import format_duration

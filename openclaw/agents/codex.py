@@ -25,8 +25,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from openclaw.agents.base import Agent, Controls, json_lines
-from openclaw.agents.entries import Entry, integer, obj, seq
+from openclaw.agents.base import Agent, Controls, json_lines, result_verdict
+from openclaw.agents.entries import Entry, integer, json_events, obj, seq
 
 
 class CodexAgent(Agent):
@@ -87,25 +87,11 @@ class CodexAgent(Agent):
 
     def outcome(self, exit_code: int | None, result: dict[str, Any] | None) -> tuple[bool, str | None]:
         """Completed: exit 0 and a final ``turn.completed`` (not ``turn.failed``)."""
-        if result is not None and result["is_error"]:
-            text = (result.get("text") or "").strip().splitlines()
-            return False, text[0][:4000] if text else "the turn failed"
-        return exit_code == 0 and result is not None, None
+        return result_verdict(exit_code, result, "the turn failed")
 
     def entries(self, lines: Iterable[bytes], transcript: bool = False) -> list[Entry]:
         """Codex's JSONL events as entries; anything else is ``raw``."""
-        out: list[Entry] = []
-        for line in lines:
-            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-            if not text.strip():
-                continue
-            try:
-                event = json.loads(text)
-            except ValueError:
-                out.append(Entry("raw", text.rstrip("\n")))
-                continue
-            out.extend(_event(event) if isinstance(event, dict) else [Entry("raw", text.rstrip("\n"))])
-        return out
+        return json_events(lines, _event)
 
 
 def _event(event: dict[str, Any]) -> list[Entry]:

@@ -19,7 +19,8 @@ of one of these kinds:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -69,3 +70,19 @@ def obj(value: Any) -> dict[str, Any]:
 def seq(value: Any) -> list[Any]:
     """``value`` if it is a JSON array, else an empty one."""
     return value if isinstance(value, list) else []
+
+
+def json_events(lines: Iterable[bytes | str], handle: Callable[[dict[str, Any]], list[Entry]]) -> list[Entry]:
+    """Lines of JSON events, each turned into entries by ``handle``; a line that is not a JSON
+    object is one ``raw`` entry (never an exception)."""
+    out: list[Entry] = []
+    for line in lines:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        if not text.strip():
+            continue
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = None
+        out.extend(handle(event) if isinstance(event, dict) else [Entry("raw", text.rstrip("\n"))])
+    return out

@@ -26,8 +26,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from openclaw.agents.base import Agent, Controls, json_lines
-from openclaw.agents.entries import Entry, integer, number, obj
+from openclaw.agents.base import Agent, Controls, json_lines, result_verdict
+from openclaw.agents.entries import Entry, integer, json_events, number, obj
 from openclaw.states import Observation
 
 #: What its own exit codes mean (0.61.0).
@@ -115,37 +115,24 @@ class GeminiAgent(Agent):
 
     def outcome(self, exit_code: int | None, result: dict[str, Any] | None) -> tuple[bool, str | None]:
         """Completed: exit 0 and a ``result`` with status success (exit 0 alone may be a SIGTERM)."""
-        if result is not None and result["is_error"]:
-            text = (result.get("text") or "").strip().splitlines()
-            return False, text[0][:4000] if text else "the agent reported an error"
-        return exit_code == 0 and result is not None, None
+        return result_verdict(exit_code, result, "the agent reported an error")
 
     def entries(self, lines: Iterable[bytes], transcript: bool = False) -> list[Entry]:
         """stream-json events as entries; an assistant reply streamed in deltas is one message."""
         out: list[Entry] = []
-        for line in lines:
-            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-            if not text.strip():
-                continue
-            try:
-                event = json.loads(text)
-            except ValueError:
-                out.append(Entry("raw", text.rstrip("\n")))
-                continue
-            if not isinstance(event, dict):
-                out.append(Entry("raw", text.rstrip("\n")))
-                continue
-            entry = _event(event)
-            if entry is None:
-                continue
-            if entry.kind == "message" and event.get("delta") and out and out[-1].data.get("delta"):
+        for entry in json_events(lines, _event):
+            if entry.kind == "message" and entry.data.get("delta") and out and out[-1].data.get("delta"):
                 out[-1].text += entry.text  # the same reply, one more piece
-                continue
-            out.append(entry)
+            else:
+                out.append(entry)
         return out
 
 
-def _event(event: dict[str, Any]) -> Entry | None:
+def _event(event: dict[str, Any]) -> list[Entry]:
+    return [_entry(event)]
+
+
+def _entry(event: dict[str, Any]) -> Entry:
     kind = event.get("type")
     if kind == "init":
         return Entry("system", name="init", data={k: event.get(k) for k in ("session_id", "model")})

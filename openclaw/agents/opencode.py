@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from openclaw.agents.base import Agent, Controls, json_lines
-from openclaw.agents.entries import Entry, integer, number, obj
+from openclaw.agents.entries import Entry, integer, json_events, number, obj
 
 
 class OpenCodeAgent(Agent):
@@ -111,18 +111,7 @@ class OpenCodeAgent(Agent):
 
     def entries(self, lines: Iterable[bytes], transcript: bool = False) -> list[Entry]:
         """OpenCode's JSON events as entries; anything else is ``raw``."""
-        out: list[Entry] = []
-        for line in lines:
-            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-            if not text.strip():
-                continue
-            try:
-                event = json.loads(text)
-            except ValueError:
-                out.append(Entry("raw", text.rstrip("\n")))
-                continue
-            out.extend(_event(event) if isinstance(event, dict) else [Entry("raw", text.rstrip("\n"))])
-        return out
+        return json_events(lines, _event)
 
 
 def _event(event: dict[str, Any]) -> list[Entry]:

@@ -339,3 +339,14 @@ def test_wait_follow_and_raw_logs_read_every_agents_output(ag: Env, agent: str) 
     assert all(json.loads(line) for line in raw.splitlines())  # the agent's own events, as written
     assert ag.ok("cleanup", "--task-id", meta["task_id"]).code == 0
     assert ag.ok("list", "--json").json() == []
+
+
+def test_codex_result_text_is_its_last_reply_and_opencode_counts_tokens_of_every_step(ag: Env) -> None:
+    codex = finished(ag, "codex", "#fake bash true\n#fake text The answer is 42.")
+    assert codex["result"]["text"] == "The answer is 42."
+    opencode = finished(ag, "opencode", "#fake bash true\n#fake text ok")
+    result = opencode["result"]
+    assert result["num_turns"] == 2 and result["text"] == "ok"
+    assert result["input_tokens"] > 0 and result["output_tokens"] > 0
+    single = finished(ag, "opencode", "#fake text ok")["result"]
+    assert result["input_tokens"] > single["input_tokens"], "tokens of both steps, not the last"

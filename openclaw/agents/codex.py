@@ -61,28 +61,28 @@ class CodexAgent(Agent):
         return None
 
     def summarize(self, stdout_tail: bytes) -> dict[str, Any] | None:
-        """From the last ``turn.completed`` or ``turn.failed``: outcome, tokens, last message."""
-        text = None
-        for event in json_lines(stdout_tail):
+        """From the last ``turn.completed`` or ``turn.failed``: outcome, tokens, and the last
+        ``agent_message`` before it (the reply)."""
+        events = list(json_lines(stdout_tail))  # last first
+        for i, event in enumerate(events):
             kind = event.get("type")
-            item = event.get("item")
-            if text is None and kind == "item.completed" and isinstance(item, dict):
-                if item.get("type") == "agent_message" and isinstance(item.get("text"), str):
-                    text = item["text"]
-            if kind in ("turn.completed", "turn.failed"):
-                failed = kind == "turn.failed"
-                usage = obj(event.get("usage"))
-                error = obj(event.get("error"))
-                return {
-                    "subtype": "error" if failed else "success",
-                    "is_error": failed,
-                    "num_turns": None,
-                    "total_cost_usd": None,
-                    "duration_ms": None,
-                    "text": str(error.get("message") or "") if failed else text,
-                    "input_tokens": integer(usage.get("input_tokens")),
-                    "output_tokens": integer(usage.get("output_tokens")),
-                }
+            if kind not in ("turn.completed", "turn.failed"):
+                continue
+            failed = kind == "turn.failed"
+            usage = obj(event.get("usage"))
+            error = obj(event.get("error"))
+            replies = (obj(e.get("item")) for e in events[i + 1 :] if e.get("type") == "item.completed")
+            text = next((str(it["text"]) for it in replies if it.get("type") == "agent_message"), None)
+            return {
+                "subtype": "error" if failed else "success",
+                "is_error": failed,
+                "num_turns": None,
+                "total_cost_usd": None,
+                "duration_ms": None,
+                "text": str(error.get("message") or "") if failed else text,
+                "input_tokens": integer(usage.get("input_tokens")),
+                "output_tokens": integer(usage.get("output_tokens")),
+            }
         return None
 
     def outcome(self, exit_code: int | None, result: dict[str, Any] | None) -> tuple[bool, str | None]:

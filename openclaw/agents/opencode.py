@@ -80,23 +80,21 @@ class OpenCodeAgent(Agent):
         if finish is None:
             return None
         part = obj(finish.get("part"))
-        text = next(
-            (str(obj(e.get("part")).get("text") or "") for e in events if e.get("type") == "text"), None
-        )
-        cost = sum(
-            number(obj(e.get("part")).get("cost")) or 0.0 for e in events if e.get("type") == "step_finish"
-        )
-        tokens = obj(part.get("tokens"))
+        parts = [(e.get("type"), obj(e.get("part"))) for e in events]
+        text = next((str(p.get("text") or "") for kind, p in parts if kind == "text"), None)
+        finished = [p for kind, p in parts if kind == "step_finish"]
+        cost = sum(number(p.get("cost")) or 0.0 for p in finished)
+        steps = [obj(p.get("tokens")) for p in finished]
         stopped = part.get("reason") == "stop" and last.get("type") == "step_finish"
         return {
             "subtype": "success" if stopped else str(part.get("reason") or "unfinished"),
             "is_error": False,
-            "num_turns": sum(1 for e in events if e.get("type") == "step_finish"),
+            "num_turns": len(finished),
             "total_cost_usd": cost,
             "duration_ms": None,
             "text": text,
-            "input_tokens": integer(tokens.get("input")),
-            "output_tokens": integer(tokens.get("output")),
+            "input_tokens": sum(integer(t.get("input")) or 0 for t in steps),
+            "output_tokens": sum(integer(t.get("output")) or 0 for t in steps),
         }
 
     def outcome(self, exit_code: int | None, result: dict[str, Any] | None) -> tuple[bool, str | None]:

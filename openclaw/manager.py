@@ -434,7 +434,7 @@ class Manager:
                     obs = dataclasses.replace(obs, reason=self._redactor(m["task_id"]).text(obs.reason))
                 record = m
                 if states.settle(m, self._adopting(m, obs)) is not None:
-                    applied = self._apply(m["task_id"], obs)
+                    applied = self._apply(m, obs)
                     if applied is None:
                         if not drop_vanished:
                             raise UnknownTaskError(m["task_id"])
@@ -497,10 +497,23 @@ class Manager:
             self._agents[name] = get_agent(name)
         return self._agents[name]
 
-    def _apply(self, task_id: str, obs: Observation) -> TaskRecord | None:
-        """Record what ``obs`` settles for the task; None when the task was removed meanwhile."""
+    def _apply(self, seen: TaskRecord, obs: Observation) -> TaskRecord | None:
+        """Record what ``obs`` (made of the task as ``seen``) settles; None when the task was
+        removed meanwhile.
+
+        An observation is only as good as the record it was made against: one made of a
+        pending task with no pid says nothing of the process that another ``start`` recorded
+        since. When the record moved on meanwhile (state or pid), the observation is dropped,
+        and the record is kept as it now is (the next observation sees it whole).
+        """
+
+        def change(m: TaskRecord) -> TaskRecord | None:
+            if m["status"] != seen["status"] or m.get("pid") != seen.get("pid"):
+                return None
+            return states.settle(m, self._adopting(m, obs))
+
         try:
-            return self._update(task_id, lambda m: states.settle(m, self._adopting(m, obs)))
+            return self._update(seen["task_id"], change)
         except UnknownTaskError:  # cleaned up meanwhile
             return None
 

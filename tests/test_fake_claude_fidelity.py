@@ -559,7 +559,9 @@ def _signal_scenario(exe: str, env: Env, sig: int) -> list[tuple[Any, ...]]:
                 time.sleep(0.1)
                 tool_pids = [p for p in _children(proc.pid) if os.getsid(p) == p]
             assert tool_pids, "the Bash tool never started in its own session"
-            time.sleep(0.3)
+            # Give the CLI time to be waiting on the tool (under load, 0.3 s was not always
+            # enough: a SIGINT before that ended the real CLI with 0 and no result event).
+            time.sleep(1.0)
             proc.send_signal(sig)
             out, err = proc.communicate(timeout=20)
         finally:

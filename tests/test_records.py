@@ -316,3 +316,19 @@ def test_exit_0_with_a_non_success_subtype_is_never_completed() -> None:
     odd = {"subtype": "error_max_turns", "is_error": False}
     settled = states.settle(running, exited(0, odd))
     assert settled is not None and settled["status"] == "failed" and settled["error"] == "error_max_turns"
+
+
+def test_an_observation_made_of_a_stale_record_never_settles_the_newer_one(oc: Env) -> None:
+    """A refresh that read the task pending (no pid) must not call it lost once another
+    process has recorded it running: the observation was of a record that moved on."""
+    from openclaw.config import load
+    from openclaw.manager import Manager
+
+    meta = oc.start("#fake sleep 5")
+    assert meta["status"] == "running" and meta["pid"]
+    stale = with_fields(meta, status="pending", pid=None, pid_start_time=None, started_at=None)
+    manager = Manager(lambda: load(None), TaskStore(oc.tasks_dir))
+    nothing_seen = states.Observation(alive=False)  # what a look at the stale record could say
+    kept = manager._apply(stale, nothing_seen)
+    assert kept is not None and kept["status"] == "running" and kept["pid"] == meta["pid"]
+    assert oc.status(meta["task_id"])["status"] == "running"

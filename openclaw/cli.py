@@ -225,6 +225,9 @@ def _timeout(value: str | None) -> float | None:
 @command(
     help={
         "executor": "executor name (default: 'local', else the only one configured)",
+        "label": "route to an executor carrying this label (repeat: all must match); not with --executor",
+        "priority": "queue order when executors are full: higher first (default 0)",
+        "dry_run": "show which executor would take the task, and start nothing",
         "agent": "the agent: claude, codex, gemini, opencode (default: the executor's, then claude)",
         "prompt": "the prompt text, or - to read it from stdin",
         "prompt_file": "read the prompt from this file",
@@ -235,11 +238,14 @@ def _timeout(value: str | None) -> float | None:
         **_WAIT_HELP,
     },
     optional=["follow"],
-    iterable=["agent_arg"],
+    iterable=["agent_arg", "label"],
 )
 def start(
     c: Context,
     executor: str | None = None,
+    label: list[str] | None = None,
+    priority: str | None = None,
+    dry_run: bool = False,
     agent: str | None = None,
     prompt: str | None = None,
     prompt_file: str | None = None,
@@ -269,16 +275,44 @@ def start(
         model, max_budget_usd, append_system_prompt, allowed_tools, disallowed_tools, agent_arg
     )
     turns = _int(max_turns, "--max-turns")
-    data = _read_prompt(prompt, prompt_file)
+    rank = _int(priority, "--priority") or 0
+    labels = list(label or [])
     manager = _manager(c)
+    if dry_run:
+        _dry_run(manager, executor, labels, agent, json)
+        return
+    data = _read_prompt(prompt, prompt_file)
     _dispatch(
         manager,
         json,
         waiting,
         lambda: manager.start(
-            data, executor, workspace, turns, agent=agent, controls=controls, timeout_s=limit
+            data,
+            executor,
+            workspace,
+            turns,
+            agent=agent,
+            controls=controls,
+            timeout_s=limit,
+            labels=labels,
+            priority=rank,
         ),
     )
+
+
+def _dry_run(
+    manager: Manager, executor: str | None, labels: list[str], agent: str | None, json: bool
+) -> None:
+    """Where a task would go now; nothing is recorded."""
+    from openclaw import render
+
+    choice = manager.route(executor, labels, agent)
+    if json:
+        _out(render.dumps(dict(choice.as_json(), free=choice.free)))
+        return
+    free = ", ".join(f"{n}: {'unlimited' if f is None else f} free" for n, f in choice.free.items())
+    picked = choice.picked or "none now: it would be queued"
+    _out(f"would start on {picked} ({choice.why}; candidates {free})")
 
 
 @command(
@@ -373,6 +407,11 @@ def _started(manager: Manager, meta: TaskRecord, json: bool, waiting: dict[str, 
     if waiting is None:
         if json:
             _out(render.dumps(meta))
+        elif meta["status"] == "queued":
+            routing = meta.get("routing") or {}
+            on = ", ".join(routing.get("candidates") or [meta["executor"]])
+            _out(f"queued {meta['task_id']} for {on} (every slot is taken)")
+            _out(f"  wait: {PROG} wait --task-id {meta['task_id'][:8]}")
         else:
             where = f"pid {meta['pid']}" if meta.get("pid") else meta.get("host") or meta["status"]
             _out(f"started {meta['task_id']} on {meta['executor']} ({where})")
@@ -632,7 +671,7 @@ def logs(
 @command(
     name="list",
     help={
-        "status": "only tasks in this state: pending|running|completed|failed|killed|lost",
+        "status": "only tasks in this state: queued|pending|running|completed|failed|killed|lost|unknown",
         "executor": "only tasks on this executor",
         "json": "print a JSON array of task records",
         "jsonl": "print one task record per line",

@@ -79,6 +79,8 @@ class ExecutorConfig:
     default_timeout_s: float | None = None
     #: Whether ``claude_path`` was set (on the executor, or in ``agents.claude.path`` or ``defaults``).
     claude_path_key: str = "claude_path"
+    #: How many of its tasks may be dispatched and not final at once (None: no limit).
+    max_concurrent: int | None = None
 
     def settings(self, agent: str, binary: str) -> AgentSettings:
         """What applies to ``agent`` on this executor: its own keys (for its own agent) over
@@ -433,6 +435,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
         "model",
         "max_budget_usd",
         "agent_args",
+        "max_concurrent",
     }
     for index, raw in enumerate(data.get("executors", [])):
         name = raw["name"]
@@ -473,6 +476,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
                 agents=agents,
                 default_timeout_s=default_timeout,
                 claude_path_key=claude_key,
+                max_concurrent=raw.get("max_concurrent", defaults.get("max_concurrent")),
             )
         )
     return Config(path=path, source=source, exists=exists, executors=executors, raw=data)
@@ -559,6 +563,7 @@ SAMPLE = """\
 #   claude_path: the claude binary on that executor (default: defaults.claude_path)
 #   model, max_budget_usd, agent_args: defaults for that agent's --model, spend cap, own flags
 #   timeout:     wall-clock limit of each task (90s, 30m, 2h), enforced where it runs
+#   max_concurrent: how many of its tasks may run at once; start --label queues the rest
 #   max_turns:   Claude Code --max-turns (default: defaults.max_turns)
 #   env:         variables set for the agent (values never reach argv, .meta.json or logs)
 #   pass_env:    names of variables forwarded from the dispatching environment

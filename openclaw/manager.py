@@ -35,10 +35,11 @@ from openclaw.errors import (
 )
 from openclaw.executors import executor_class, get_executor
 from openclaw.executors.base import Executor
+from openclaw.fleet import Choice, Fleet
 from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
 from openclaw.states import Observation
-from openclaw.task import Observed, TaskRecord, new_record, with_fields
+from openclaw.task import Observed, Request, TaskRecord, new_record, with_fields
 
 if TYPE_CHECKING:
     from openclaw.agents.entries import Entry
@@ -69,6 +70,15 @@ def check_grace(grace: float) -> float:
 #: ``wait`` checks the task ever less often (times this factor per check), up to this many seconds.
 WAIT_BACKOFF = 1.5
 WAIT_MAX_INTERVAL_S = 2.0
+
+
+def _dispatching(fields: dict[str, Any]) -> Callable[[TaskRecord], TaskRecord | None]:
+    """The change that takes a queued task to ``pending`` with its executor's fields."""
+
+    def change(r: TaskRecord) -> TaskRecord | None:
+        return states.transition(r, states.PENDING, **fields) if r["status"] == states.QUEUED else None
+
+    return change
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,13 +154,19 @@ class Manager:
         agent: str | None = None,
         controls: Controls | None = None,
         timeout_s: float | None = None,
+        labels: list[str] | None = None,
+        priority: int = 0,
     ) -> TaskRecord:
-        """Record a new task, start its agent detached, and return its record.
+        """Record a new task, start its agent detached (or queue it), and return its record.
 
         ``agent`` defaults to the executor's; ``controls`` are what the user
         asked of the run (each refused, before anything is recorded, when the
         agent has no such control); the config's defaults fill the rest.
         ``timeout_s`` is a wall-clock limit enforced where the agent runs.
+        ``labels`` route the task to an executor carrying them all; an
+        executor with ``max_concurrent`` takes no more than that many at
+        once: the rest are ``queued`` (see :mod:`openclaw.fleet`), by
+        ``priority`` and then first come.
 
         A start the executor knows failed is recorded ``failed`` with the
         reason and raised as :class:`StartError` carrying the task id; one cut
@@ -159,25 +175,192 @@ class Manager:
         """
         if not prompt.strip():
             raise UsageError("the prompt is empty", "pass --prompt TEXT, --prompt-file PATH or --prompt -")
-        cfg = self.config.executor(executor)
         if max_turns is not None and max_turns < 1:
             raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
         asked = dataclasses.replace(controls or Controls(), max_turns=max_turns)
-        the_agent = get_agent(agent or cfg.agent)
-        the_agent.check(asked)  # a flag this agent does not have: refused before anything is made
+        wanted = sorted(set(labels or []))
+        cands = self.fleet.candidates(wanted, executor)
+        for c in cands:
+            # A flag the agent does not have is refused before anything is made.
+            self._agent(agent or c.agent).check(asked)
+        request = Request(agent, workspace, asked, timeout_s, resume_session)
+        if not wanted and cands[0].max_concurrent is None and not self.fleet.waiting():
+            # No routing, no cap, nothing queued: straight to the executor, as ever.
+            cfg = cands[0]
+            schema.preload(schema.META_SCHEMA)  # see _prepare: before an executor connects early
+            task_id = str(uuid.uuid4())
+            fields, spec, backend, the_agent = self._prepare(cfg, task_id, request, early=True)
+            meta = new_record(
+                task_id=task_id, prompt=prompt, parent_id=parent_id, priority=priority, **fields
+            )
+            starting = self._hold_start(task_id)
+            try:
+                self.store.create(meta)
+            except BaseException:
+                self._release_start(task_id, starting)
+                raise
+            return self._launch(backend, the_agent, meta, spec, prompt, starting)
+        # The fleet's way: the task joins the queue, and the queue is drained in order.
+        task_id = str(uuid.uuid4())
+        first = cands[0]
+        queued = new_record(
+            task_id=task_id,
+            executor=first.name,
+            executor_type=first.type,
+            agent=agent or first.agent,
+            prompt=prompt,
+            workspace=workspace or "",
+            command=[],
+            max_turns=max_turns,
+            parent_id=parent_id,
+            labels=wanted,
+            timeout_s=timeout_s,
+            model=asked.model,
+            priority=priority,
+            status=states.QUEUED,
+        )
+        queued = with_fields(
+            queued,
+            request=request.as_json(),
+            routing=Choice(wanted, [c.name for c in cands], None, "waiting for a free slot").as_json(),
+        )
+        with self.fleet.locked():
+            self.fleet.enqueue(task_id)
+            self.store.create(queued)
+            self._write_prompt(task_id, prompt)
+        self.drain(first=task_id)
+        return self.store.read(task_id)
+
+    def route(self, executor: str | None, labels: list[str], agent: str | None = None) -> Choice:
+        """Where a task would go now (``start --dry-run``): nothing is recorded or started."""
+        wanted = sorted(set(labels))
+        cands = self.fleet.candidates(wanted, executor)
+        for c in cands:
+            self._agent(agent or c.agent)  # an unknown agent is refused here too
+        with self.fleet.locked():
+            used = {c.name: self.fleet.used(c) for c in cands}
+            choice = self.fleet.choose(wanted, cands, used)
+            ahead = len(self._queued()) if (wanted or cands[0].max_concurrent is not None) else 0
+        if ahead:
+            why = f"{ahead} task(s) already queued go first"
+            return Choice(wanted, choice.candidates, None, why, choice.free)
+        return choice
+
+    @property
+    def fleet(self) -> Fleet:
+        """Routing, capacity and the queue for this configuration and store."""
+        return Fleet(self.store, self.config)
+
+    def _queued(self) -> list[TaskRecord]:
+        """The queued tasks in dispatch order (priority, then first come); stale markers go."""
+        out = []
+        for task_id in self.fleet.waiting():
+            try:
+                m = self.store.read(task_id)
+            except (UnknownTaskError, CorruptRecordError):
+                self.fleet.dequeue(task_id)
+                continue
+            if m["status"] != states.QUEUED:
+                self.fleet.dequeue(task_id)
+                continue
+            out.append(m)
+        out.sort(key=lambda m: (-(m.get("priority") or 0), m["created_at"]))
+        return out
+
+    def drain(self, first: str | None = None) -> list[str]:
+        """Dispatch queued tasks to free slots, in order; return the ids dispatched.
+
+        Decided under the dispatch lock (so no slot is given twice), launched
+        after it (a launch may take an SSH handshake). ``first``: a task of
+        this process's own ``start``, whose launch errors are raised.
+        """
+        if not self.fleet.waiting():
+            return []
+        # A slot frees when its task is seen to end: look at the holders first (one batch
+        # per executor), outside the lock, as any refresh would.
+        held = []
+        for held_id in self.fleet.holders():
+            with contextlib.suppress(OpenclawError):
+                held.append(self.store.read(held_id))
+        with contextlib.suppress(OpenclawError):
+            self.refresh([m for m in held if m["status"] in states.ACTIVE], drop_vanished=True)
+        launches = []
+        with self.fleet.locked():
+            used: dict[str, int] = {}
+            for m in self._queued():
+                task_id = m["task_id"]
+                routing = m.get("routing") or {}
+                labels = list(routing.get("labels") or [])
+                try:
+                    cands = self.fleet.candidates(labels, None if labels else m["executor"])
+                except UsageError as exc:  # the config changed under it
+                    self._fail_queued(task_id, exc.one_line())
+                    continue
+                for c in cands:
+                    if c.name not in used:
+                        used[c.name] = self.fleet.used(c)
+                choice = self.fleet.choose(labels, cands, used)
+                if choice.picked is None:
+                    continue
+                cfg = next(c for c in cands if c.name == choice.picked)
+                request = Request.from_json(m.get("request") or {})
+                try:
+                    fields, spec, backend, the_agent = self._prepare(cfg, task_id, request)
+                except OpenclawError as exc:
+                    self._fail_queued(task_id, exc.one_line())
+                    continue
+                starting = self._hold_start(task_id)
+                fields.update(
+                    routing=dict(choice.as_json(), why=choice.why),
+                    dispatched_at=states.now(),
+                    labels=list(cfg.labels),
+                )
+                meta = self._update(task_id, _dispatching(fields))
+                if meta["status"] != states.PENDING:  # killed meanwhile
+                    self._release_start(task_id, starting)
+                    continue
+                self.fleet.take(cfg, task_id)
+                self.fleet.dequeue(task_id)
+                used[cfg.name] += 1
+                launches.append((backend, the_agent, meta, spec, starting))
+        dispatched = []
+        for backend, the_agent, meta, spec, starting in launches:
+            dispatched.append(meta["task_id"])
+            try:
+                self._launch(backend, the_agent, meta, spec, None, starting)
+            except OpenclawError:
+                if meta["task_id"] == first:
+                    raise
+                # Another task's launch failed: its record says why; the queue goes on.
+        return dispatched
+
+    def _fail_queued(self, task_id: str, reason: str) -> None:
+        def fail(r: TaskRecord) -> TaskRecord | None:
+            return states.transition(r, states.FAILED, error=reason) if r["status"] == states.QUEUED else None
+
+        self._update(task_id, fail)
+        self.fleet.dequeue(task_id)
+
+    def _prepare(
+        self, cfg: ExecutorConfig, task_id: str, request: Request, early: bool = False
+    ) -> tuple[dict[str, Any], Launch, Executor, Agent]:
+        """What it takes to start ``request`` on ``cfg``: the record's fields, the launch, the
+        executor and the agent. Raises :class:`UsageError` for what this executor cannot do."""
+        asked = request.controls
+        the_agent = self._agent(request.agent or cfg.agent)
+        the_agent.check(asked)
         settings = cfg.settings(the_agent.name, the_agent.binary)
         run = self._with_defaults(the_agent, asked, cfg, settings)
-        # The new record is validated below. Build the validator first: that is CPU-bound
-        # Python, and an executor may start connecting in a thread now (connect_early), whose
-        # handshake would otherwise wait for the GIL at each step (~20 ms more per start).
-        schema.preload(schema.META_SCHEMA)
         backend = self.executor_for(cfg.name)
-        backend.connect_early()
-        ws = backend.normalize_workspace(workspace)
-        task_id = str(uuid.uuid4())
-        session = the_agent.session_id(task_id, resume_session)
+        if early:
+            # The record is validated next. The validator was built first: that is CPU-bound
+            # Python, and an executor may start connecting in a thread now (connect_early),
+            # whose handshake would otherwise wait for the GIL at each step (~20 ms per start).
+            backend.connect_early()
+        ws = backend.normalize_workspace(request.workspace)
+        session = the_agent.session_id(task_id, request.resume_session)
         argv = the_agent.command(
-            settings.path or the_agent.binary, session or task_id, run, resume=resume_session
+            settings.path or the_agent.binary, session or task_id, run, resume=request.resume_session
         )
         env = {**the_agent.environment(), **settings.env, **cfg.env}
         env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
@@ -186,7 +369,7 @@ class Manager:
                 f"executor {cfg.name!r}: {TASK_ENV} is set by openclaw-agent itself",
                 "remove it from env and pass_env",
             )
-        limit = timeout_s if timeout_s is not None else settings.timeout_s
+        limit = request.timeout_s if request.timeout_s is not None else settings.timeout_s
         spec = Launch(
             argv=argv,
             env=env,
@@ -196,31 +379,41 @@ class Manager:
             root_var=the_agent.root_var,
             timeout_s=limit,
         )
-        meta = new_record(
-            task_id=task_id,
-            executor=cfg.name,
-            executor_type=cfg.type,
-            agent=the_agent.name,
-            prompt=prompt,
-            workspace=ws,
-            command=argv,
-            env_names=list(env),
-            max_turns=run.max_turns,
-            parent_id=parent_id,
-            labels=cfg.labels,
-            session_id=session,
-            timeout_s=limit,
-            model=run.model,
-            controls=run.recorded(),
-        )
-        # Only a StartError (the executor knows nothing runs) makes the task failed. Anything
-        # else that ends start early (Ctrl-C, a crash, a lost connection) leaves it pending:
-        # whether its agent was launched is then for the next observation to find out.
-        starting = self._hold_start(task_id)
+        fields: dict[str, Any] = {
+            "executor": cfg.name,
+            "executor_type": cfg.type,
+            "agent": the_agent.name,
+            "workspace": ws,
+            "command": argv,
+            "env_names": sorted(env),
+            "max_turns": run.max_turns,
+            "labels": list(cfg.labels),
+            "session_id": session,
+            "timeout_s": limit,
+            "model": run.model,
+            "controls": run.recorded(),
+        }
+        return fields, spec, backend, the_agent
+
+    def _launch(
+        self,
+        backend: Executor,
+        agent: Agent,
+        meta: TaskRecord,
+        spec: Launch,
+        prompt: bytes | None,
+        starting: int,
+    ) -> TaskRecord:
+        """Hand a recorded task (pending, its starter lock held) to its executor.
+
+        Only a StartError (the executor knows nothing runs) makes the task failed. Anything
+        else that ends start early (Ctrl-C, a crash, a lost connection) leaves it pending:
+        whether its agent was launched is then for the next observation to find out.
+        """
+        task_id = meta["task_id"]
         try:
-            self.store.create(meta)
             try:
-                return self._hand_over(backend, the_agent, meta, spec, prompt)
+                return self._hand_over(backend, agent, meta, spec, prompt)
             except StartError:
                 raise
             except UsageError as exc:  # the executor's settings are wrong: nothing was launched
@@ -239,21 +432,25 @@ class Manager:
         finally:
             self._release_start(task_id, starting)
 
+    def _write_prompt(self, task_id: str, prompt: bytes) -> None:
+        fd = os.open(self.store.file(task_id, "prompt"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(prompt)
+
     def _hand_over(
         self,
         backend: Executor,
         agent: Agent,
         meta: TaskRecord,
         spec: Launch,
-        prompt: bytes,
+        prompt: bytes | None,
     ) -> TaskRecord:
-        """Write the prompt, hand the task to the executor, and record what it reports."""
+        """Write the prompt (a queued task's is there), hand the task to the executor, and record
+        what it reports."""
         task_id = meta["task_id"]
         faults.point("start.recorded")
-        prompt_file = self.store.file(task_id, "prompt")
-        fd = os.open(prompt_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(prompt)
+        if prompt is not None:
+            self._write_prompt(task_id, prompt)
         self._remember_secrets(task_id, spec.env)
         faults.point("start.prompt")
         try:
@@ -374,7 +571,8 @@ class Manager:
         """
         if self._starter_alive(meta["task_id"]):
             return True
-        age = (datetime.now(timezone.utc) - states.parse_time(meta["created_at"])).total_seconds()
+        since = meta.get("dispatched_at") or meta["created_at"]
+        age = (datetime.now(timezone.utc) - states.parse_time(since)).total_seconds()
         return age < backend.launch_window_s
 
     # -- secrets -------------------------------------------------------------------------------
@@ -534,7 +732,18 @@ class Manager:
         """The up-to-date record of the task ``ref`` (an id or unique prefix) names, beside
         what observing it found."""
         task_id = self.store.resolve(ref)
-        return self.refresh([self.store.read(task_id)])[0]
+        view = self.refresh([self.store.read(task_id)])[0]
+        if view.record["status"] == states.QUEUED and self._drain_quietly():
+            view = self.refresh([self.store.read(task_id)])[0]
+        return view
+
+    def _drain_quietly(self) -> list[str]:
+        """Let the queue flow (at every command that refreshes tasks); the ids dispatched. A
+        launch that fails is in its own record, and never fails the command that drained it."""
+        if self.fleet.waiting():
+            with contextlib.suppress(OpenclawError):
+                return self.drain()
+        return []
 
     def get(self, ref: str) -> TaskRecord:
         """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""
@@ -550,9 +759,17 @@ class Manager:
                 f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}, {states.UNKNOWN}"
             )
         metas, bad = self.store.all()
+        self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
         views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
+        if any(v.record["status"] == states.QUEUED for v in views):
+            # Slots freed by the tasks just seen to end go to the queue, in order.
+            moved = set(self._drain_quietly())
+            if moved:
+                again = self.refresh([self.store.read(t) for t in moved], drop_vanished=True)
+                fresh = {v.record["task_id"]: v for v in again}
+                views = [fresh.get(v.record["task_id"], v) for v in views]
         if status is not None:
             views = [v for v in views if v.status == status]
         views.sort(key=lambda v: v.record["created_at"], reverse=True)
@@ -569,6 +786,15 @@ class Manager:
         check_grace(grace)
         task_id = self.store.resolve(ref)
         self._wait_for_start(task_id)
+        if self.store.read(task_id)["status"] == states.QUEUED:
+            with self.fleet.locked():  # no drain dispatches it meanwhile
+                meta = self._update(
+                    task_id,
+                    lambda m: states.transition(m, states.KILLED) if m["status"] == states.QUEUED else None,
+                )
+                self.fleet.dequeue(task_id)
+            if meta["status"] == states.KILLED:
+                return meta, True
         view = self.observe(task_id)
         meta = view.record
         if meta["status"] in states.FINAL:
@@ -663,6 +889,15 @@ class Manager:
             return task_id, []
         left: list[str] = []
         status = meta["status"]
+        if status == states.QUEUED:  # nothing was launched: it just leaves the queue
+            with self.fleet.locked():
+                if self.store.read(task_id)["status"] == states.QUEUED:
+                    self.fleet.dequeue(task_id)
+                    with self.store.lock(task_id):
+                        self.store.remove(task_id)
+                    return task_id, []
+            meta = self.get(task_id)  # dispatched meanwhile
+            status = meta["status"]
         if status in states.ACTIVE and not force:
             raise UsageError(
                 f"task {task_id} is {status}",
@@ -853,6 +1088,8 @@ class Manager:
                 raise WaitTimeout(meta)
             time.sleep(interval if deadline is None else min(interval, deadline - now))
             interval = min(interval * WAIT_BACKOFF, max(interval, WAIT_MAX_INTERVAL_S))
+            if meta["status"] == states.QUEUED:
+                self._drain_quietly()
             meta = self.refresh([self.store.read(meta["task_id"])])[0].record
         return meta
 
@@ -932,9 +1169,13 @@ class Manager:
         """The configured executors, with how many tasks each is running."""
         metas, _ = self.store.all()
         active: dict[str, int] = {}
+        queued: dict[str, int] = {}
         for m in metas:
             if m["status"] in states.ACTIVE:
                 active[m["executor"]] = active.get(m["executor"], 0) + 1
+            elif m["status"] == states.QUEUED:
+                for name in (m.get("routing") or {}).get("candidates") or [m["executor"]]:
+                    queued[name] = queued.get(name, 0) + 1
         from openclaw.agents import AGENTS
 
         def paths(e: ExecutorConfig) -> dict[str, str]:
@@ -954,6 +1195,8 @@ class Manager:
                 "pass_env": e.pass_env,
                 "options": e.options,
                 "active_tasks": active.get(e.name, 0),
+                "max_concurrent": e.max_concurrent,
+                "queued_tasks": queued.get(e.name, 0),
             }
             for e in self.config.executors
         ]

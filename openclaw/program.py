@@ -255,6 +255,8 @@ METAVARS = {
     "lines": "N",
     "task-id": "ID",
     "agent": "NAME",
+    "label": "LABEL",
+    "priority": "N",
     "model": "NAME",
     "max-budget-usd": "USD",
     "append-system-prompt": "TEXT",

@@ -162,11 +162,12 @@ def executor_table(rows: list[dict[str, Any]]) -> str:
             ",".join(r["labels"]),
             f"{r['agent']} ({r['agents'].get(r['agent']) or '-'})",
             r["max_turns"],
-            r["active_tasks"],
+            f"{r['active_tasks']}/{r['max_concurrent'] or '-'}",
+            r["queued_tasks"],
         ]
         for r in rows
     ]
-    headers = ["NAME", "TYPE", "WHERE", "LABELS", "AGENT", "MAX TURNS", "ACTIVE"]
+    headers = ["NAME", "TYPE", "WHERE", "LABELS", "AGENT", "MAX TURNS", "ACTIVE/MAX", "QUEUED"]
     return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 

@@ -2,9 +2,10 @@
 
 The set is closed::
 
-    pending ──► running ──► completed | failed | killed | lost
-       │                         ▲
-       └─────────────────────────┘   (failed or lost before it ever ran)
+    queued ──► pending ──► running ──► completed | failed | killed | lost
+       │          │                          ▲
+       │          └──────────────────────────┘   (failed or lost before it ever ran)
+       └──► killed | failed                       (killed, or undispatchable, while queued)
 
 ``completed``, ``failed``, ``killed`` and ``lost`` are final: nothing moves a
 task out of them. :func:`settle` decides the next state from what an executor
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from openclaw.task import TaskRecord
 
+QUEUED = "queued"
 PENDING = "pending"
 RUNNING = "running"
 COMPLETED = "completed"
@@ -29,14 +31,18 @@ FAILED = "failed"
 KILLED = "killed"
 LOST = "lost"
 
-ALL = (PENDING, RUNNING, COMPLETED, FAILED, KILLED, LOST)
+ALL = (QUEUED, PENDING, RUNNING, COMPLETED, FAILED, KILLED, LOST)
 #: Not a state: what ``status``/``list`` show for an active task whose executor
 #: cannot be reached right now. The record keeps its last known state.
 UNKNOWN = "unknown"
 FINAL = frozenset({COMPLETED, FAILED, KILLED, LOST})
+#: Dispatched and not final: a process of the task may live; it holds a slot of its executor.
 ACTIVE = frozenset({PENDING, RUNNING})
+#: Waiting for a slot: nothing was launched.
+WAITING = frozenset({QUEUED})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({PENDING, FAILED, KILLED}),
     PENDING: frozenset({RUNNING, FAILED, KILLED, LOST}),
     RUNNING: frozenset({COMPLETED, FAILED, KILLED, LOST}),
     COMPLETED: frozenset(),

@@ -19,9 +19,11 @@ from the pair what they show: ``unknown``, the last known state and why.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, NamedTuple, TypedDict, cast
 
 from openclaw import states
+from openclaw.agents.base import Controls
 from openclaw.states import Observation
 
 #: How many characters of the prompt the record keeps (the prompt file keeps it all).
@@ -67,6 +69,10 @@ class TaskRecord(_Required, total=False):
     timeout_s: float | None
     model: str | None
     controls: dict[str, Any]
+    priority: int
+    dispatched_at: str | None
+    routing: dict[str, Any]
+    request: dict[str, Any]
 
 
 #: Every key a record may hold.
@@ -91,6 +97,8 @@ def new_record(
     timeout_s: float | None = None,
     model: str | None = None,
     controls: dict[str, Any] | None = None,
+    priority: int = 0,
+    status: str = states.PENDING,
 ) -> TaskRecord:
     """The record of a task about to be started: ``pending``, nothing launched yet.
 
@@ -103,7 +111,7 @@ def new_record(
         "executor": executor,
         "executor_type": executor_type,
         "agent": agent,
-        "status": states.PENDING,
+        "status": status,
         "pid": None,
         "pid_start_time": None,
         "agent_pid": None,
@@ -132,7 +140,48 @@ def new_record(
     }
     if controls:
         record["controls"] = dict(controls)
+    if priority:
+        record["priority"] = priority
     return record
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``start`` asked for, kept in a queued task's record to dispatch it later."""
+
+    #: The agent asked for (None: the executor's own, once it is chosen).
+    agent: str | None
+    #: The workspace as given (None: the default); the chosen executor normalises it.
+    workspace: str | None
+    controls: Controls
+    timeout_s: float | None
+    resume_session: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``request`` field of a record."""
+        controls = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.controls).items()}
+        return {
+            "agent": self.agent,
+            "workspace": self.workspace,
+            "controls": {k: v for k, v in controls.items() if v not in (None, [])},
+            "timeout_s": self.timeout_s,
+            "resume_session": self.resume_session,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        """Inverse of :meth:`as_json`."""
+        raw = dict(data.get("controls") or {})
+        known = {f.name for f in fields(Controls)}
+        given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        controls = Controls(**{k: v for k, v in given.items() if k in known})
+        return cls(
+            agent=data.get("agent"),
+            workspace=data.get("workspace"),
+            controls=controls,
+            timeout_s=data.get("timeout_s"),
+            resume_session=data.get("resume_session"),
+        )
 
 
 def with_fields(record: TaskRecord, **fields: Any) -> TaskRecord:

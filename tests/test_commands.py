@@ -108,6 +108,7 @@ def test_dashboard_stream_is_one_jsonl_snapshot_with_counts(oc: Env) -> None:
     snap = json.loads(out[0])
     assert snap["total"] == 2
     assert snap["counts"] == {
+        "queued": 0,
         "pending": 0,
         "running": 1,
         "completed": 1,

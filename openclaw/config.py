@@ -21,7 +21,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from openclaw.durations import parse_duration
 from openclaw.errors import ConfigError, UsageError
 from openclaw.paths import config_path, data_dir
 from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem, key_path
@@ -504,6 +503,8 @@ def _duration(value: Any, path: Path, where: str) -> float | None:
     """A config duration (``30m``, or seconds) in seconds; None when unset."""
     if value is None:
         return None
+    from openclaw.durations import parse_duration
+
     try:
         return parse_duration(value, "timeout")
     except UsageError as exc:

@@ -21,19 +21,18 @@ import contextlib
 import fcntl
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from openclaw import states
 from openclaw.config import Config, ExecutorConfig
 from openclaw.errors import CorruptRecordError, UnknownTaskError, UsageError
-from openclaw.records import TaskStore
+from openclaw.records import QUEUE, TaskStore
 from openclaw.task import TaskRecord
 
 LOCK = ".dispatch"
 SLOTS = ".slots"
-QUEUE = ".queue"
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,14 @@ class Choice:
 class Fleet:
     """The dispatcher's view of executors: labels, slots and the queue, for one task store."""
 
-    def __init__(self, store: TaskStore, config: Config) -> None:
+    def __init__(self, store: TaskStore, config: Callable[[], Config]) -> None:
         self.store = store
-        self.config = config
+        self._config = config
+
+    @property
+    def config(self) -> Config:
+        """The configuration, loaded on first use (the queue's markers need none)."""
+        return self._config()
 
     # -- routing --------------------------------------------------------------------------
     def candidates(self, labels: list[str], executor: str | None) -> list[ExecutorConfig]:
@@ -176,10 +180,7 @@ class Fleet:
 
     def waiting(self) -> list[str]:
         """Ids marked as waiting (cheap: one listdir); the records say whether they still are."""
-        try:
-            return os.listdir(self._queue_dir())
-        except FileNotFoundError:
-            return []
+        return self.store.queued()
 
     def mark_queued(self, records: list[TaskRecord]) -> None:
         """Re-mark queued records whose marker was lost (``list`` reads every record anyway)."""

@@ -17,11 +17,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from openclaw import faults, schema, states
-from openclaw.agents import get_agent
-from openclaw.agents.base import Agent, Controls, Launch
 from openclaw.config import AgentSettings, Config, ExecutorConfig
 from openclaw.errors import (
     CorruptRecordError,
@@ -35,14 +33,15 @@ from openclaw.errors import (
 )
 from openclaw.executors import executor_class, get_executor
 from openclaw.executors.base import Executor
-from openclaw.fleet import Choice, Fleet
 from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import Observed, Request, TaskRecord, new_record, with_fields
 
 if TYPE_CHECKING:
+    from openclaw.agents.base import Agent, Controls, Launch
     from openclaw.agents.entries import Entry
+    from openclaw.fleet import Choice, Fleet
     from openclaw.redact import Redactor
 
 #: How long a recorded error may be (it is one line of the agent's, or of ours).
@@ -81,8 +80,7 @@ def _dispatching(fields: dict[str, Any]) -> Callable[[TaskRecord], TaskRecord | 
     return change
 
 
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every task at one moment, as the dashboard shows it."""
 
     generated_at: str
@@ -177,14 +175,17 @@ class Manager:
             raise UsageError("the prompt is empty", "pass --prompt TEXT, --prompt-file PATH or --prompt -")
         if max_turns is not None and max_turns < 1:
             raise UsageError(f"--max-turns must be at least 1, not {max_turns}")
+        from openclaw.agents.base import Controls
+
         asked = dataclasses.replace(controls or Controls(), max_turns=max_turns)
         wanted = sorted(set(labels or []))
-        cands = self.fleet.candidates(wanted, executor)
+        # Without labels the fleet (routing, the queue) is only needed for a capped executor.
+        cands = self.fleet.candidates(wanted, executor) if wanted else [self.config.executor(executor)]
         for c in cands:
             # A flag the agent does not have is refused before anything is made.
             self._agent(agent or c.agent).check(asked)
         request = Request(agent, workspace, asked, timeout_s, resume_session)
-        if not wanted and cands[0].max_concurrent is None and not self.fleet.waiting():
+        if not wanted and cands[0].max_concurrent is None and not self.store.queued():
             # No routing, no cap, nothing queued: straight to the executor, as ever.
             cfg = cands[0]
             schema.preload(schema.META_SCHEMA)  # see _prepare: before an executor connects early
@@ -201,6 +202,8 @@ class Manager:
                 raise
             return self._launch(backend, the_agent, meta, spec, prompt, starting)
         # The fleet's way: the task joins the queue, and the queue is drained in order.
+        from openclaw.fleet import Choice
+
         task_id = str(uuid.uuid4())
         first = cands[0]
         queued = new_record(
@@ -233,6 +236,8 @@ class Manager:
 
     def route(self, executor: str | None, labels: list[str], agent: str | None = None) -> Choice:
         """Where a task would go now (``start --dry-run``): nothing is recorded or started."""
+        from openclaw.fleet import Choice
+
         wanted = sorted(set(labels))
         cands = self.fleet.candidates(wanted, executor)
         for c in cands:
@@ -249,7 +254,9 @@ class Manager:
     @property
     def fleet(self) -> Fleet:
         """Routing, capacity and the queue for this configuration and store."""
-        return Fleet(self.store, self.config)
+        from openclaw.fleet import Fleet
+
+        return Fleet(self.store, lambda: self.config)
 
     def _queued(self) -> list[TaskRecord]:
         """The queued tasks in dispatch order (priority, then first come); stale markers go."""
@@ -274,7 +281,7 @@ class Manager:
         after it (a launch may take an SSH handshake). ``first``: a task of
         this process's own ``start``, whose launch errors are raised.
         """
-        if not self.fleet.waiting():
+        if not self.store.queued():
             return []
         # A slot frees when its task is seen to end: look at the holders first (one batch
         # per executor), outside the lock, as any refresh would.
@@ -370,6 +377,8 @@ class Manager:
                 "remove it from env and pass_env",
             )
         limit = request.timeout_s if request.timeout_s is not None else settings.timeout_s
+        from openclaw.agents.base import Launch
+
         spec = Launch(
             argv=argv,
             env=env,
@@ -692,6 +701,8 @@ class Manager:
 
     def _agent(self, name: str) -> Agent:
         if name not in self._agents:
+            from openclaw.agents import get_agent
+
             self._agents[name] = get_agent(name)
         return self._agents[name]
 
@@ -715,8 +726,7 @@ class Manager:
         except UnknownTaskError:  # cleaned up meanwhile
             return None
 
-    @staticmethod
-    def _adopting(meta: TaskRecord, obs: Observation) -> Observation:
+    def _adopting(self, meta: TaskRecord, obs: Observation) -> Observation:
         """``obs``, with the ``home`` in ``started`` turned into the transcript path, as start does."""
         if not obs.started or "home" not in obs.started:
             return obs
@@ -725,7 +735,7 @@ class Manager:
         workspace = started.get("workspace", meta["workspace"])
         session = meta.get("session_id")
         if session:
-            started["transcript"] = get_agent(meta["agent"]).transcript(home, workspace, session)
+            started["transcript"] = self._agent(meta["agent"]).transcript(home, workspace, session)
         return dataclasses.replace(obs, started=started)
 
     def observe(self, ref: str) -> Observed:
@@ -740,7 +750,7 @@ class Manager:
     def _drain_quietly(self) -> list[str]:
         """Let the queue flow (at every command that refreshes tasks); the ids dispatched. A
         launch that fails is in its own record, and never fails the command that drained it."""
-        if self.fleet.waiting():
+        if self.store.queued():
             with contextlib.suppress(OpenclawError):
                 return self.drain()
         return []
@@ -759,7 +769,8 @@ class Manager:
                 f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}, {states.UNKNOWN}"
             )
         metas, bad = self.store.all()
-        self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
+        if any(m["status"] == states.QUEUED for m in metas):
+            self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
         if executor is not None:
             metas = [m for m in metas if m["executor"] == executor]
         views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed

@@ -61,6 +61,8 @@ MEMO = ".validated"
 #: Prefixes of the staging directory of a task being created, and of one being deleted.
 STAGING = ".new-"
 TRASH = ".trash-"
+#: Beside the records: markers of the queued tasks (see openclaw.fleet).
+QUEUE = ".queue"
 #: A staging or trash entry older than this (seconds) was left by a process that crashed.
 LEFTOVER_AGE_S = 60.0
 
@@ -196,6 +198,13 @@ class TaskStore:
         raise UnknownTaskError(ref, matches if len(matches) > 1 else None)
 
     # -- create / read / write ------------------------------------------------------
+    def queued(self) -> list[str]:
+        """Ids marked as queued (one listdir; see :mod:`openclaw.fleet`)."""
+        try:
+            return os.listdir(self.root / QUEUE)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def create(self, meta: TaskRecord) -> Path:
         """Make the directory of a new task and write its first record."""
         root = self.ensure_root()

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict, cast
 
 from openclaw import states
-from openclaw.agents.base import Controls
 from openclaw.states import Observation
+
+if TYPE_CHECKING:
+    from openclaw.agents.base import Controls
 
 #: How many characters of the prompt the record keeps (the prompt file keeps it all).
 PROMPT_PREVIEW = 200
@@ -171,6 +173,8 @@ class Request:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
         """Inverse of :meth:`as_json`."""
+        from openclaw.agents.base import Controls
+
         raw = dict(data.get("controls") or {})
         known = {f.name for f in fields(Controls)}
         given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}

@@ -15,7 +15,6 @@ the schemas' ``agent`` enums, and a fake in ``tests/fakes/``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -202,6 +201,8 @@ def last_line(data: bytes | None) -> str:
 
 def json_lines(data: bytes) -> Iterable[dict[str, Any]]:
     """The JSON objects among ``data``'s lines, last first; other lines are skipped."""
+    import json
+
     for line in reversed(data.splitlines()):
         line = line.strip()
         if not line.startswith(b"{"):

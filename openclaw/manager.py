@@ -310,6 +310,10 @@ class Manager:
                 if choice.picked is None:
                     continue
                 cfg = next(c for c in cands if c.name == choice.picked)
+                if not self.store.file(task_id, "prompt").exists():
+                    # The start that queued it was cut short before the prompt was written.
+                    self._fail_queued(task_id, "its start was cut short before the prompt was saved")
+                    continue
                 request = Request.from_json(m.get("request") or {})
                 try:
                     fields, spec, backend, the_agent = self._prepare(cfg, task_id, request)

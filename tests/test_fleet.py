@@ -192,3 +192,12 @@ def test_bad_fleet_input_is_one_line_exit_2_and_nothing_recorded(
     result = oc.run(*args)
     assert result.code == 2 and words in result.err and result.err.count("\n") == 1, result.err
     assert not oc.tasks_dir.exists() or not [p for p in oc.tasks_dir.iterdir() if len(p.name) == 36]
+
+
+def test_a_queued_task_whose_start_died_before_saving_the_prompt_fails_with_why(fleet: Env) -> None:
+    fleet.start("#fake sleep 2", "--label", "fast")
+    queued = fleet.start("#fake text lost prompt", "--label", "fast")
+    (fleet.tasks_dir / queued["task_id"] / "prompt").unlink()  # as a kill -9 right after the record
+    assert fleet.run("wait", "--task-id", queued["task_id"], timeout=60).code == 4
+    final = fleet.status(queued["task_id"])
+    assert final["status"] == "failed" and "prompt" in final["error"] and final["pid"] is None

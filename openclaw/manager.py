@@ -1047,8 +1047,17 @@ class Manager:
         """Yield what the task's output gains, every ``interval`` seconds, until the task ends.
 
         Raises :class:`WaitTimeout` once ``deadline`` (a ``time.monotonic()``
-        value) passes with the task still running.
+        value) passes with the task still running. A queued task is followed
+        once it is dispatched (to whichever executor takes it); meanwhile the
+        queue is let flow.
         """
+        while meta["status"] == states.QUEUED:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(meta)
+            self._drain_quietly()
+            meta = self.store.read(meta["task_id"])
+            if meta["status"] == states.QUEUED:
+                time.sleep(min(interval, WAIT_MAX_INTERVAL_S))
         read = self._read(meta, source)
         secrets = self._secrets(meta)
         if from_start:

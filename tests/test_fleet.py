@@ -201,3 +201,12 @@ def test_a_queued_task_whose_start_died_before_saving_the_prompt_fails_with_why(
     assert fleet.run("wait", "--task-id", queued["task_id"], timeout=60).code == 4
     final = fleet.status(queued["task_id"])
     assert final["status"] == "failed" and "prompt" in final["error"] and final["pid"] is None
+
+
+def test_start_wait_follow_of_a_queued_task_follows_it_once_dispatched(fleet: Env) -> None:
+    fleet.start("#fake sleep 2", "--label", "fast")
+    result = fleet.run(
+        "start", "--label", "fast", "--prompt", "#fake text followed", "--wait", "--follow", timeout=60
+    )
+    assert result.code == 0, result.err
+    assert "followed" in result.out and "■ completed" in result.out

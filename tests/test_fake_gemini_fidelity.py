@@ -331,13 +331,13 @@ def test_success_with_write_file_and_shell_tools_matches(envs: tuple[Env, Env]) 
             {
                 "function_call": {
                     "name": "run_shell_command",
-                    "args": {"command": "echo hi; echo err >&2; exit 3"},
+                    "args": {"command": "echo hi; sleep 0.3; echo err >&2; exit 3"},  # the pause orders two pipes
                 }
             },
             {"function_call": {"name": "run_shell_command", "args": {"command": "printf '  a\\n\\n'"}}},
             {"text": "All done."},
         ],
-        "#fake text I will write it\n#fake write out.txt hello\n#fake bash echo hi; echo err >&2; exit 3\n"
+        "#fake text I will write it\n#fake write out.txt hello\n#fake bash echo hi; sleep 0.3; echo err >&2; exit 3\n"
         "#fake bash printf '  a\\n\\n'\n#fake text All done.",
     )
     assert real.code == 0, real.err

@@ -329,7 +329,7 @@ def test_text_reply_is_step_start_text_step_finish_and_exit_0(envs: tuple[Env, E
 @real_cli
 def test_write_and_bash_tools_give_the_same_events_and_files(envs: tuple[Env, Env]) -> None:
     real_cwd = envs[0].cwd
-    command = "echo out; echo err >&2; exit 3"
+    command = "echo out; sleep 0.3; echo err >&2; exit 3"  # the pause orders two pipes
     real, fake = both(
         envs,
         JSON,

@@ -317,6 +317,10 @@ def assert_same_session(real: Run, fake: Run) -> None:
 # -- side by side: runs -------------------------------------------------------
 
 
+# the pause orders the two pipes whose lines gemini merges
+SHELL = "echo hi; sleep 0.3; echo err >&2; exit 3"
+
+
 @pytest.mark.slow
 @needs_real
 def test_success_with_write_file_and_shell_tools_matches(envs: tuple[Env, Env]) -> None:
@@ -331,13 +335,13 @@ def test_success_with_write_file_and_shell_tools_matches(envs: tuple[Env, Env]) 
             {
                 "function_call": {
                     "name": "run_shell_command",
-                    "args": {"command": "echo hi; sleep 0.3; echo err >&2; exit 3"},  # the pause orders two pipes
+                    "args": {"command": SHELL},
                 }
             },
             {"function_call": {"name": "run_shell_command", "args": {"command": "printf '  a\\n\\n'"}}},
             {"text": "All done."},
         ],
-        "#fake text I will write it\n#fake write out.txt hello\n#fake bash echo hi; sleep 0.3; echo err >&2; exit 3\n"
+        f"#fake text I will write it\n#fake write out.txt hello\n#fake bash {SHELL}\n"
         "#fake bash printf '  a\\n\\n'\n#fake text All done.",
     )
     assert real.code == 0, real.err

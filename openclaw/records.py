@@ -46,14 +46,17 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw.errors import CorruptRecordError, StoreError, UnknownTaskError, UsageError
 from openclaw.paths import check_private_dir, make_private_dirs, quote_path, tasks_dir
 from openclaw.schema import META_SCHEMA, ValidMemo, digest, first_problem
 from openclaw.task import TaskRecord, as_record
+
+if TYPE_CHECKING:
+    from openclaw.index import Index, Row
 
 META = ".meta.json"
 LOCK = ".lock"
@@ -130,6 +133,7 @@ class TaskStore:
         self._root = root
         self._checked = False
         self._memo = ValidMemo(root / MEMO, META_SCHEMA)
+        self._index: Index | None = None
 
     @property
     def root(self) -> Path:
@@ -219,12 +223,16 @@ class TaskStore:
             raise store_error(exc, "create a task directory", root) from None
         try:
             self._write_to(staging, meta)
+            # Its row first, dirty: a directory never appears without one (see openclaw.index).
+            gen = self._indexed(lambda ix: ix.put(meta, dirty=True))
             os.rename(staging, path)
         except BaseException as exc:
             _discard(staging)
             if isinstance(exc, OSError):
                 raise store_error(exc, "create a task directory", root) from None
             raise
+        if gen:
+            self._indexed(lambda ix: ix.clean(meta["task_id"], gen))
         return path
 
     def _raw(self, task_id: str) -> bytes:
@@ -278,12 +286,36 @@ class TaskStore:
         """Validate ``meta`` and replace the record atomically (temp file, fsync, rename)."""
         task_id = meta["task_id"]
         directory = self.path(task_id)
+        gen = self._indexed(lambda ix: ix.put(meta, dirty=True))
         try:
             self._write_to(directory, meta)
         except FileNotFoundError:
             raise UnknownTaskError(task_id) from None
         except OSError as exc:
             raise store_error(exc, f"write the record of task {task_id}", directory) from None
+        if gen:
+            self._indexed(lambda ix: ix.clean(task_id, gen))
+
+    # -- the index ----------------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        """The SQLite index beside the records (see :mod:`openclaw.index`), opened on first use."""
+        if self._index is None:
+            from openclaw.index import Index
+
+            self._index = Index(self)
+        return self._index
+
+    def _indexed(self, work: Callable[[Index], Any]) -> Any:
+        """``work(index)``. An index that cannot be written must not stop a record's write: it
+        is discarded instead (the next reader rebuilds it from the files)."""
+        import sqlite3
+
+        try:
+            return work(self.index)
+        except (sqlite3.Error, OSError):
+            self.index.discard()
+            return None
 
     def _write_to(self, directory: Path, meta: TaskRecord) -> None:
         self._check(meta["task_id"], meta)
@@ -396,6 +428,107 @@ class TaskStore:
         self._memo.flush(keep=seen)
         return good, bad
 
+    def catalogue(
+        self, statuses: Iterable[str] | None = None, executor: str | None = None
+    ) -> tuple[list[Row], list[CorruptRecordError]]:
+        """The index's rows (in ``statuses``, on ``executor``), oldest first, checked against the
+        files where they may differ; and an error for each entry that is no readable record.
+
+        Without ``statuses`` every entry is listed, and the directory listing is compared with
+        the rows (one ``listdir``): an entry with no row is read and indexed, a row whose entry
+        is gone is dropped. A dirty row is read from its file (see :mod:`openclaw.index`).
+        """
+        import sqlite3
+
+        wanted = None if statuses is None else set(statuses)
+        if not os.path.lexists(self._ready()):
+            return [], []  # no task yet: nothing to list, and nothing is made for it
+        try:
+            rows = self.index.rows(wanted, executor)
+        except (sqlite3.Error, OSError):
+            self.index.discard()
+            rows = [self._reindex(t) for t in self.ids()]
+        if wanted is None:
+            names = self._names()
+            for name in names:
+                if name.startswith((STAGING, TRASH)):
+                    self._sweep(name)
+            on_disk = {n for n in names if UUID_RE.match(n)}
+            known = {r.task_id for r in rows}
+            for gone in known - on_disk:
+                self._indexed(lambda ix, t=gone: ix.drop(t))  # type: ignore[misc]
+            rows = [r for r in rows if r.task_id in on_disk]
+            rows.extend(self._reindex(t) for t in on_disk - known)
+        out: list[Row] = []
+        bad: list[CorruptRecordError] = []
+        for r in rows:
+            if r.dirty:
+                r = self._reindex(r.task_id)
+            if r.status is None:
+                if r.problem is not None and wanted is None:
+                    bad.append(CorruptRecordError(r.task_id, r.problem))
+                continue
+            if (wanted is None or r.status in wanted) and (executor is None or r.executor == executor):
+                out.append(r)
+        out.sort(key=lambda r: r.created_at)
+        return out, bad
+
+    def _reindex(self, task_id: str) -> Row:
+        """The row of ``task_id`` as its file says now; written to the index when no writer is
+        half-way through the task (its lock is free), so a dirty or missing row heals."""
+        from openclaw.index import Row, row_of
+
+        try:
+            meta: TaskRecord | None = self.read(task_id)
+            problem = None
+        except UnknownTaskError:
+            self._indexed(lambda ix: ix.drop(task_id))
+            return Row(task_id, None, "", "", None, None, "", None, 0, 0)
+        except CorruptRecordError as exc:
+            meta, problem = None, exc.problem
+        directory = self.path(task_id)
+        try:
+            fd = os.open(directory / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                meta = self.read(task_id)  # as it is now that no writer is half-way
+            if meta is not None:
+                self._indexed(lambda ix: ix.put(meta, dirty=False))
+            elif problem is not None:
+                self._indexed(lambda ix: ix.put_problem(task_id, problem))
+        except (OSError, UnknownTaskError, CorruptRecordError):
+            pass  # a writer holds it (its row is written when it is done), or it went meanwhile
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if meta is None:
+            return Row(task_id, None, "", "", None, None, "", problem, 0, 0)
+        return row_of(meta)
+
+    def records_of(self, rows: list[Row]) -> list[TaskRecord]:
+        """The records of ``rows``: an active task's from its file (it is about to be observed),
+        a finished one's from the index; one removed meanwhile is left out."""
+        from openclaw.index import ACTIVE_OR_WAITING
+
+        indexed: dict[str, TaskRecord] = {}
+        finished = [r.task_id for r in rows if r.status not in ACTIVE_OR_WAITING]
+        if finished:
+            with contextlib.suppress(Exception):
+                indexed = self.index.records(finished)
+        out: list[TaskRecord] = []
+        for r in rows:
+            meta = indexed.get(r.task_id)
+            if meta is None:
+                try:
+                    meta = self.read(r.task_id)
+                except (UnknownTaskError, CorruptRecordError):
+                    continue
+            out.append(meta)
+        return out
+
     def _sweep(self, name: str) -> None:
         """Delete a staging or trash entry once it is old enough to be a crashed process's."""
         path = self._root / name
@@ -417,6 +550,7 @@ class TaskStore:
         """
         path = self.path(task_id)
         trash = self._root / f"{TRASH}{task_id}-{os.urandom(4).hex()}"
+        self._indexed(lambda ix: ix.soil(task_id))
         try:
             os.utime(path, follow_symlinks=False)  # its mtime now says when it went to the trash
             os.rename(path, trash)
@@ -424,6 +558,7 @@ class TaskStore:
             raise UnknownTaskError(task_id) from None
         except OSError as exc:
             raise store_error(exc, f"remove task {task_id}", self._root) from None
+        self._indexed(lambda ix: ix.drop(task_id))
         _discard(trash)
 
     # -- the task's own files --------------------------------------------------------------

@@ -64,7 +64,8 @@ def plant_tasks(oc: Env, count: int) -> list[str]:
 
 
 def tasks_dir_entries(oc: Env) -> list[str]:
-    return sorted(os.listdir(oc.tasks_dir))
+    """The tasks directory's entries, but for the index's (derived, and rebuilt when lost)."""
+    return sorted(n for n in os.listdir(oc.tasks_dir) if not n.startswith(".index.sqlite"))
 
 
 # -- 1. concurrent cleanup ------------------------------------------------------------------

@@ -227,6 +227,9 @@ def _timeout(value: str | None) -> float | None:
         "executor": "executor name (default: 'local', else the only one configured)",
         "label": "route to an executor carrying this label (repeat: all must match); not with --executor",
         "priority": "queue order when executors are full: higher first (default 0)",
+        "after": "start only once task ID has completed (it fails if ID fails, is killed or lost)",
+        "from": "start every task of a JSON-lines file (- for stdin), one object per line; prints one "
+        "JSON line per task",
         "dry_run": "show which executor would take the task, and start nothing",
         "agent": "the agent: claude, codex, gemini, opencode (default: the executor's, then claude)",
         "prompt": "the prompt text, or - to read it from stdin",
@@ -245,6 +248,8 @@ def start(
     executor: str | None = None,
     label: list[str] | None = None,
     priority: str | None = None,
+    after: str | None = None,
+    from_: str | None = None,
     dry_run: bool = False,
     agent: str | None = None,
     prompt: str | None = None,
@@ -269,6 +274,9 @@ def start(
         raise UsageError(
             "the command agent runs a command, not a prompt", "use: openclaw-agent run -- CMD..."
         )
+    if from_ is not None:
+        _batch(c, from_, prompt, prompt_file, executor, label, after, dry_run, wait)
+        return
     waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
     limit = _timeout(timeout)
     controls = _controls(
@@ -296,8 +304,54 @@ def start(
             timeout_s=limit,
             labels=labels,
             priority=rank,
+            after=after,
         ),
     )
+
+
+def _batch(
+    c: Context,
+    path: str,
+    prompt: str | None,
+    prompt_file: str | None,
+    executor: str | None,
+    label: list[str] | None,
+    after: str | None,
+    dry_run: bool,
+    wait: bool,
+) -> None:
+    """``start --from FILE``: every line checked, then all started; one JSON line each."""
+    from openclaw import render
+    from openclaw.batch import read_batch
+
+    given = [
+        flag
+        for flag, value in (
+            ("--prompt", prompt),
+            ("--prompt-file", prompt_file),
+            ("--executor", executor),
+            ("--label", label),
+            ("--after", after),
+            ("--dry-run", dry_run),
+            ("--wait", wait),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(f"--from takes each task's settings from its line, not {given[0]}")
+    tasks = read_batch(path)
+    results = _manager(c).start_batch(tasks)
+    failed = 0
+    for item, got in zip(tasks, results, strict=True):
+        if isinstance(got, OpenclawError):
+            failed += 1
+            _err(f"{PROG}: error: {item.where}: {got.one_line()}")
+            task_id = getattr(got, "task_id", None)
+            _out(render.dumps({"line": item.where, "task_id": task_id, "error": got.one_line()}))
+        else:
+            _out(render.dumps(got))
+    if failed:
+        raise Exit(code=int(ExitCode.ERROR))
 
 
 def _dry_run(
@@ -320,6 +374,7 @@ def _dry_run(
         "executor": "executor name (default: 'local', else the only one configured)",
         "cmd": "the command as one string, split like a shell would (or give it after --)",
         "workspace": "the working directory (default: the current directory)",
+        "after": "start only once task ID has completed (it fails if ID fails, is killed or lost)",
         "timeout": _CONTROL_HELP["timeout"],
         "json": "print the task record as one JSON object",
         **_WAIT_HELP,
@@ -331,6 +386,7 @@ def run(
     executor: str | None = None,
     cmd: str | None = None,
     workspace: str | None = None,
+    after: str | None = None,
     timeout: str | None = None,
     json: bool = False,
     wait: bool = False,
@@ -361,7 +417,9 @@ def run(
         manager,
         json,
         waiting,
-        lambda: manager.start(data, executor, workspace, agent="command", controls=controls, timeout_s=limit),
+        lambda: manager.start(
+            data, executor, workspace, agent="command", controls=controls, timeout_s=limit, after=after
+        ),
     )
 
 
@@ -689,14 +747,17 @@ def list_(
 
     if json and jsonl:
         raise UsageError("give either --json or --jsonl, not both")
+    if not (json or jsonl):
+        items, bad = _manager(c).listing(status, executor)
+        _warn_corrupt(list(bad))
+        _out(render.task_table(items))
+        return
     views, bad = _manager(c).list_tasks(status, executor)
     _warn_corrupt(list(bad))
     if json:
         _out(render.dumps([v.as_json() for v in views]))
-    elif jsonl:
-        sys.stdout.write("".join(render.dumps(v.as_json()) + "\n" for v in views))
     else:
-        _out(render.task_table(views))
+        sys.stdout.write("".join(render.dumps(v.as_json()) + "\n" for v in views))
 
 
 @command(
@@ -795,6 +856,50 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
         return
 
 
+@command(
+    help={
+        "json": "print the ids dispatched as a JSON array",
+        "quiet": "print nothing (the launcher's hook uses it)",
+    }
+)
+def drain(c: Context, json: bool = False, quiet: bool = False) -> None:
+    """Dispatch queued tasks to free slots now (every command that refreshes tasks does it too)."""
+    from openclaw import render
+
+    moved = _manager(c).drain()
+    if quiet:
+        return
+    if json:
+        _out(render.dumps(moved))
+    else:
+        _out("\n".join(f"dispatched {t}" for t in moved) or "nothing to dispatch")
+
+
+@command(
+    help={
+        "rebuild": "rebuild the index from the records even when it is in step with them",
+        "json": "print what was found as one JSON object",
+    }
+)
+def doctor(c: Context, rebuild: bool = False, json: bool = False) -> None:
+    """Check the task records and their index; rebuild the index when it differs from them."""
+    from openclaw import render
+
+    found = _manager(c).doctor(rebuild)
+    if json:
+        _out(render.dumps(found))
+        return
+    _out(f"tasks: {found['records']} records in {found['tasks_dir']}")
+    for task_id in found["corrupt"]:
+        _out(f"corrupt: {task_id} (remove it with '{PROG} cleanup --task-id {task_id} --force')")
+    for problem in found["index_problems"]:
+        _out(f"index: {problem}")
+    if found["rebuilt"]:
+        _out(f"index: rebuilt from the records ({found['why']})")
+    else:
+        _out("index: in step with the records")
+
+
 @command(help={"json": "print a JSON array of executors"})
 def executors(c: Context, json: bool = False) -> None:
     """List the configured executors."""
@@ -834,7 +939,22 @@ def config_(c: Context, init: bool = False, force: bool = False, path: bool = Fa
     sys.stdout.write(yaml.safe_dump(loaded.raw, sort_keys=False))
 
 
-COMMANDS = [start, run, status, logs, wait, resume, list_, kill, cleanup, dashboard, executors, config_]
+COMMANDS = [
+    start,
+    run,
+    status,
+    logs,
+    wait,
+    resume,
+    list_,
+    kill,
+    cleanup,
+    dashboard,
+    drain,
+    doctor,
+    executors,
+    config_,
+]
 
 
 def collection() -> Collection:

@@ -137,11 +137,14 @@ class StartError(OpenclawError):
         task_id: str | None = None,
         pending: bool = False,
         fields: dict[str, Any] | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, hint)
         self.task_id = task_id
         self.pending = pending
         self.fields = fields or {}
+        #: The executor could not be reached at all (routing passes it over for a while).
+        self.unreachable = unreachable
 
 
 class StartInterrupted(OpenclawError):

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,10 @@ from openclaw.task import TaskRecord
 
 LOCK = ".dispatch"
 SLOTS = ".slots"
+#: ``.unreachable/<executor>``: the executor could not be reached at its last observation or
+#: start (the file holds why). Routing passes it over while others match, for this long.
+UNREACHABLE = ".unreachable"
+UNREACHABLE_FOR_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,20 @@ class Choice:
     why: str
     #: Free slots per candidate when the choice was made (None: unlimited).
     free: dict[str, int | None] = field(default_factory=dict)
+    #: Candidates passed over as unreachable, with why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The ``routing`` field of a record, and ``start --dry-run --json``."""
-        return {
+        out: dict[str, Any] = {
             "labels": list(self.labels),
             "candidates": list(self.candidates),
             "picked": self.picked,
             "why": self.why,
         }
+        if self.skipped:
+            out["skipped"] = dict(self.skipped)
+        return out
 
 
 class Fleet:
@@ -87,7 +97,23 @@ class Fleet:
         return found
 
     def choose(self, labels: list[str], cands: list[ExecutorConfig], used: dict[str, int]) -> Choice:
-        """The candidate with the most free slots (config order breaks a tie), or none."""
+        """The candidate with the most free slots (config order breaks a tie), or none. One
+        unreachable at its last look is passed over while another candidate is not."""
+        down = {c.name: why for c in cands if (why := self.unreachable(c.name)) is not None}
+        if down and len(down) < len(cands):
+            choice = self._choose(labels, [c for c in cands if c.name not in down], used)
+            skipped = ", ".join(f"{n} ({why})" for n, why in down.items())
+            return Choice(
+                labels,
+                [c.name for c in cands],
+                choice.picked,
+                f"{choice.why}; passed over as unreachable at its last look: {skipped}",
+                choice.free,
+                down,
+            )
+        return self._choose(labels, cands, used)
+
+    def _choose(self, labels: list[str], cands: list[ExecutorConfig], used: dict[str, int]) -> Choice:
         free: dict[str, int | None] = {}
         for c in cands:
             free[c.name] = (
@@ -106,6 +132,38 @@ class Fleet:
         best = max(open_, key=lambda n: (room(n), -names.index(n)))
         why = "named with --executor" if not labels else "the candidate with the most free slots"
         return Choice(labels, names, best, why, free)
+
+    # -- reachability ----------------------------------------------------------------------------
+    def _health(self, executor: str) -> str:
+        return os.path.join(self.store.root, UNREACHABLE, executor)
+
+    def unreachable(self, executor: str) -> str | None:
+        """Why ``executor`` could not be reached at its last observation or start, if it could
+        not, and that was less than :data:`UNREACHABLE_FOR_S` ago; else None."""
+        path = self._health(executor)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                if time.time() - os.fstat(fh.fileno()).st_mtime > UNREACHABLE_FOR_S:
+                    return None
+                return fh.read(300).strip() or "unreachable"
+        except OSError:
+            return None
+
+    def note_unreachable(self, executor: str, why: str) -> None:
+        """Remember that ``executor`` could not be reached (best effort)."""
+        d = os.path.join(self.store.root, UNREACHABLE)
+        with contextlib.suppress(OSError):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            tmp = f"{self._health(executor)}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(" ".join(why.split())[:300] + "\n")
+            os.replace(tmp, self._health(executor))
+
+    def note_reachable(self, executor: str) -> None:
+        """Forget that ``executor`` was unreachable: it answered."""
+        with contextlib.suppress(OSError):
+            os.unlink(self._health(executor))
 
     # -- the lock ---------------------------------------------------------------------------
     @contextlib.contextmanager

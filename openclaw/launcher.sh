@@ -25,7 +25,9 @@
 #     TIMEOUTs" to TASK_DIR/stderr and records the exit status 124 (as
 #     coreutils' timeout does): the limit holds with nobody watching;
 #   - then writes the agent's exit status atomically to TASK_DIR/rc ("128+N"
-#     when a signal ended it).
+#     when a signal ended it);
+#   - and, when TASK_DIR/on-exit exists and tasks are queued beside TASK_DIR,
+#     runs it detached (the local executor's drain of the queue).
 set -u
 dir=$1
 ws=$2
@@ -41,6 +43,16 @@ umask 077
 
 finish() {
     printf '%s\n' "$1" >"$dir/rc.tmp" && mv -f "$dir/rc.tmp" "$dir/rc"
+    # A slot just freed: with tasks queued, the dispatcher's hook (a drain; the local executor
+    # writes it) dispatches the next, so a local queue flows with nobody watching. Detached in
+    # a session of its own, and no process of this task (it unsets OPENCLAW_TASK_ID).
+    if [ -f "$dir/on-exit" ] && [ -n "$(ls -A "${dir%/*}/.queue" 2>/dev/null)" ]; then
+        if command -v setsid >/dev/null 2>&1; then
+            setsid sh "$dir/on-exit" </dev/null >>"$dir/launcher.log" 2>&1 &
+        else
+            sh "$dir/on-exit" </dev/null >>"$dir/launcher.log" 2>&1 &
+        fi
+    fi
     exit 0
 }
 

@@ -41,7 +41,9 @@ from openclaw.task import Observed, Request, TaskRecord, new_record, with_fields
 if TYPE_CHECKING:
     from openclaw.agents.base import Agent, Controls, Launch
     from openclaw.agents.entries import Entry
+    from openclaw.batch import BatchTask
     from openclaw.fleet import Choice, Fleet
+    from openclaw.index import Row
     from openclaw.redact import Redactor
 
 #: How long a recorded error may be (it is one line of the agent's, or of ours).
@@ -68,6 +70,8 @@ def check_grace(grace: float) -> float:
 
 #: ``wait`` checks the task ever less often (times this factor per check), up to this many seconds.
 WAIT_BACKOFF = 1.5
+#: Finished tasks the dashboard shows beside the active ones (``list`` shows them all).
+RECENT_FINISHED = 20
 WAIT_MAX_INTERVAL_S = 2.0
 
 
@@ -78,6 +82,10 @@ def _dispatching(fields: dict[str, Any]) -> Callable[[TaskRecord], TaskRecord | 
         return states.transition(r, states.PENDING, **fields) if r["status"] == states.QUEUED else None
 
     return change
+
+
+def _created(item: Observed | Row) -> str:
+    return item.record["created_at"] if isinstance(item, Observed) else item.created_at
 
 
 class Snapshot(NamedTuple):
@@ -100,6 +108,26 @@ class Snapshot(NamedTuple):
             "corrupt": self.corrupt,
             "tasks": [view.as_json() for view in self.views],
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """A task checked and about to be recorded: where it may go and what it asks for."""
+
+    task_id: str
+    prompt: bytes
+    cands: list[ExecutorConfig]
+    labels: list[str]
+    request: Request
+    parent_id: str | None
+    priority: int
+    #: The task it waits for (``--after``), by full id.
+    dependency: str | None = None
+
+    @property
+    def direct(self) -> bool:
+        """Whether it goes straight to its executor: no routing, no cap, nothing to wait for."""
+        return not self.labels and not self.dependency and self.cands[0].max_concurrent is None
 
 
 class Manager:
@@ -154,6 +182,7 @@ class Manager:
         timeout_s: float | None = None,
         labels: list[str] | None = None,
         priority: int = 0,
+        after: str | None = None,
     ) -> TaskRecord:
         """Record a new task, start its agent detached (or queue it), and return its record.
 
@@ -164,13 +193,55 @@ class Manager:
         ``labels`` route the task to an executor carrying them all; an
         executor with ``max_concurrent`` takes no more than that many at
         once: the rest are ``queued`` (see :mod:`openclaw.fleet`), by
-        ``priority`` and then first come.
+        ``priority`` and then first come. ``after`` (a task id or prefix)
+        holds the task queued until that task has completed; if it ends
+        otherwise, this one fails with ``dependency <id> <state>``.
 
         A start the executor knows failed is recorded ``failed`` with the
         reason and raised as :class:`StartError` carrying the task id; one cut
         short (Ctrl-C: :class:`StartInterrupted`, a crash, a lost connection)
         stays ``pending`` for the next observation to settle.
         """
+        plan = self._plan(
+            prompt,
+            executor,
+            workspace,
+            max_turns,
+            parent_id,
+            resume_session,
+            agent=agent,
+            controls=controls,
+            timeout_s=timeout_s,
+            labels=labels,
+            priority=priority,
+        )
+        if after is not None:
+            plan = dataclasses.replace(plan, dependency=self._dependency(after))
+        if plan.direct and not self.store.queued():
+            # No routing, no cap, no dependency, nothing queued: straight to the executor, as ever.
+            return self._start_direct(plan)
+        # The fleet's way: the task joins the queue, and the queue is drained in order.
+        self._enqueue(plan)
+        self.drain(first=plan.task_id)
+        return self.store.read(plan.task_id)
+
+    def _plan(
+        self,
+        prompt: bytes,
+        executor: str | None,
+        workspace: str | None,
+        max_turns: int | None,
+        parent_id: str | None,
+        resume_session: str | None,
+        *,
+        agent: str | None,
+        controls: Controls | None,
+        timeout_s: float | None,
+        labels: list[str] | None,
+        priority: int,
+    ) -> _Plan:
+        """A task to start, checked: everything that can be refused is refused here, before
+        anything is recorded."""
         if not prompt.strip():
             raise UsageError("the prompt is empty", "pass --prompt TEXT, --prompt-file PATH or --prompt -")
         if max_turns is not None and max_turns < 1:
@@ -184,55 +255,172 @@ class Manager:
         for c in cands:
             # A flag the agent does not have is refused before anything is made.
             self._agent(agent or c.agent).check(asked)
-        request = Request(agent, workspace, asked, timeout_s, resume_session)
-        if not wanted and cands[0].max_concurrent is None and not self.store.queued():
-            # No routing, no cap, nothing queued: straight to the executor, as ever.
-            cfg = cands[0]
-            schema.preload(schema.META_SCHEMA)  # see _prepare: before an executor connects early
-            task_id = str(uuid.uuid4())
-            fields, spec, backend, the_agent = self._prepare(cfg, task_id, request, early=True)
-            meta = new_record(
-                task_id=task_id, prompt=prompt, parent_id=parent_id, priority=priority, **fields
-            )
-            starting = self._hold_start(task_id)
-            try:
-                self.store.create(meta)
-            except BaseException:
-                self._release_start(task_id, starting)
-                raise
-            return self._launch(backend, the_agent, meta, spec, prompt, starting)
-        # The fleet's way: the task joins the queue, and the queue is drained in order.
+        return _Plan(
+            task_id=str(uuid.uuid4()),
+            prompt=prompt,
+            cands=cands,
+            labels=wanted,
+            request=Request(agent, workspace, asked, timeout_s, resume_session),
+            parent_id=parent_id,
+            priority=priority,
+        )
+
+    def _start_direct(self, plan: _Plan) -> TaskRecord:
+        """Record ``plan`` and hand it to its (only, uncapped) executor at once."""
+        cfg = plan.cands[0]
+        task_id = plan.task_id
+        schema.preload(schema.META_SCHEMA)  # see _prepare: before an executor connects early
+        fields, spec, backend, the_agent = self._prepare(cfg, task_id, plan.request, early=True)
+        meta = new_record(
+            task_id=task_id, prompt=plan.prompt, parent_id=plan.parent_id, priority=plan.priority, **fields
+        )
+        starting = self._hold_start(task_id)
+        try:
+            self.store.create(meta)
+        except BaseException:
+            self._release_start(task_id, starting)
+            raise
+        return self._launch(backend, the_agent, meta, spec, plan.prompt, starting)
+
+    def _enqueue(self, plan: _Plan) -> None:
+        """Record ``plan`` as queued, for the next drain to dispatch."""
         from openclaw.fleet import Choice
 
-        task_id = str(uuid.uuid4())
-        first = cands[0]
+        first = plan.cands[0]
+        request = plan.request
+        dependency = plan.dependency
         queued = new_record(
-            task_id=task_id,
+            task_id=plan.task_id,
             executor=first.name,
             executor_type=first.type,
-            agent=agent or first.agent,
-            prompt=prompt,
-            workspace=workspace or "",
+            agent=request.agent or first.agent,
+            prompt=plan.prompt,
+            workspace=request.workspace or "",
             command=[],
-            max_turns=max_turns,
-            parent_id=parent_id,
-            labels=wanted,
-            timeout_s=timeout_s,
-            model=asked.model,
-            priority=priority,
+            max_turns=request.controls.max_turns,
+            parent_id=plan.parent_id,
+            labels=plan.labels,
+            timeout_s=request.timeout_s,
+            model=request.controls.model,
+            priority=plan.priority,
+            after=dependency,
             status=states.QUEUED,
         )
+        waiting = f"waiting for task {dependency} to complete" if dependency else "waiting for a free slot"
         queued = with_fields(
             queued,
             request=request.as_json(),
-            routing=Choice(wanted, [c.name for c in cands], None, "waiting for a free slot").as_json(),
+            routing=Choice(plan.labels, [c.name for c in plan.cands], None, waiting).as_json(),
         )
         with self.fleet.locked():
-            self.fleet.enqueue(task_id)
+            self.fleet.enqueue(plan.task_id)
             self.store.create(queued)
-            self._write_prompt(task_id, prompt)
-        self.drain(first=task_id)
-        return self.store.read(task_id)
+            self._write_prompt(plan.task_id, plan.prompt)
+
+    def start_batch(self, tasks: list[BatchTask]) -> list[TaskRecord | OpenclawError]:
+        """Start every task of a batch (``start --from``); return each one's record, or the
+        error that kept it from starting (its record, if it has one, says so too).
+
+        Every task is checked first: one that would be refused (an unknown executor, labels
+        nobody carries, an ``after`` naming no task, a dependency cycle) refuses the whole
+        batch, naming its line, and nothing is recorded. Then the tasks that wait (for a slot
+        or another task) are queued, and the rest go to their executors in parallel: one
+        thread and one connection per executor, its tasks one after another.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from openclaw.batch import order
+
+        plans: list[_Plan] = []
+        for t in tasks:
+            try:
+                plans.append(
+                    self._plan(
+                        t.prompt,
+                        t.executor,
+                        t.workspace,
+                        t.max_turns,
+                        None,
+                        None,
+                        agent=t.agent,
+                        controls=t.controls,
+                        timeout_s=t.timeout_s,
+                        labels=t.labels,
+                        priority=t.priority,
+                    )
+                )
+            except UsageError as exc:
+                raise UsageError(f"{t.where}: {exc.message}", exc.hint) from None
+        names = {t.name: p.task_id for t, p in zip(tasks, plans, strict=True) if t.name}
+        for n, (t, p) in enumerate(zip(tasks, plans, strict=True)):
+            if t.after is None:
+                continue
+            if t.after in names:
+                dependency = names[t.after]
+            else:
+                try:
+                    dependency = self._dependency(t.after)
+                except UsageError:
+                    raise UsageError(
+                        f"{t.where}: after {t.after!r}: no task or line of that name in the batch",
+                        'name a task id, or the "name" of another line',
+                    ) from None
+            plans[n] = dataclasses.replace(p, dependency=dependency)
+        sequence = order(tasks)  # dependencies first; a cycle is refused
+        results: dict[str, TaskRecord | OpenclawError] = {}
+        direct: dict[str, list[_Plan]] = {}
+        for n in sequence:
+            plan = plans[n]
+            if plan.direct:
+                direct.setdefault(plan.cands[0].name, []).append(plan)
+            else:
+                self._enqueue(plan)
+
+        def run(group: list[_Plan]) -> None:
+            for plan in group:
+                try:
+                    results[plan.task_id] = self._start_direct(plan)
+                except OpenclawError as exc:
+                    results[plan.task_id] = exc
+
+        if direct:
+            with ThreadPoolExecutor(max_workers=min(16, len(direct))) as pool:
+                for future in [pool.submit(run, group) for group in direct.values()]:
+                    future.result()
+        self._drain_quietly()
+        out: list[TaskRecord | OpenclawError] = []
+        for plan in plans:
+            got = results.get(plan.task_id)
+            if isinstance(got, OpenclawError):
+                out.append(got)
+                continue
+            try:
+                out.append(self.store.read(plan.task_id))
+            except OpenclawError as exc:
+                out.append(exc)
+        return out
+
+    def _dependency(self, ref: str) -> str:
+        """The full id of the task ``--after`` names; :class:`UsageError` when there is none."""
+        try:
+            return self.store.resolve(ref)
+        except UnknownTaskError as exc:
+            if exc.candidates:
+                raise UsageError(f"--after: {exc.message}", exc.hint) from None
+            raise UsageError(
+                f"--after: no task with id {ref!r}", "name a task that exists ('openclaw-agent list')"
+            ) from None
+
+    def _dependency_state(self, task_id: str) -> str | None:
+        """``completed``, another final state, or None (still to come) for the task a queued one
+        waits for; ``removed`` when its record is gone."""
+        try:
+            status = self.store.read(task_id)["status"]
+        except UnknownTaskError:
+            return "removed"
+        except CorruptRecordError:
+            return "unreadable"
+        return status if status in states.FINAL else None
 
     def route(self, executor: str | None, labels: list[str], agent: str | None = None) -> Choice:
         """Where a task would go now (``start --dry-run``): nothing is recorded or started."""
@@ -285,8 +473,13 @@ class Manager:
             return []
         # A slot frees when its task is seen to end: look at the holders first (one batch
         # per executor), outside the lock, as any refresh would.
+        # So does a task another waits for (--after).
         held = []
-        for held_id in self.fleet.holders():
+        looks = set(self.fleet.holders())
+        for queued_id in self.fleet.waiting():
+            with contextlib.suppress(OpenclawError, OSError):
+                looks.add(self.store.read(queued_id).get("after") or "")
+        for held_id in looks - {""}:
             with contextlib.suppress(OpenclawError):
                 held.append(self.store.read(held_id))
         with contextlib.suppress(OpenclawError):
@@ -296,6 +489,14 @@ class Manager:
             used: dict[str, int] = {}
             for m in self._queued():
                 task_id = m["task_id"]
+                dependency = m.get("after")
+                if dependency:
+                    state = self._dependency_state(dependency)
+                    if state is None:
+                        continue  # still to come
+                    if state != states.COMPLETED:
+                        self._fail_queued(task_id, f"dependency {dependency} {state}")
+                        continue
                 routing = m.get("routing") or {}
                 labels = list(routing.get("labels") or [])
                 try:
@@ -391,6 +592,7 @@ class Manager:
             install=the_agent.install,
             root_var=the_agent.root_var,
             timeout_s=limit,
+            on_exit=self._drain_hook() if cfg.type == "local" else (),
         )
         fields: dict[str, Any] = {
             "executor": cfg.name,
@@ -407,6 +609,14 @@ class Manager:
             "controls": run.recorded(),
         }
         return fields, spec, backend, the_agent
+
+    def _drain_hook(self) -> tuple[str, ...]:
+        """The command a local launcher runs when its agent exits with tasks queued: a drain,
+        with this configuration, so that the queue flows with nobody watching."""
+        import sys
+
+        config = ("--config", str(self.config.path)) if self.config.exists else ()
+        return (sys.executable, "-m", "openclaw", *config, "drain", "--quiet")
 
     def _launch(
         self,
@@ -471,6 +681,8 @@ class Manager:
         except StartError as exc:
             exc.task_id = task_id
             exc.message = self._redactor(task_id).text(exc.message)
+            if exc.unreachable:
+                self.fleet.note_unreachable(meta["executor"], exc.message)
             reason = exc.one_line()
             if exc.pending:
                 # Unknown whether it started: it stays pending; observing it settles it.
@@ -492,6 +704,8 @@ class Manager:
                 )
             raise
         faults.point("start.launched")
+        if meta["executor_type"] != "local":
+            self.fleet.note_reachable(meta["executor"])
         home = fields.pop("home", None)
         if home and meta.get("session_id"):
             workspace = fields.get("workspace", meta["workspace"])
@@ -676,6 +890,14 @@ class Manager:
             found = backend.observe(batch)
         except UsageError as exc:
             return {m["task_id"]: Observation(alive=None, reason=exc.one_line()) for m in batch}
+        if batch[0]["executor_type"] != "local" and found:
+            # Routing passes over an executor that did not answer (see Fleet.choose).
+            looks = list(found.values())
+            if all(o.alive is None and o.exit_code is None and o.reason for o in looks):
+                why = self._redactor(batch[0]["task_id"]).text(str(looks[0].reason))
+                self.fleet.note_unreachable(name, why)
+            else:
+                self.fleet.note_reachable(name)
         for m in batch:
             obs = found.get(m["task_id"])
             if obs is not None and obs.exit_code is not None:
@@ -763,20 +985,30 @@ class Manager:
         """The up-to-date record of the task ``ref`` (an id or unique prefix) names."""
         return self.observe(ref).record
 
-    def list_tasks(
+    def listing(
         self, status: str | None = None, executor: str | None = None
-    ) -> tuple[list[Observed], list[CorruptRecordError]]:
-        """Up-to-date records beside their observations, newest first, filtered by the state
-        shown (``unknown`` included); and the corrupt records skipped."""
+    ) -> tuple[list[Observed | Row], list[CorruptRecordError]]:
+        """What ``list`` shows, newest first, filtered by the state shown (``unknown``
+        included): an active or queued task up to date beside its observation, a finished
+        one as its index row; and the corrupt entries skipped.
+
+        Only the active and queued tasks are read from their files and observed: the cost
+        follows the work in flight, not the history (see :mod:`openclaw.index`).
+        """
         if status is not None and status not in (*states.ALL, states.UNKNOWN):
             raise UsageError(
                 f"unknown status {status!r}", f"use one of: {', '.join(states.ALL)}, {states.UNKNOWN}"
             )
-        metas, bad = self.store.all()
+        from openclaw.index import ACTIVE_OR_WAITING
+
+        # An active task may be found finished by this very look: it is read whatever is asked.
+        wanted = None if status is None else {*states.ACTIVE, *({status} - {states.UNKNOWN})}
+        rows, bad = self.store.catalogue(wanted, executor)
+        live = [r for r in rows if r.status in ACTIVE_OR_WAITING]
+        done: list[Observed | Row] = [r for r in rows if r.status not in ACTIVE_OR_WAITING]
+        metas = self.store.records_of(live)
         if any(m["status"] == states.QUEUED for m in metas):
             self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
-        if executor is not None:
-            metas = [m for m in metas if m["executor"] == executor]
         views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
         if any(v.record["status"] == states.QUEUED for v in views):
             # Slots freed by the tasks just seen to end go to the queue, in order.
@@ -785,9 +1017,27 @@ class Manager:
                 again = self.refresh([self.store.read(t) for t in moved], drop_vanished=True)
                 fresh = {v.record["task_id"]: v for v in again}
                 views = [fresh.get(v.record["task_id"], v) for v in views]
+        if any(v.record["status"] == states.QUEUED for v in views):
+            order = {m["task_id"]: n for n, m in enumerate(self._queued(), 1)}
+            views = [v._replace(position=order.get(v.record["task_id"])) for v in views]
+        items: list[Observed | Row] = [*views, *done]
         if status is not None:
-            views = [v for v in views if v.status == status]
-        views.sort(key=lambda v: v.record["created_at"], reverse=True)
+            items = [i for i in items if i.status == status]
+        items.sort(key=_created, reverse=True)
+        return items, bad
+
+    def list_tasks(
+        self, status: str | None = None, executor: str | None = None
+    ) -> tuple[list[Observed], list[CorruptRecordError]]:
+        """:meth:`listing`, each task as its whole record beside its observation."""
+        items, bad = self.listing(status, executor)
+        rows = [i for i in items if not isinstance(i, Observed)]
+        records = {m["task_id"]: m for m in self.store.records_of(rows)}
+        views = [
+            i if isinstance(i, Observed) else Observed(records[i.task_id])
+            for i in items
+            if isinstance(i, Observed) or i.task_id in records
+        ]
         return views, bad
 
     # -- kill and cleanup -------------------------------------------------------------------
@@ -947,7 +1197,7 @@ class Manager:
         views, _ = self.list_tasks()
         removed: list[str] = []
         failures: list[tuple[str, OpenclawError]] = []
-        for m, _obs in views:
+        for m in (v.record for v in views):
             if m["status"] in states.FINAL:
                 try:
                     removed.append(self.cleanup(m["task_id"])[0])
@@ -1179,19 +1429,67 @@ class Manager:
                 break
         return ids
 
-    def snapshot(self) -> Snapshot:
-        """Everything the dashboard shows: every task, counts per status, total cost."""
-        views, bad = self.list_tasks()
+    def snapshot(self, recent: int = RECENT_FINISHED) -> Snapshot:
+        """What the dashboard shows: the active and queued tasks, the ``recent`` newest finished
+        ones, counts per status of every task, and their total cost."""
+        items, bad = self.listing()
+        live = [i for i in items if isinstance(i, Observed)]
         counts = {s: 0 for s in (*states.ALL, states.UNKNOWN)}
-        cost = 0.0
-        for view in views:
-            counts[view.status] += 1
-            cost += (view.record["result"] or {}).get("total_cost_usd") or 0.0
-        return Snapshot(states.now(), views, counts, round(cost, 6), [e.task_id for e in bad])
+        try:
+            indexed, cost = self.store.index.counts()  # after the look, which wrote what it saw
+        except Exception:  # an index that cannot be read: count from the listing
+            indexed = {}
+            for i in items:
+                if i.status in states.FINAL:
+                    indexed[i.status] = indexed.get(i.status, 0) + 1
+            cost = sum((i.cost or 0.0) for i in items if not isinstance(i, Observed))
+        for s in states.FINAL:
+            counts[s] = indexed.get(s, 0)
+        for view in live:
+            if view.status not in states.FINAL:
+                counts[view.status] += 1
+        finished = [i for i in items if not isinstance(i, Observed)][:recent]
+        shown = [*live, *(Observed(m) for m in self.store.records_of(finished))]
+        shown.sort(key=lambda v: v.record["created_at"], reverse=True)
+        return Snapshot(states.now(), shown, counts, round(cost, 6), [e.task_id for e in bad])
+
+    def doctor(self, rebuild: bool = False) -> dict[str, Any]:
+        """Check the index against every record, and rebuild it when it differs (or when asked).
+
+        Returns what was found: the records, the corrupt entries, the index's problems, and
+        whether (and why) it was rebuilt.
+        """
+        import sqlite3
+
+        index = self.store.index
+        try:
+            problems = index.check()
+        except (sqlite3.Error, OSError) as exc:
+            problems = [f"the index cannot be read: {exc}"]
+        why = index.rebuilt  # opening it may have rebuilt it already (missing, corrupt)
+        if problems or rebuild:
+            why = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+            try:
+                index.rebuild(why or "asked to")
+            except (sqlite3.Error, OSError) as exc:
+                from openclaw.records import store_error
+
+                raise store_error(OSError(str(exc)), "rebuild the index in", self.store.root) from None
+        records, bad = self.store.all()
+        return {
+            "tasks_dir": str(self.store.root),
+            "records": len(records),
+            "corrupt": sorted(e.task_id for e in bad),
+            "index": str(index.path),
+            "index_problems": problems,
+            "rebuilt": bool(problems or rebuild or why),
+            "why": why or None,
+        }
 
     def executors(self) -> list[dict[str, Any]]:
         """The configured executors, with how many tasks each is running."""
-        metas, _ = self.store.all()
+        rows, _ = self.store.catalogue({*states.ACTIVE, states.QUEUED})
+        metas = self.store.records_of(rows)
         active: dict[str, int] = {}
         queued: dict[str, int] = {}
         for m in metas:

@@ -72,6 +72,7 @@ class TaskRecord(_Required, total=False):
     model: str | None
     controls: dict[str, Any]
     priority: int
+    after: str | None
     dispatched_at: str | None
     routing: dict[str, Any]
     request: dict[str, Any]
@@ -100,6 +101,7 @@ def new_record(
     model: str | None = None,
     controls: dict[str, Any] | None = None,
     priority: int = 0,
+    after: str | None = None,
     status: str = states.PENDING,
 ) -> TaskRecord:
     """The record of a task about to be started: ``pending``, nothing launched yet.
@@ -144,6 +146,8 @@ def new_record(
         record["controls"] = dict(controls)
     if priority:
         record["priority"] = priority
+    if after:
+        record["after"] = after
     return record
 
 
@@ -211,6 +215,8 @@ class Observed(NamedTuple):
 
     record: TaskRecord
     observation: Observation | None = None
+    #: A queued task's place in the queue (1: dispatched first), where it was worked out.
+    position: int | None = None
 
     @property
     def unknown(self) -> bool:
@@ -235,11 +241,14 @@ class Observed(NamedTuple):
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape of ``status --json``, ``list --json`` and the API: the record, and
-        when the state is unknown, ``status: unknown`` with ``recorded_status`` and ``status_reason``."""
+        when the state is unknown, ``status: unknown`` with ``recorded_status`` and ``status_reason``;
+        a queued task's ``queue_position``."""
         out: dict[str, Any] = dict(self.record)
         if self.unknown:
             out.update(status=states.UNKNOWN, recorded_status=self.record["status"])
         reason = self.reason
         if reason:
             out["status_reason"] = reason
+        if self.position is not None:
+            out["queue_position"] = self.position
         return out

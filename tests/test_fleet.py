@@ -210,3 +210,138 @@ def test_start_wait_follow_of_a_queued_task_follows_it_once_dispatched(fleet: En
     )
     assert result.code == 0, result.err
     assert "followed" in result.out and "■ completed" in result.out
+
+
+# -- --after -------------------------------------------------------------------------------------
+def test_after_starts_a_task_only_once_its_dependency_completed(oc: Env) -> None:
+    first = oc.start("#fake sleep 2")
+    second = oc.start("#fake text second", "--after", first["task_id"][:8])
+    third = oc.start("#fake text third", "--after", second["task_id"])
+    assert second["status"] == third["status"] == "queued" and second["after"] == first["task_id"]
+    assert "waiting for task" in second["routing"]["why"]
+    assert oc.run("wait", "--task-id", third["task_id"], timeout=60).code == 0
+    done = {r["task_id"]: r for r in records(oc)}
+    starts = [done[m["task_id"]]["started_at"] for m in (first, second, third)]
+    ends = [done[m["task_id"]]["finished_at"] for m in (first, second, third)]
+    assert starts[1] >= ends[0] and starts[2] >= ends[1], (starts, ends)
+
+
+@pytest.mark.parametrize(("how", "state"), [("fail", "failed"), ("kill", "killed")])
+def test_a_dependency_that_does_not_complete_fails_its_dependents_saying_why(
+    oc: Env, how: str, state: str
+) -> None:
+    first = oc.start("#fake exit 3" if how == "fail" else "#fake sleep 30")
+    second = oc.start("#fake text never", "--after", first["task_id"])
+    if how == "kill":
+        oc.ok("kill", "--task-id", first["task_id"])
+    assert oc.run("wait", "--task-id", second["task_id"], timeout=60).code == 4
+    final = oc.status(second["task_id"])
+    assert final["status"] == "failed" and final["error"] == f"dependency {first['task_id']} {state}"
+    assert final["pid"] is None and final["started_at"] is None
+
+
+def test_after_an_unknown_task_is_one_line_exit_2_and_nothing_recorded(oc: Env) -> None:
+    result = oc.run("start", "--prompt", "x", "--after", "0123abcd")
+    assert result.code == 2 and "--after" in result.err and result.err.count("\n") == 1, result.err
+    assert not oc.tasks_dir.exists() or not [p for p in oc.tasks_dir.iterdir() if len(p.name) == 36]
+
+
+# -- the queue flows by itself, and shows its order ---------------------------------------------------
+def on_disk(oc: Env, task_id: str) -> dict[str, Any]:
+    """The record as stored, read without running openclaw-agent (which would drain the queue)."""
+    out: dict[str, Any] = json.loads((oc.tasks_dir / task_id / ".meta.json").read_text())
+    return out
+
+
+def test_a_local_queue_flows_when_an_agent_exits_with_nobody_watching(oc: Env) -> None:
+    oc.write_config("executors:\n  - {name: one, type: local, labels: [q], max_concurrent: 1}\n")
+    busy = oc.start("#fake sleep 3", "--label", "q")
+    queued = oc.start("#fake text next", "--label", "q")
+    after = oc.start("#fake text after", "--after", busy["task_id"])
+    assert queued["status"] == after["status"] == "queued"
+    # No openclaw-agent command runs from here on: the launcher of the busy task drains.
+    wait_until(lambda: on_disk(oc, queued["task_id"])["status"] != "queued", timeout=30, interval=0.1)
+    wait_until(lambda: on_disk(oc, after["task_id"])["status"] != "queued", timeout=30, interval=0.1)
+    assert on_disk(oc, queued["task_id"])["dispatched_at"] >= on_disk(oc, busy["task_id"])["created_at"]
+    hook = (oc.tasks_dir / busy["task_id"] / "on-exit").read_text()
+    assert "unset OPENCLAW_TASK_ID" in hook and " drain --quiet" in hook
+
+
+def test_list_status_queued_shows_each_tasks_position(oc: Env) -> None:
+    oc.write_config("executors:\n  - {name: one, type: local, labels: [q], max_concurrent: 1}\n")
+    busy = oc.start("#fake sleep 5", "--label", "q")
+    low = oc.start("#fake text low", "--label", "q")
+    high = oc.start("#fake text high", "--label", "q", "--priority", "3")
+    listed = oc.ok("list", "--status", "queued", "--json").json()
+    positions = [(r["task_id"], r["queue_position"]) for r in listed]
+    assert positions == [(high["task_id"], 1), (low["task_id"], 2)]
+    table = oc.ok("list", "--status", "queued").out
+    assert f"{high['task_id'][:8]}  queued #1" in table and f"{low['task_id'][:8]}  queued #2" in table
+    oc.ok("kill", "--task-id", busy["task_id"])
+
+
+def test_drain_dispatches_what_fits_and_says_what_it_dispatched(oc: Env) -> None:
+    oc.write_config("executors:\n  - {name: one, type: local, labels: [q], max_concurrent: 1}\n")
+    busy = oc.start("#fake sleep 30", "--label", "q")
+    queued = oc.start("#fake text next", "--label", "q")
+    assert oc.ok("drain", "--json").json() == []
+    oc.ok("kill", "--task-id", busy["task_id"])
+    # kill refreshed nothing queued; drain frees the slot and dispatches
+    moved = oc.ok("drain", "--json").json()
+    assert moved in ([queued["task_id"]], []), moved
+    wait_until(lambda: oc.status(queued["task_id"])["status"] == "completed", timeout=30)
+
+
+# -- batch ------------------------------------------------------------------------------------------
+def test_start_from_a_batch_starts_every_line_and_prints_one_json_line_each(oc: Env) -> None:
+    oc.write_config(
+        "executors:\n  - {name: local, type: local}\n  - {name: capped, type: local, labels: [c], "
+        "max_concurrent: 1}\n"
+    )
+    (oc.workspace / "review.md").write_text("#fake text from a file")
+    lines = [
+        {"name": "build", "prompt": "#fake sleep 1"},
+        {"prompt_file": "review.md", "after": "build", "priority": 2},
+        {"prompt": "#fake sleep 1", "labels": ["c"]},
+        {"prompt": "#fake text queued behind", "labels": ["c"]},
+        {"prompt": "#fake text plain", "executor": "local", "workspace": str(oc.workspace)},
+    ]
+    batch = oc.workspace / "tasks.jsonl"
+    batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = oc.run("start", "--from", str(batch), timeout=60)
+    assert result.code == 0, result.err
+    out = [json.loads(x) for x in result.out.splitlines()]
+    assert len(out) == 5
+    assert out[1]["after"] == out[0]["task_id"] and out[1]["status"] == "queued"
+    assert [out[n]["status"] for n in (0, 2, 4)] == ["running", "running", "running"]
+    assert out[3]["status"] == "queued" and out[3]["executor"] == "capped"
+    for meta in out:
+        assert oc.run("wait", "--task-id", meta["task_id"], timeout=60).code == 0
+    assert oc.recorded(out[1]["task_id"], "stdin") == b"#fake text from a file"
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        (['{"prompt": "x"}', '{"prompt": "y", "executor": "nowhere"}'], "tasks.jsonl:2: unknown executor"),
+        (['{"prompt": "x"}', "{not json"], "tasks.jsonl:2: not valid JSON"),
+        (['{"prompt": "x", "colour": "red"}'], "tasks.jsonl:1: (top level): unknown key 'colour'"),
+        (['{"prompt": "x", "labels": ["gpu"]}'], "tasks.jsonl:1: no executor carries the labels gpu"),
+        (['{"prompt": "x", "executor": "local", "labels": ["a"]}'], "tasks.jsonl:1: give either"),
+        (['{"prompt": "x", "after": "0123abcd"}'], "tasks.jsonl:1: after '0123abcd'"),
+        (
+            ['{"name": "a", "prompt": "x", "after": "b"}', '{"name": "b", "prompt": "y", "after": "a"}'],
+            "a dependency cycle: a -> b -> a",
+        ),
+        (['{"name": "a", "prompt": "x", "after": "a"}'], "a dependency cycle: a -> a"),
+        (['{"prompt_file": "missing.md"}'], "tasks.jsonl:1: prompt_file"),
+    ],
+)
+def test_a_bad_batch_line_refuses_the_whole_batch_naming_the_line(
+    oc: Env, lines: list[str], words: str
+) -> None:
+    batch = oc.workspace / "tasks.jsonl"
+    batch.write_text("\n".join(lines) + "\n")
+    result = oc.run("start", "--from", str(batch))
+    assert result.code == 2 and words in result.err and result.err.count("\n") == 1, result.err
+    assert not oc.tasks_dir.exists() or not [p for p in oc.tasks_dir.iterdir() if len(p.name) == 36]

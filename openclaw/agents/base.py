@@ -79,6 +79,9 @@ class Launch:
     timeout_s: float | None = None
     #: Files the agent needs beside it on that host, by name in the task directory (none so far).
     files: dict[str, bytes] = field(default_factory=dict)
+    #: A command of the dispatcher's to run when the agent has exited and tasks are queued
+    #: (the drain), where the executor runs agents on the dispatcher's own machine.
+    on_exit: tuple[str, ...] = ()
 
 
 class Agent:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from openclaw import faults, launch, procs
@@ -93,6 +94,8 @@ class LocalExecutor(Executor):
             "--",
             *argv,
         )
+        if spec.on_exit:
+            _write_on_exit(task_dir, spec, full_env)
         log_fd = os.open(task_dir / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(log_fd, "ab") as log:
             # Spawned with subprocess, not launcher.popen(): plumbum's Popen wrapper
@@ -263,3 +266,19 @@ class LocalExecutor(Executor):
             return os.stat(self.store.file(meta["task_id"], stream)).st_size
         except FileNotFoundError:
             return 0
+
+
+def _write_on_exit(task_dir: Path, spec: Launch, env: dict[str, str]) -> None:
+    """The launcher's hook (``on-exit``, 0600): ``spec.on_exit``, run with this dispatcher's
+    environment but not the task's: its tag and the values its executor set are unset."""
+    import shlex
+
+    added = sorted(n for n, v in spec.env.items() if os.environ.get(n) != v and n.isidentifier())
+    lines = [
+        "# written by openclaw-agent: the launcher runs this when the agent exits with tasks queued",
+        f"unset {procs.TASK_ENV} {' '.join(added)}".rstrip(),
+        f"exec {shlex.join(spec.on_exit)}",
+    ]
+    fd = os.open(task_dir / "on-exit", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")

@@ -116,7 +116,7 @@ class SSHExecutor(Executor):
             return self._start(meta, task_id, spec)
         except Unreachable as exc:
             raise StartError(
-                f"executor {self.config.name!r}: {exc.problem}", exc.hint, task_id=task_id
+                f"executor {self.config.name!r}: {exc.problem}", exc.hint, task_id=task_id, unreachable=True
             ) from None
 
     def _start(self, meta: TaskRecord, task_id: str, spec: Launch) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """An index of the task records, so that a command's cost follows active work, not history.
 
 The records (``<task-id>/.meta.json``) stay the truth. Beside them,
-``tasks/.index.sqlite`` (SQLite through :mod:`sqlite3`, WAL mode) holds one
+``tasks/.cache/index.sqlite`` (SQLite through :mod:`sqlite3`, WAL mode) holds one
 row per task: its id, status, executor, timestamps, queue fields, what the
 task table shows, and the record itself. ``list`` of 10,000 tasks reads one
 table instead of 10,000 files, and ``list --status running`` reads only the
@@ -37,16 +37,23 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from openclaw import states
+from openclaw.paths import make_private_dirs
 from openclaw.task import TaskRecord, as_record
 
 if TYPE_CHECKING:
     from openclaw.records import TaskStore
 
+#: Where derived data lives beside the records (the same name as openclaw.records.CACHE).
+CACHE = ".cache"
+
 T = TypeVar("T")
 
-INDEX = ".index.sqlite"
+#: The directory of derived data in the tasks directory (see openclaw.records.CACHE), and
+#: the index's file there. SQLite makes and deletes its -wal and -shm files beside it as
+#: connections come and go, which must not change the tasks directory's mtime.
+INDEX = "index.sqlite"
 #: The layout of the index; another value (an older openclaw's) means: rebuild.
-LAYOUT = "openclaw-index-1"
+LAYOUT = "openclaw-index-2"
 #: Characters of the prompt and the error kept for the table (it shows 48).
 NOTE_CHARS = 120
 
@@ -71,8 +78,24 @@ _TABLES = (
         dirty INTEGER NOT NULL,   -- 1 while (or if a crash left) the file and the row apart
         gen INTEGER NOT NULL      -- bumped at every write of the row
     )""",
-    "CREATE INDEX tasks_status ON tasks(status)",
+    "CREATE INDEX tasks_status ON tasks(status, created_at)",
     "CREATE TABLE about (key TEXT PRIMARY KEY, value TEXT)",
+    # Tasks and cost per status, kept by triggers: the dashboard's counts without a scan.
+    "CREATE TABLE totals (status TEXT PRIMARY KEY, n INTEGER NOT NULL, cost REAL NOT NULL)",
+    """CREATE TRIGGER totals_insert AFTER INSERT ON tasks WHEN new.status IS NOT NULL BEGIN
+        INSERT INTO totals (status, n, cost) VALUES (new.status, 1, coalesce(new.cost, 0))
+        ON CONFLICT(status) DO UPDATE SET n = n + 1, cost = cost + excluded.cost;
+    END""",
+    """CREATE TRIGGER totals_delete AFTER DELETE ON tasks WHEN old.status IS NOT NULL BEGIN
+        UPDATE totals SET n = n - 1, cost = cost - coalesce(old.cost, 0) WHERE status = old.status;
+    END""",
+    """CREATE TRIGGER totals_update AFTER UPDATE OF status, cost ON tasks BEGIN
+        UPDATE totals SET n = n - 1, cost = cost - coalesce(old.cost, 0)
+        WHERE status = old.status AND old.status IS NOT NULL;
+        INSERT INTO totals (status, n, cost)
+        SELECT new.status, 1, coalesce(new.cost, 0) WHERE new.status IS NOT NULL
+        ON CONFLICT(status) DO UPDATE SET n = n + 1, cost = cost + excluded.cost;
+    END""",
 )
 
 
@@ -154,7 +177,7 @@ class Index:
 
     def __init__(self, store: TaskStore) -> None:
         self.store = store
-        self.path = store.root / INDEX
+        self.path = store.root / CACHE / INDEX
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._ino: int | None = None
@@ -171,7 +194,7 @@ class Index:
         if self._db is not None and ino is not None and ino == self._ino:
             return self._db
         self.close()
-        self.store.ensure_root()
+        make_private_dirs(self.store.ensure_root() / CACHE)
         try:
             return self._open("the index was missing" if ino is None else "the index had another layout")
         except sqlite3.DatabaseError as exc:
@@ -300,9 +323,8 @@ class Index:
         """Tasks per status, and their total cost, over every row."""
 
         def work(db: sqlite3.Connection) -> tuple[dict[str, int], float]:
-            counts = {s: n for s, n in db.execute("SELECT status, count(*) FROM tasks GROUP BY status") if s}
-            cost = db.execute("SELECT total(cost) FROM tasks WHERE status IS NOT NULL").fetchone()[0]
-            return counts, float(cost or 0.0)
+            rows = list(db.execute("SELECT status, n, cost FROM totals WHERE n > 0"))
+            return {s: int(n) for s, n, _ in rows}, float(sum(c for _, _, c in rows))
 
         return self._run(work)
 
@@ -319,6 +341,22 @@ class Index:
             return [r[0] for r in cur]
 
         return self._run(work)
+
+    def about(self, key: str) -> str | None:
+        """A value the index keeps about itself (its layout, the listing it last matched)."""
+        row = self._run(lambda db: db.execute("SELECT value FROM about WHERE key = ?", (key,)).fetchone())
+        return None if row is None else str(row[0])
+
+    def set_about(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``."""
+        sql = "INSERT OR REPLACE INTO about (key, value) VALUES (?, ?)"
+        self._run(lambda db: db.execute(sql, (key, value)))
+
+    def problems(self) -> list[str]:
+        """Ids of the entries indexed as no readable record."""
+        return self._run(
+            lambda db: [str(r[0]) for r in db.execute("SELECT task_id FROM tasks WHERE status IS NULL")]
+        )
 
     def ids(self) -> set[str]:
         """Every indexed id."""
@@ -350,9 +388,12 @@ class Index:
                 if self._current(db):  # made by another process while this one waited
                     db.execute("COMMIT")
                     return
-                for statement in ("DROP TABLE IF EXISTS tasks", "DROP TABLE IF EXISTS about", *_TABLES):
+                for table in ("tasks", "about", "totals"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in _TABLES:
                     db.execute(statement)
             db.execute("DELETE FROM tasks")
+            db.execute("DELETE FROM totals")
             for task_id in self.store.ids():
                 try:
                     meta = self.store.read(task_id)

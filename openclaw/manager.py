@@ -1004,9 +1004,18 @@ class Manager:
         # An active task may be found finished by this very look: it is read whatever is asked.
         wanted = None if status is None else {*states.ACTIVE, *({status} - {states.UNKNOWN})}
         rows, bad = self.store.catalogue(wanted, executor)
-        live = [r for r in rows if r.status in ACTIVE_OR_WAITING]
         done: list[Observed | Row] = [r for r in rows if r.status not in ACTIVE_OR_WAITING]
-        metas = self.store.records_of(live)
+        views = self._live([r for r in rows if r.status in ACTIVE_OR_WAITING])
+        items: list[Observed | Row] = [*views, *done]
+        if status is not None:
+            items = [i for i in items if i.status == status]
+        items.sort(key=_created, reverse=True)
+        return items, bad
+
+    def _live(self, rows: list[Row]) -> list[Observed]:
+        """The active and queued tasks of ``rows`` up to date (read from their files, observed),
+        the queue drained into what their look freed, and each queued one's place in it."""
+        metas = self.store.records_of(rows)
         if any(m["status"] == states.QUEUED for m in metas):
             self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
         views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
@@ -1020,11 +1029,7 @@ class Manager:
         if any(v.record["status"] == states.QUEUED for v in views):
             order = {m["task_id"]: n for n, m in enumerate(self._queued(), 1)}
             views = [v._replace(position=order.get(v.record["task_id"])) for v in views]
-        items: list[Observed | Row] = [*views, *done]
-        if status is not None:
-            items = [i for i in items if i.status == status]
-        items.sort(key=_created, reverse=True)
-        return items, bad
+        return views
 
     def list_tasks(
         self, status: str | None = None, executor: str | None = None
@@ -1431,27 +1436,43 @@ class Manager:
 
     def snapshot(self, recent: int = RECENT_FINISHED) -> Snapshot:
         """What the dashboard shows: the active and queued tasks, the ``recent`` newest finished
-        ones, counts per status of every task, and their total cost."""
-        items, bad = self.listing()
-        live = [i for i in items if isinstance(i, Observed)]
+        ones, counts per status of every task, and their total cost.
+
+        Only the active and queued tasks are read and observed; the rest comes from the
+        index, so the cost does not grow with the history (an index that cannot be read:
+        from the full listing)."""
+        import sqlite3
+
+        from openclaw.index import ACTIVE_OR_WAITING
+
         counts = {s: 0 for s in (*states.ALL, states.UNKNOWN)}
         try:
-            indexed, cost = self.store.index.counts()  # after the look, which wrote what it saw
-        except Exception:  # an index that cannot be read: count from the listing
+            rows, _ = self.store.catalogue(ACTIVE_OR_WAITING)
+            live = self._live(rows)
+            index = self.store.index
+            indexed, cost = index.counts()  # after the look, which wrote what it saw
+            finished = list(index.records(index.recent(states.FINAL, recent)).values())
+            corrupt = index.problems()
+        except (sqlite3.Error, OSError):
+            items, bad = self.listing()
+            live = [i for i in items if isinstance(i, Observed)]
+            done = [i for i in items if not isinstance(i, Observed)]
             indexed = {}
-            for i in items:
-                if i.status in states.FINAL:
-                    indexed[i.status] = indexed.get(i.status, 0) + 1
-            cost = sum((i.cost or 0.0) for i in items if not isinstance(i, Observed))
+            for i in done:
+                indexed[str(i.status)] = indexed.get(str(i.status), 0) + 1
+            cost = sum(i.cost or 0.0 for i in done) + sum(
+                (v.record["result"] or {}).get("total_cost_usd") or 0.0 for v in live
+            )
+            finished = self.store.records_of(done[:recent])
+            corrupt = [e.task_id for e in bad]
         for s in states.FINAL:
             counts[s] = indexed.get(s, 0)
         for view in live:
             if view.status not in states.FINAL:
                 counts[view.status] += 1
-        finished = [i for i in items if not isinstance(i, Observed)][:recent]
-        shown = [*live, *(Observed(m) for m in self.store.records_of(finished))]
+        shown = [*live, *(Observed(m) for m in finished)]
         shown.sort(key=lambda v: v.record["created_at"], reverse=True)
-        return Snapshot(states.now(), shown, counts, round(cost, 6), [e.task_id for e in bad])
+        return Snapshot(states.now(), shown, counts, round(cost, 6), sorted(corrupt))
 
     def doctor(self, rebuild: bool = False) -> dict[str, Any]:
         """Check the index against every record, and rebuild it when it differs (or when asked).

@@ -15,7 +15,7 @@ Every write of ``.meta.json`` is validated, written to a temporary file and
 renamed over the old one; every read is validated. A record that fails either
 is reported by id and never rewritten.
 
-Validation is memoised by content: ``tasks/.validated`` lists the BLAKE2
+Validation is memoised by content: ``tasks/.cache/validated`` lists the BLAKE2
 digests of record contents already found valid against the current schema
 (its first line is the schema's digest). Reading bytes whose digest is listed
 skips re-running jsonschema on them: the same bytes against the same schema
@@ -60,10 +60,17 @@ if TYPE_CHECKING:
 
 META = ".meta.json"
 LOCK = ".lock"
-MEMO = ".validated"
+#: Derived data (the validation memo, the index: openclaw.index), in a directory of its own
+#: so that its churn never changes the tasks directory's mtime, which says entries came or went.
+CACHE = ".cache"
+MEMO = "validated"
+#: Digests the validation memo keeps (the most recent): records read from their files.
+MEMO_LIMIT = 1024
 #: Prefixes of the staging directory of a task being created, and of one being deleted.
 STAGING = ".new-"
 TRASH = ".trash-"
+#: The index's key for the tasks directory's stamp when a listing last matched it.
+LISTING = "listing"
 #: Beside the records: markers of the queued tasks (see openclaw.fleet).
 QUEUE = ".queue"
 #: A staging or trash entry older than this (seconds) was left by a process that crashed.
@@ -132,7 +139,8 @@ class TaskStore:
             self._guarded = (root,)
         self._root = root
         self._checked = False
-        self._memo = ValidMemo(root / MEMO, META_SCHEMA)
+        # The index answers for finished records: the memo need only cover the ones in flight.
+        self._memo = ValidMemo(root / CACHE / MEMO, META_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
         self._index: Index | None = None
 
     @property
@@ -445,20 +453,17 @@ class TaskStore:
             return [], []  # no task yet: nothing to list, and nothing is made for it
         try:
             rows = self.index.rows(wanted, executor)
+            listing = self._listing_changed()
+            if wanted is None or listing is not None:
+                # Entries may have come or gone behind the index's back: compare.
+                known = self.index.ids() if wanted is not None else {r.task_id for r in rows}
+                rows = self._match_listing(rows, known)
+                if listing:
+                    self._indexed(lambda ix: ix.set_about(LISTING, listing))
         except (sqlite3.Error, OSError):
+            # No index to be had (a read-only store): every record from its file.
             self.index.discard()
             rows = [self._reindex(t) for t in self.ids()]
-        if wanted is None:
-            names = self._names()
-            for name in names:
-                if name.startswith((STAGING, TRASH)):
-                    self._sweep(name)
-            on_disk = {n for n in names if UUID_RE.match(n)}
-            known = {r.task_id for r in rows}
-            for gone in known - on_disk:
-                self._indexed(lambda ix, t=gone: ix.drop(t))  # type: ignore[misc]
-            rows = [r for r in rows if r.task_id in on_disk]
-            rows.extend(self._reindex(t) for t in on_disk - known)
         out: list[Row] = []
         bad: list[CorruptRecordError] = []
         for r in rows:
@@ -472,6 +477,34 @@ class TaskStore:
                 out.append(r)
         out.sort(key=lambda r: r.created_at)
         return out, bad
+
+    def _match_listing(self, rows: list[Row], known: set[str]) -> list[Row]:
+        """``rows``, less those whose entry is gone, plus a row for each entry the index did not
+        know (``known``: its ids); staging and trash left by crashed processes are swept."""
+        names = self._names()
+        for name in names:
+            if name.startswith((STAGING, TRASH)):
+                self._sweep(name)
+        on_disk = {n for n in names if UUID_RE.match(n)}
+        for gone in known - on_disk:
+            self._indexed(lambda ix, t=gone: ix.drop(t))  # type: ignore[misc]
+        rows = [r for r in rows if r.task_id in on_disk]
+        rows.extend(self._reindex(t) for t in on_disk - known)
+        return rows
+
+    def _listing_changed(self) -> str | None:
+        """The tasks directory's stamp (mtime and inode) when entries may have come or gone
+        since a listing last matched the index ("" when they may have, but the stamp is too
+        fresh to keep: an entry made in the same clock tick would not change it); None when
+        nothing came or went. One ``stat``: a command need not list 100,000 entries to know."""
+        try:
+            st = os.stat(self._root)
+            stamp = f"{st.st_mtime_ns}:{st.st_ino}"
+            if self._indexed(lambda ix: ix.about(LISTING)) == stamp:
+                return None
+        except OSError:
+            return ""
+        return stamp if time.time_ns() - st.st_mtime_ns > 1_000_000_000 else ""
 
     def _reindex(self, task_id: str) -> Row:
         """The row of ``task_id`` as its file says now; written to the index when no writer is
@@ -494,7 +527,10 @@ class TaskStore:
         try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                meta = self.read(task_id)  # as it is now that no writer is half-way
+                try:
+                    meta = self.read(task_id)  # as it is now that no writer is half-way
+                except CorruptRecordError as exc:
+                    meta, problem = None, exc.problem
             if meta is not None:
                 self._indexed(lambda ix: ix.put(meta, dirty=False))
             elif problem is not None:

@@ -21,11 +21,11 @@ from test_records import new_meta
 from openclaw import states
 from openclaw.records import TaskStore
 
-INDEX = ".index.sqlite"
+INDEX = ".cache/index.sqlite"
 
 
 def index_files(oc: Env) -> list[Path]:
-    return [p for p in oc.tasks_dir.iterdir() if p.name.startswith(INDEX)]
+    return list((oc.tasks_dir / ".cache").glob("index.sqlite*"))
 
 
 def listed(oc: Env, *args: str) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ from openclaw.task import TaskRecord, new_record, with_fields
 
 def entries(root: Path) -> list[str]:
     """The entries of a tasks directory, but for the index's (derived, rebuilt when lost)."""
-    return [n for n in os.listdir(root) if not n.startswith(".index.sqlite")]
+    return [n for n in os.listdir(root) if n != ".cache"]
 
 
 def new_meta(**over: Any) -> TaskRecord:
@@ -240,7 +240,7 @@ def test_locking_a_removed_task_is_unknown_and_recreates_nothing(tmp_path: Path)
     ):
         with pytest.raises(UnknownTaskError):
             attempt()
-    assert [n for n in entries(tmp_path) if n != ".validated"] == []
+    assert entries(tmp_path) == []
 
 
 def _update_until_gone(root: str, ids: list[str]) -> None:
@@ -279,7 +279,7 @@ def test_removal_is_atomic_while_other_processes_lock_and_update_the_task(tmp_pa
             w.join(30 if removed else 0)  # else they would wait for a task that stays
             w.kill()
     assert [w.exitcode for w in workers] == [0, 0, 0]
-    assert [n for n in entries(tmp_path) if n != ".validated"] == []
+    assert entries(tmp_path) == []
     assert store.all() == ([], [])
 
 

@@ -64,8 +64,8 @@ def plant_tasks(oc: Env, count: int) -> list[str]:
 
 
 def tasks_dir_entries(oc: Env) -> list[str]:
-    """The tasks directory's entries, but for the index's (derived, and rebuilt when lost)."""
-    return sorted(n for n in os.listdir(oc.tasks_dir) if not n.startswith(".index.sqlite"))
+    """The tasks directory's entries, but for .cache (derived data: the memo, the index)."""
+    return sorted(n for n in os.listdir(oc.tasks_dir) if n != ".cache")
 
 
 # -- 1. concurrent cleanup ------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_list_and_dashboard_never_fail_while_another_process_cleans_up_with_forc
     for result in readers:
         if result.args[0] == "dashboard" or "--json" in result.args:
             json.loads(result.out)
-    assert tasks_dir_entries(oc) == [".validated"], "no task, staging or trash entry is left"
+    assert tasks_dir_entries(oc) == [], "no task, staging or trash entry is left"
     assert oc.ok("list", "--json").json() == []
 
 
@@ -141,7 +141,7 @@ def test_a_second_cleanup_of_a_task_being_removed_says_no_such_task_not_a_traceb
         assert proc.returncode in (0, 3), err
         if proc.returncode == 3:
             assert b"no task with id" in err and len(err.strip().splitlines()) == 1
-    assert tasks_dir_entries(oc) == [".validated"]
+    assert tasks_dir_entries(oc) == []
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_an_entry_that_is_no_task_is_reported_corrupt_and_the_suggested_command_
     assert not os.path.lexists(entry)
     after = oc.ok("list", "--json")
     assert after.err == "" and [m["task_id"] for m in after.json()] == [good["task_id"]]
-    assert tasks_dir_entries(oc) == sorted([".validated", good["task_id"]])
+    assert tasks_dir_entries(oc) == [good["task_id"]]
 
 
 def test_leftover_staging_and_trash_entries_are_never_listed_and_go_once_a_minute_old(oc: Env) -> None:
@@ -201,7 +201,7 @@ def test_leftover_staging_and_trash_entries_are_never_listed_and_go_once_a_minut
         os.utime(path, (old, old))
     listed = oc.ok("list", "--json")
     assert [m["task_id"] for m in listed.json()] == [good["task_id"]] and listed.err == ""
-    assert tasks_dir_entries(oc) == sorted([".validated", good["task_id"]])
+    assert tasks_dir_entries(oc) == [good["task_id"]]
 
 
 def _kill_tagged(task_id: str, launcher: int | None) -> None:
@@ -329,7 +329,7 @@ def test_a_read_only_tasks_directory_gives_one_line_naming_it_and_the_fix(oc: En
     one_line_error(results["start --prompt"], tasks, needle)
     one_line_error(results["cleanup --task-id"], tasks, needle)
     assert oc.status(done["task_id"])["status"] == "completed", "the task is untouched"
-    assert tasks_dir_entries(oc) == sorted([".validated", done["task_id"]])
+    assert tasks_dir_entries(oc) == [done["task_id"]]
 
 
 def test_a_task_to_settle_in_a_read_only_tasks_directory_fails_in_one_line(oc: Env) -> None:
@@ -392,7 +392,7 @@ def test_with_umask_000_every_directory_created_is_0700_and_every_file_0600(oc: 
     modes = _walk_modes(oc.home)
     assert ".local/share/openclaw/config.validated" in modes
     assert f".local/share/openclaw/tasks/{first['task_id']}/.meta.json" in modes
-    assert ".local/share/openclaw/tasks/.validated" in modes
+    assert ".local/share/openclaw/tasks/.cache/validated" in modes
     for path, mode in modes.items():
         if os.path.isdir(oc.home / path):
             assert mode & 0o777 == 0o700, (path, oct(mode))

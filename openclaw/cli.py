@@ -829,7 +829,8 @@ def cleanup(c: Context, task_id: str | None = None, force: bool = False, finishe
     }
 )
 def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> None:
-    """Show every task and the counts per status."""
+    """Show the active and queued tasks, the newest finished ones, counts per status, and each
+    executor's load."""
     from openclaw import render
 
     interval = None if watch is None else _seconds(watch, "--watch", 2.0)
@@ -848,6 +849,8 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
                 _out(
                     f"{PROG} · {snap.generated_at} · " + render.counts_line(snap.counts, snap.total_cost_usd)
                 )
+                if snap.capacity:
+                    _out(render.capacity_line(snap.capacity))
                 _out(render.task_table(snap.views))
             if interval is None:
                 return

@@ -89,7 +89,8 @@ def _created(item: Observed | Row) -> str:
 
 
 class Snapshot(NamedTuple):
-    """Every task at one moment, as the dashboard shows it."""
+    """The tasks at one moment, as the dashboard shows them: the active and queued ones and
+    the newest finished, with counts over all."""
 
     generated_at: str
     views: list[Observed]
@@ -97,6 +98,8 @@ class Snapshot(NamedTuple):
     total_cost_usd: float
     #: Ids of the records that could not be read.
     corrupt: list[str]
+    #: Each executor's active tasks, cap and queued tasks (as ``executors --json`` has them).
+    capacity: list[dict[str, Any]]
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape of ``dashboard --stream``."""
@@ -106,6 +109,7 @@ class Snapshot(NamedTuple):
             "counts": self.counts,
             "total_cost_usd": self.total_cost_usd,
             "corrupt": self.corrupt,
+            "executors": self.capacity,
             "tasks": [view.as_json() for view in self.views],
         }
 
@@ -1472,7 +1476,11 @@ class Manager:
                 counts[view.status] += 1
         shown = [*live, *(Observed(m) for m in finished)]
         shown.sort(key=lambda v: v.record["created_at"], reverse=True)
-        return Snapshot(states.now(), shown, counts, round(cost, 6), sorted(corrupt))
+        try:
+            capacity = self._capacity([v.record for v in live])
+        except OpenclawError:  # no usable config: the tasks are still shown
+            capacity = []
+        return Snapshot(states.now(), shown, counts, round(cost, 6), sorted(corrupt), capacity)
 
     def doctor(self, rebuild: bool = False) -> dict[str, Any]:
         """Check the index against every record, and rebuild it when it differs (or when asked).
@@ -1510,15 +1518,7 @@ class Manager:
     def executors(self) -> list[dict[str, Any]]:
         """The configured executors, with how many tasks each is running."""
         rows, _ = self.store.catalogue({*states.ACTIVE, states.QUEUED})
-        metas = self.store.records_of(rows)
-        active: dict[str, int] = {}
-        queued: dict[str, int] = {}
-        for m in metas:
-            if m["status"] in states.ACTIVE:
-                active[m["executor"]] = active.get(m["executor"], 0) + 1
-            elif m["status"] == states.QUEUED:
-                for name in (m.get("routing") or {}).get("candidates") or [m["executor"]]:
-                    queued[name] = queued.get(name, 0) + 1
+        load = {c["name"]: c for c in self._capacity(self.store.records_of(rows))}
         from openclaw.agents import AGENTS
 
         def paths(e: ExecutorConfig) -> dict[str, str]:
@@ -1537,6 +1537,27 @@ class Manager:
                 "env_names": sorted(e.env),
                 "pass_env": e.pass_env,
                 "options": e.options,
+                "active_tasks": load[e.name]["active_tasks"],
+                "max_concurrent": e.max_concurrent,
+                "queued_tasks": load[e.name]["queued_tasks"],
+            }
+            for e in self.config.executors
+        ]
+
+    def _capacity(self, metas: list[TaskRecord]) -> list[dict[str, Any]]:
+        """Each configured executor's load among ``metas`` (the active and queued records): tasks
+        active on it, its cap, and the queued tasks that may go to it."""
+        active: dict[str, int] = {}
+        queued: dict[str, int] = {}
+        for m in metas:
+            if m["status"] in states.ACTIVE:
+                active[m["executor"]] = active.get(m["executor"], 0) + 1
+            elif m["status"] == states.QUEUED:
+                for name in (m.get("routing") or {}).get("candidates") or [m["executor"]]:
+                    queued[name] = queued.get(name, 0) + 1
+        return [
+            {
+                "name": e.name,
                 "active_tasks": active.get(e.name, 0),
                 "max_concurrent": e.max_concurrent,
                 "queued_tasks": queued.get(e.name, 0),

@@ -162,6 +162,16 @@ def counts_line(counts: dict[str, int], total_cost: float) -> str:
     return (", ".join(parts) or "no tasks") + f" · total cost ${total_cost:.4f}"
 
 
+def capacity_line(rows: list[dict[str, Any]]) -> str:
+    """``executors: crib 2/2 (3 queued), local 1/-``: each executor's active tasks, its cap
+    (``-``: none) and the queued tasks that may go to it."""
+    parts = []
+    for r in rows:
+        queued = f" ({r['queued_tasks']} queued)" if r["queued_tasks"] else ""
+        parts.append(f"{r['name']} {r['active_tasks']}/{r['max_concurrent'] or '-'}{queued}")
+    return "executors: " + ", ".join(parts)
+
+
 def executor_table(rows: list[dict[str, Any]]) -> str:
     """The ``executors`` table."""
     from tabulate import tabulate

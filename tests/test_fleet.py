@@ -345,3 +345,18 @@ def test_a_bad_batch_line_refuses_the_whole_batch_naming_the_line(
     result = oc.run("start", "--from", str(batch))
     assert result.code == 2 and words in result.err and result.err.count("\n") == 1, result.err
     assert not oc.tasks_dir.exists() or not [p for p in oc.tasks_dir.iterdir() if len(p.name) == 36]
+
+
+def test_dashboard_shows_each_executors_load_and_the_queue(fleet: Env) -> None:
+    fleet.start("#fake sleep 5", "--label", "rust", "--label", "fast")
+    fleet.start("#fake sleep 5", "--label", "rust")
+    queued = fleet.start("#fake text waits", "--label", "rust")
+    assert queued["status"] == "queued"
+    snap = json.loads(fleet.ok("dashboard", "--stream").out)
+    load = {r["name"]: r for r in snap["executors"]}
+    assert (load["a"]["active_tasks"], load["a"]["max_concurrent"], load["a"]["queued_tasks"]) == (1, 1, 1)
+    assert (load["b"]["active_tasks"], load["b"]["max_concurrent"], load["b"]["queued_tasks"]) == (1, 1, 1)
+    assert snap["counts"]["queued"] == 1 and snap["counts"]["running"] == 2
+    text = fleet.ok("dashboard").out
+    assert "executors: a 1/1 (1 queued), b 1/1 (1 queued), local 0/-" in text
+    assert "queued #1" in text

@@ -118,41 +118,20 @@ def verdict(value: float, limit: float) -> str:
 # -- planting ------------------------------------------------------------------------------------
 
 
-def finished_template() -> dict[str, Any]:
-    """A completed task's record, as ``start`` and a completed run leave it (see bench_foundation)."""
-    from openclaw.task import new_record, with_fields
+def against(base_what: str, base: list[float], what: str, samples: list[float], target_s: float) -> list[Row]:
+    """A baseline's row and a measured row held to an absolute target (``target_s`` seconds)."""
+    b, m = statistics.median(base), statistics.median(samples)
+    return [
+        Row(base_what, b, len(base)),
+        Row(what, m, len(samples), m / b, f"<= {target_s:.2f} s", verdict(m, target_s)),
+    ]
 
-    return dict(
-        with_fields(
-            new_record(
-                task_id=str(uuid.UUID(int=0, version=4)),
-                executor="local",
-                executor_type="local",
-                agent="claude",
-                prompt=b"Fix the failing test in the parser module",
-                workspace="/work/project",
-                command=["claude", "-p"],
-                max_turns=30,
-                created_at="2026-01-01T00:00:00.000Z",
-            ),
-            status="completed",
-            pid=4242,
-            pid_start_time=1000,
-            agent_pid=4243,
-            host="bench",
-            started_at="2026-11-24T10:00:00.010Z",
-            finished_at="2026-11-24T10:05:00.000Z",
-            exit_code=0,
-            result={
-                "subtype": "success",
-                "is_error": False,
-                "num_turns": 7,
-                "total_cost_usd": 0.1234,
-                "duration_ms": 300000,
-                "text": "Done.",
-            },
-        )
-    )
+
+def finished_template() -> dict[str, Any]:
+    """A completed task's record, as ``start`` and a completed run leave it."""
+    from bench_foundation import finished_record
+
+    return dict(finished_record(created_at="2026-01-01T00:00:00.000Z"))
 
 
 def plant_finished(tasks: Path, count: int) -> None:
@@ -234,18 +213,7 @@ def bench_list(tmp: Path, runs: int, budget: float) -> list[Row]:
         s = measure({"base": py, "list": listing}, runs, budget)
     finally:
         remove_tree(home)
-    base, lst = statistics.median(s["base"]), statistics.median(s["list"])
-    return [
-        Row("python -c pass", base, len(s["base"])),
-        Row(
-            f"list ({LIST_RECORDS:,} records)",
-            lst,
-            len(s["list"]),
-            lst / base,
-            f"<= {LIST_TARGET_S:.2f} s",
-            verdict(lst, LIST_TARGET_S),
-        ),
-    ]
+    return against("python -c pass", s["base"], f"list ({LIST_RECORDS:,} records)", s["list"], LIST_TARGET_S)
 
 
 # -- 2. start, list --status running, dashboard: 100,000 records vs none -------------------------
@@ -421,18 +389,8 @@ def bench_drain(tmp: Path, runs: int, budget: float) -> list[Row]:
                     stop_agent(dict(meta))
             remove_tree(home)
             remove_tree(empty_tasks.parent)
-    empty, full = statistics.median(s["empty"]), statistics.median(s["full"])
-    return [
-        Row("drain, empty queue", empty, len(s["empty"])),
-        Row(
-            f"drain {DRAIN_QUEUED:,} queued -> {DRAIN_SLOTS} slots",
-            full,
-            len(s["full"]),
-            full / empty,
-            f"<= {DRAIN_TARGET_S:.2f} s",
-            verdict(full, DRAIN_TARGET_S),
-        ),
-    ]
+    what = f"drain {DRAIN_QUEUED:,} queued -> {DRAIN_SLOTS} slots"
+    return against("drain, empty queue", s["empty"], what, s["full"], DRAIN_TARGET_S)
 
 
 # -- 4. start --from: 200 tasks on 4 SSH executors ----------------------------------------------------

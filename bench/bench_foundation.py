@@ -20,6 +20,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"list": 0.30, "start": 0.35}
@@ -36,12 +40,12 @@ def median(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
     return statistics.median(timed(argv, env, cwd) for _ in range(runs))
 
 
-def plant_records(tasks: Path, count: int) -> None:
-    """``count`` finished task records, as ``start`` and a completed run leave them."""
+def finished_record(created_at: str | None = None) -> TaskRecord:
+    """A completed task's record, as ``start`` and a completed run leave it."""
     sys.path.insert(0, str(REPO))
     from openclaw.task import new_record, with_fields
 
-    template = with_fields(
+    return with_fields(
         new_record(
             task_id=str(uuid.UUID(int=0, version=4)),
             executor="local",
@@ -51,6 +55,7 @@ def plant_records(tasks: Path, count: int) -> None:
             workspace="/work/project",
             command=["claude", "-p"],
             max_turns=30,
+            created_at=created_at,
         ),
         status="completed",
         pid=4242,
@@ -69,6 +74,13 @@ def plant_records(tasks: Path, count: int) -> None:
             "text": "Done.",
         },
     )
+
+
+def plant_records(tasks: Path, count: int) -> None:
+    """``count`` finished task records, as ``start`` and a completed run leave them."""
+    from openclaw.task import with_fields
+
+    template = finished_record()
     tasks.mkdir(parents=True)
     for i in range(count):
         task_id = str(uuid.UUID(int=i + 1, version=4))

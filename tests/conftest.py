@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sshd_harness
 
 REPO = Path(__file__).resolve().parent.parent
 FAKES = REPO / "tests" / "fakes"
@@ -207,3 +210,34 @@ def oc(tmp_path: Path) -> Iterator[Env]:
         for task_id in os.listdir(e.tasks_dir):
             if len(task_id) == 36:
                 e.run("kill", "--task-id", task_id, "--grace", "1", timeout=60)
+
+
+# -- SSH: one login user, key and scratch directory per session (test_ssh_executor, test_fleet_ssh)
+#: Where the SSH tests' remote roots and authorized_keys live (world-traversable for sshd).
+SSH_SCRATCH = Path("/tmp/openclaw-ssh-tests")
+
+
+@pytest.fixture(scope="session")
+def login_user() -> pwd.struct_passwd:
+    return sshd_harness.ensure_login_user()
+
+
+@pytest.fixture(scope="session")
+def session_dir(login_user: pwd.struct_passwd) -> Iterator[Path]:
+    path = sshd_harness.scratch_dir(SSH_SCRATCH / uuid.uuid4().hex, login_user)
+    yield path
+    sshd_harness.remove_tree(path)
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sshd_harness.keygen(tmp_path_factory.mktemp("client") / "id_ed25519")
+
+
+@pytest.fixture(scope="session")
+def authorized(session_dir: Path, client_key: Path) -> Path:
+    # sshd reads it as the login user: it lives in a world-readable place.
+    path = session_dir / "authorized_keys"
+    path.write_text(client_key.with_suffix(".pub").read_text())
+    path.chmod(0o644)
+    return path

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKES, Env, wait_until
-from sshd_harness import SSHD, Sshd, ensure_login_user, keygen, remove_tree, scratch_dir
+from sshd_harness import SSHD, Sshd, remove_tree, scratch_dir
 
 from openclaw import procs
 
@@ -40,8 +40,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(SSHD), reason="needs openssh-server (bash tests/run)"),
 ]
-
-SCRATCH = Path("/tmp/openclaw-ssh-tests")
 
 
 # -- the two hosts and the local executor --------------------------------------------------------
@@ -184,38 +182,13 @@ def _kill_leftovers(*roots: Path) -> None:
                 os.kill(int(name), signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def login_user() -> pwd.struct_passwd:
-    return ensure_login_user()
-
-
-@pytest.fixture(scope="module")
-def module_dir(login_user: pwd.struct_passwd) -> Iterator[Path]:
-    path = scratch_dir(SCRATCH / f"fleet-{uuid.uuid4().hex}", login_user)
-    yield path
-    remove_tree(path)
-
-
-@pytest.fixture(scope="module")
-def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return keygen(tmp_path_factory.mktemp("fleet-client") / "id_ed25519")
-
-
-@pytest.fixture(scope="module")
-def authorized(module_dir: Path, client_key: Path) -> Path:
-    path = module_dir / "authorized_keys"  # read by sshd as the login user: world-readable
-    path.write_text(client_key.with_suffix(".pub").read_text())
-    path.chmod(0o644)
-    return path
-
-
 @pytest.fixture
 def fleet(
-    oc: Env, module_dir: Path, authorized: Path, client_key: Path, login_user: pwd.struct_passwd
+    oc: Env, session_dir: Path, authorized: Path, client_key: Path, login_user: pwd.struct_passwd
 ) -> Iterator[SSHFleet]:
     """Hosts ``a`` and ``b`` (each its own sshd, stoppable by the test) and ``local``, configured."""
     oc.env.pop("SSH_AUTH_SOCK", None)
-    base = scratch_dir(module_dir / uuid.uuid4().hex, login_user)
+    base = scratch_dir(session_dir / uuid.uuid4().hex, login_user)
     fake = scratch_dir(base / "fakes", login_user) / "claude"
     shutil.copy(FAKES / "claude", fake)
     fake.chmod(0o755)

@@ -25,15 +25,13 @@ from typing import Any
 
 import pytest
 from conftest import FAKES, Env, wait_until
-from sshd_harness import SSHD, Sshd, chown, ensure_login_user, keygen, remove_tree, scratch_dir
+from sshd_harness import SSHD, Sshd, chown, keygen, remove_tree, scratch_dir
 from test_local_executor import HOSTILE
 
 from openclaw import procs
 from openclaw.errors import StartError
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="needs openssh-server (bash tests/run)")
-
-SCRATCH = Path("/tmp/openclaw-ssh-tests")
 
 
 @dataclass
@@ -95,32 +93,6 @@ class SSHEnv:
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def login_user() -> pwd.struct_passwd:
-    return ensure_login_user()
-
-
-@pytest.fixture(scope="session")
-def session_dir(login_user: pwd.struct_passwd) -> Iterator[Path]:
-    path = scratch_dir(SCRATCH / uuid.uuid4().hex, login_user)
-    yield path
-    remove_tree(path)
-
-
-@pytest.fixture(scope="session")
-def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return keygen(tmp_path_factory.mktemp("client") / "id_ed25519")
-
-
-@pytest.fixture(scope="session")
-def authorized(session_dir: Path, client_key: Path) -> Path:
-    # sshd reads it as the login user: it lives in a world-readable place.
-    path = session_dir / "authorized_keys"
-    path.write_text(client_key.with_suffix(".pub").read_text())
-    path.chmod(0o644)
-    return path
-
-
 @pytest.fixture(scope="session")
 def sshd(session_dir: Path, authorized: Path) -> Iterator[Sshd]:
     with Sshd(session_dir / "sshd-main", authorized) as server:

@@ -381,11 +381,13 @@ class Manager:
                 self._enqueue(plan)
 
         def run(group: list[_Plan]) -> None:
-            for plan in group:
-                try:
-                    results[plan.task_id] = self._start_direct(plan)
-                except OpenclawError as exc:
-                    results[plan.task_id] = exc
+            if len(group) > 1:
+                results.update(self._start_group(group))
+                return
+            try:
+                results[group[0].task_id] = self._start_direct(group[0])
+            except OpenclawError as exc:
+                results[group[0].task_id] = exc
 
         if direct:
             with ThreadPoolExecutor(max_workers=min(16, len(direct))) as pool:
@@ -674,39 +676,52 @@ class Manager:
     ) -> TaskRecord:
         """Write the prompt (a queued task's is there), hand the task to the executor, and record
         what it reports."""
+        self._ready_to_launch(meta, spec, prompt)
+        try:
+            fields = backend.start(meta, spec)
+        except StartError as exc:
+            self._start_failed(meta, exc)
+            raise
+        return self._started(agent, meta, fields)
+
+    def _ready_to_launch(self, meta: TaskRecord, spec: Launch, prompt: bytes | None) -> None:
+        """What precedes a launch: the prompt file (a queued task's is there) and the digests
+        of the task's secret values."""
         task_id = meta["task_id"]
         faults.point("start.recorded")
         if prompt is not None:
             self._write_prompt(task_id, prompt)
         self._remember_secrets(task_id, spec.env)
         faults.point("start.prompt")
-        try:
-            fields = backend.start(meta, spec)
-        except StartError as exc:
-            exc.task_id = task_id
-            exc.message = self._redactor(task_id).text(exc.message)
-            if exc.unreachable:
-                self.fleet.note_unreachable(meta["executor"], exc.message)
-            reason = exc.one_line()
-            if exc.pending:
-                # Unknown whether it started: it stays pending; observing it settles it.
-                known = exc.fields
-                self._update(
-                    task_id,
-                    lambda m: (
-                        with_fields(m, **known, error=reason) if m["status"] == states.PENDING else None
-                    ),
-                )
-            else:
-                self._update(
-                    task_id,
-                    lambda m: (
-                        None
-                        if m["status"] in states.FINAL  # killed meanwhile
-                        else states.transition(m, states.FAILED, error=reason)
-                    ),
-                )
-            raise
+
+    def _start_failed(self, meta: TaskRecord, exc: StartError) -> None:
+        """Record a start the executor reports failed (or, ``pending``, of unknown outcome)."""
+        task_id = meta["task_id"]
+        exc.task_id = task_id
+        exc.message = self._redactor(task_id).text(exc.message)
+        if exc.unreachable:
+            self.fleet.note_unreachable(meta["executor"], exc.message)
+        reason = exc.one_line()
+        if exc.pending:
+            # Unknown whether it started: it stays pending; observing it settles it.
+            known = exc.fields
+            self._update(
+                task_id,
+                lambda m: with_fields(m, **known, error=reason) if m["status"] == states.PENDING else None,
+            )
+        else:
+            self._update(
+                task_id,
+                lambda m: (
+                    None
+                    if m["status"] in states.FINAL  # killed meanwhile
+                    else states.transition(m, states.FAILED, error=reason)
+                ),
+            )
+
+    def _started(self, agent: Agent, meta: TaskRecord, fields: dict[str, Any]) -> TaskRecord:
+        """Record what a launch reports: the task runs."""
+        task_id = meta["task_id"]
         faults.point("start.launched")
         if meta["executor_type"] != "local":
             self.fleet.note_reachable(meta["executor"])
@@ -721,6 +736,63 @@ class Manager:
             return with_fields(m, **fields)
 
         return self._update(task_id, running)
+
+    def _start_group(self, plans: list[_Plan]) -> dict[str, TaskRecord | OpenclawError]:
+        """Record and start ``plans``, all for one uncapped executor, through its
+        :meth:`~openclaw.executors.base.Executor.start_many` (an SSH host: one round trip for
+        all the prepares, one SFTP session, one for all the launches). Each task's outcome is
+        its own: its record, or the error that kept it from starting (recorded in it too)."""
+        cfg = plans[0].cands[0]
+        schema.preload(schema.META_SCHEMA)
+        results: dict[str, TaskRecord | OpenclawError] = {}
+        ready: list[tuple[TaskRecord, Launch, Agent, int]] = []
+        backend: Executor | None = None
+        try:
+            for plan in plans:
+                try:
+                    made = self._prepare(cfg, plan.task_id, plan.request, early=not ready)
+                    fields, spec, backend, the_agent = made
+                except OpenclawError as exc:
+                    results[plan.task_id] = exc
+                    continue
+                meta = new_record(
+                    task_id=plan.task_id,
+                    prompt=plan.prompt,
+                    parent_id=plan.parent_id,
+                    priority=plan.priority,
+                    **fields,
+                )
+                starting = self._hold_start(plan.task_id)
+                try:
+                    self.store.create(meta)
+                except BaseException:
+                    self._release_start(plan.task_id, starting)
+                    raise
+                ready.append((meta, spec, the_agent, starting))
+                self._ready_to_launch(meta, spec, plan.prompt)
+            if not ready or backend is None:
+                return results
+            try:
+                outcomes = backend.start_many([(meta, spec) for meta, spec, _, _ in ready])
+            except UsageError as exc:  # the executor's settings are wrong: nothing was launched
+                outcomes = [StartError(exc.message, exc.hint) for _ in ready]
+            for (meta, _, the_agent, _), outcome in zip(ready, outcomes, strict=True):
+                if isinstance(outcome, StartError):
+                    self._start_failed(meta, outcome)
+                    results[meta["task_id"]] = outcome
+                else:
+                    results[meta["task_id"]] = self._started(the_agent, meta, outcome)
+            return results
+        except BaseException as exc:
+            for meta, _, _, _ in ready:
+                if meta["task_id"] not in results:
+                    self._note_interrupted(meta["task_id"], exc)
+            if isinstance(exc, KeyboardInterrupt) and ready:
+                raise StartInterrupted(ready[0][0]["task_id"]) from None
+            raise
+        finally:
+            for meta, _, _, starting in ready:
+                self._release_start(meta["task_id"], starting)
 
     @staticmethod
     def _with_defaults(

@@ -241,3 +241,10 @@ def authorized(session_dir: Path, client_key: Path) -> Path:
     path.write_text(client_key.with_suffix(".pub").read_text())
     path.chmod(0o644)
     return path
+
+
+@pytest.fixture(scope="session")
+def sshd(session_dir: Path, authorized: Path) -> Iterator[sshd_harness.Sshd]:
+    """One real sshd on loopback for the whole session (the SSH executor's tests share it)."""
+    with sshd_harness.Sshd(session_dir / "sshd-main", authorized) as server:
+        yield server

@@ -500,3 +500,71 @@ def test_when_every_matching_host_is_unreachable_the_choice_is_made_among_them_a
     usual = oc.run("start", "--json", "--label", "shared", "--workspace", str(fleet.ws), "--prompt", "x")
     assert usual.code == 1 and "refused" in one_line_error(usual.err)
     assert usual.json()["executor"] == "b", usual
+
+
+# -- batch on SSH: one round trip per host for all of its launches ----------------------------------
+def _sessions(host: Host) -> list[str]:
+    """The session requests sshd logged (VERBOSE): one per exec, one per SFTP subsystem."""
+    text = host.sshd.log.read_text(errors="replace")
+    return re.findall(r"Starting session: (command|subsystem '\w+')", text)
+
+
+def test_a_batch_starts_each_ssh_hosts_tasks_in_one_prepare_one_sftp_and_one_launch(fleet: SSHFleet) -> None:
+    fleet.oc.write_config(
+        json.dumps({"executors": [fleet.ssh_executor(fleet.a), fleet.ssh_executor(fleet.b)]})
+    )
+    lines: list[dict[str, Any]] = []
+    for n in range(8):
+        prompt = f"#fake text batch {n}\n  with ünïcode, a tab\t and 'quotes' $HOME `x`\n"
+        lines.append({"prompt": prompt, "executor": "a" if n % 2 else "b", "workspace": str(fleet.ws)})
+    lines.append({"prompt": "#fake text never", "executor": "a", "workspace": str(fleet.ws / "missing")})
+    batch = fleet.ws / "batch.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = {h.name: len(_sessions(h)) for h in fleet.hosts}
+    result = fleet.oc.run("start", "--from", str(batch), timeout=120)
+    for h in fleet.hosts:
+        new = _sessions(h)[before[h.name] :]
+        # prepare, launch, and one SFTP session for every task's files (not one each)
+        assert new.count("command") == 2, (h.name, new)
+        assert new.count("subsystem 'sftp'") == 1, (h.name, new)
+    assert result.code == 1, result.err  # one task failed to start
+    out = [json.loads(x) for x in result.out.splitlines()]
+    assert len(out) == 9
+    assert out[8]["error"].startswith("workspace") or "missing" in out[8]["error"], out[8]
+    assert "tasks.jsonl" not in result.err and "batch.jsonl:9" in result.err
+    for meta in out[:8]:
+        assert meta["status"] == "running", meta
+        assert fleet.oc.run("wait", "--task-id", meta["task_id"], timeout=60).code == 0
+    failed = fleet.oc.status(out[8]["task_id"])
+    assert failed["status"] == "failed" and failed["pid"] is None
+    for n, meta in enumerate(out[:8]):
+        host = fleet.a if n % 2 else fleet.b
+        assert (host.record / f"{meta['task_id']}.stdin").read_text() == lines[n]["prompt"]
+
+
+def test_a_batch_whose_connection_drops_after_the_launches_were_sent_reads_each_back_once(
+    fleet: SSHFleet,
+) -> None:
+    fleet.oc.write_config(json.dumps({"executors": [fleet.ssh_executor(fleet.a)]}))
+    lines = [{"prompt": f"#fake text cut {n}", "workspace": str(fleet.ws)} for n in range(3)]
+    batch = fleet.ws / "cut.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    before = len(_sessions(fleet.a))
+    result = fleet.oc.run(
+        "start", "--from", str(batch), env={"OPENCLAW_FAULTS": "ssh.launch-sent:cut"}, timeout=120
+    )
+    # prepare, the launch (sent once, never again), and one read-back per task
+    assert _sessions(fleet.a)[before:].count("command") == 2 + 3, _sessions(fleet.a)[before:]
+    out = [json.loads(x) for x in result.out.splitlines()]
+    assert len(out) == 3, result.err
+    for n, line in enumerate(out):
+        # Each task's launch answer was read back from the host. Whether the cut came before
+        # the host got the script (nothing ran) or after, each record says what happened.
+        if "status" not in line:  # {"line", "task_id", "error"}: it did not start
+            assert "the agent was not started" in line["error"], line
+            assert fleet.oc.status(line["task_id"])["status"] == "failed"
+            assert not (fleet.a.record / f"{line['task_id']}.stdin").exists(), "it must not have run"
+            continue
+        assert line["status"] == "running" and line["pid"], line
+        assert fleet.oc.run("wait", "--task-id", line["task_id"], timeout=60).code == 0
+        assert (fleet.a.record / f"{line['task_id']}.stdin").read_text() == lines[n]["prompt"]

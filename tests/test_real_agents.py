@@ -29,13 +29,8 @@ from real_agents_harness import API_400, KITS, LONG_COMMAND, Kit, Tagged, give, 
 from sshd_harness import SSHD, scratch_dir
 from test_ssh_executor import (  # noqa: F401  (fixtures, used by name)
     SSHEnv,
-    authorized,
-    client_key,
-    login_user,
     remote,
-    session_dir,
     ssh,
-    sshd,
 )
 
 from openclaw import procs

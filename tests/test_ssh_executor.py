@@ -93,12 +93,6 @@ class SSHEnv:
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def sshd(session_dir: Path, authorized: Path) -> Iterator[Sshd]:
-    with Sshd(session_dir / "sshd-main", authorized) as server:
-        yield server
-
-
 @pytest.fixture
 def own_sshd(session_dir: Path, authorized: Path) -> Iterator[Sshd]:
     """A server of the test's own, which the test may stop and restart."""

@@ -35,8 +35,7 @@ from openclaw import faults
 from openclaw.states import FINAL
 
 # The fixtures of the SSH and container tests, made visible to this module.
-login_user, session_dir, client_key = sshmod.login_user, sshmod.session_dir, sshmod.client_key
-authorized, sshd, remote, ssh = sshmod.authorized, sshmod.sshd, sshmod.remote, sshmod.ssh
+remote, ssh = sshmod.remote, sshmod.ssh
 containers_conf, container_image = containers.containers_conf, containers.container_image
 podman_service, runtime, box = containers.podman_service, containers.runtime, containers.box
 

@@ -21,8 +21,7 @@ from test_ssh_executor import SSHEnv, live_task_processes, one_line_error
 
 from openclaw import procs
 
-login_user, session_dir, client_key = sshmod.login_user, sshmod.session_dir, sshmod.client_key
-authorized, sshd, remote, ssh = sshmod.authorized, sshmod.sshd, sshmod.remote, sshmod.ssh
+remote, ssh = sshmod.remote, sshmod.ssh
 
 HOSTILE_USER = "openclaw-hostile"
 

@@ -205,6 +205,153 @@ class SSHExecutor(Executor):
             ) from None
         return dict(fields, home=home, workspace=workspace, command=[agent_abs, *argv[1:]])
 
+    def start_many(self, items: list[tuple[TaskRecord, Launch]]) -> list[dict[str, Any] | StartError]:
+        """Start several tasks on this host in three steps for all of them, on one connection:
+        one exec prepares every task (each task's own prepare script, in a ``sh`` of its own),
+        one SFTP session puts every task's files, one exec launches them all. Each task's
+        outcome is its own, as :meth:`start` would give it; a connection lost during the
+        launches is read back per task, so a task whose launch may have landed stays pending."""
+        if len(items) < 2:
+            return super().start_many(items)
+        try:
+            return self._start_many(items)
+        except Unreachable as exc:
+            return [
+                StartError(
+                    f"executor {self.config.name!r}: {exc.problem}",
+                    exc.hint,
+                    task_id=m["task_id"],
+                    unreachable=True,
+                )
+                for m, _ in items
+            ]
+
+    def _start_many(self, items: list[tuple[TaskRecord, Launch]]) -> list[dict[str, Any] | StartError]:
+        out: list[dict[str, Any] | StartError | None] = [None] * len(items)
+        scripts: dict[int, str] = {}
+        for n, (meta, spec) in enumerate(items):
+            task_id = check_id(meta["task_id"])
+            bad = [name for name in spec.env if not _ENV_NAME.match(name)]
+            if bad:
+                out[n] = StartError(f"not a valid environment variable name: {bad[0]!r}", task_id=task_id)
+            else:
+                scripts[n] = self._prepare_script(task_id, meta, spec)
+        # 1. one exec: every task's checks and private directory.
+        prepared: dict[int, tuple[str, str, str, str]] = {}
+        answers = self._nested(scripts, self.session.connect_timeout + 30 + len(scripts))
+        for n, answer in answers.items():
+            try:
+                prepared[n] = self._prepared(answer, items[n][1])
+            except StartError as exc:
+                out[n] = exc
+        faults.point("ssh.prepared")
+        # 2. one SFTP session: every prepared task's prompt, env file and launcher.
+        conn = self.session.open()
+        launcher = standalone_launcher()
+        sftp: Any = None
+        try:
+            sftp = conn.client.open_sftp()
+            for n, (task_dir, _, _, _) in prepared.items():
+                meta, spec = items[n]
+                env_text = "".join(f"{k}={_q(v)}\n" for k, v in sorted(spec.env.items()))
+                prompt = self.store.file(meta["task_id"], "prompt").read_bytes()
+                for name, data in (("prompt", prompt), ("env", env_text.encode()), ("launcher.sh", launcher)):
+                    put(sftp, f"{task_dir}/{name}", data)
+            faults.point("ssh.uploaded")
+        except Exception as exc:
+            if not is_connection_error(exc) and not isinstance(exc, (OSError, EOFError)):
+                raise
+            # Nothing was launched: take every task's files back (best effort), and say so.
+            self.session.close()
+            for n, (task_dir, _, _, _) in prepared.items():
+                gone = self._remove_dir(task_dir)
+                out[n] = StartError(
+                    f"lost the connection to {self.host} before the launch: {type(exc).__name__}: {exc}",
+                    "start the task again" if gone else f"remove {task_dir} on {self.host} by hand",
+                )
+            prepared = {}
+        # 3. one exec: every launch, each waiting for its own pid.
+        launches = {
+            n: self._launch_script(task_dir, items[n][0]["task_id"], home, ws, agent_abs, items[n][1])
+            for n, (task_dir, home, ws, agent_abs) in prepared.items()
+        }
+        try:
+            launched = self._nested(launches, 60 + LAUNCH_TIMEOUT_S * len(launches), once=True)
+        except Unreachable as exc:
+            launched = {}
+            for n, (task_dir, _, _, _) in prepared.items():
+                try:
+                    launched[n] = self._launch_answer(task_dir, exc)
+                except StartError as failed:
+                    out[n] = failed
+        for n, answer in launched.items():
+            task_dir, home, ws, agent_abs = prepared[n]
+            meta, spec = items[n]
+            try:
+                fields = self._launched(answer, task_dir)
+            except StartError as exc:
+                out[n] = exc
+                continue
+            out[n] = dict(fields, home=home, workspace=ws, command=[agent_abs, *spec.argv[1:]])
+            mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
+            try:  # the host's copy of the record is a convenience, not a reason to fail
+                sftp = sftp or self.session.open().client.open_sftp()
+                put(sftp, f"{task_dir}/.meta.json", mirror)
+            except Exception as exc:
+                if not isinstance(exc, Unreachable) and not is_connection_error(exc):
+                    raise
+                sftp = None
+        if sftp is not None:
+            with contextlib.suppress(Exception):
+                sftp.close()
+        return [o if o is not None else StartError("the start did not finish") for o in out]
+
+    def _nested(self, scripts: dict[int, str], timeout: float, once: bool = False) -> dict[int, Answer]:
+        """Run several scripts in one exec, each in a ``sh`` of its own (fed by a quoted
+        here-document, so nothing in it is expanded), and return each one's own framed answer.
+        Raises :class:`Unreachable` when the host cannot be reached or the answer is cut.
+        ``once``: never sent twice (launches), even when the connection drops during it."""
+        if not scripts:
+            return {}
+        token = "OPENCLAW_EOF_" + os.urandom(8).hex()
+        # Every script runs before any answer is written, with SIGPIPE and SIGHUP ignored: a
+        # connection lost meanwhile (the answers' writes fail) stops no launch half-way; each
+        # task's own answer file then tells a read-back what happened.
+        body = "trap '' HUP PIPE\nt=$(mktemp -d) || { f fail mktemp; end; }\n"
+        for n, script in scripts.items():
+            inner = "{\n" + script + "\nend\n}\n"
+            if token in inner:  # cannot happen: a random token
+                raise ExecutorError(self.config.name, "a script holds the here-document's end")
+            body += f"sh -s >\"$t/{n}\" <<'{token}'\n{inner}{token}\n"
+        body += "".join(f'from a{n} "$t/{n}" 0\n' for n in scripts)
+        body += 'rm -rf -- "$t"\n'
+        script = self._script(values={}, tail=body)
+        if once:
+            try:
+                out_bytes, err_bytes = self.session.exec(self.session.open(), script, timeout)
+                answer = Answer.parse(out_bytes, err_bytes)
+            except Unreachable:
+                raise
+            except Exception as exc:
+                if not is_connection_error(exc) and not isinstance(exc, (ValueError, EOFError)):
+                    raise
+                self.session.close()
+                raise Unreachable(
+                    f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
+                    "check the host; the tasks may need 'openclaw-agent cleanup'",
+                ) from None
+        else:
+            answer = self.session.run(script, timeout)
+        if answer.text("fail"):
+            raise Unreachable(f"cannot run scripts on {self.host}: mktemp failed", "check /tmp on that host")
+        out: dict[int, Answer] = {}
+        for n in scripts:
+            try:
+                out[n] = Answer.parse(answer.get(f"a{n}") or b"")
+            except (ValueError, EOFError) as exc:  # CutShort: that task's script did not finish
+                out[n] = Answer((("fail", b"answer"), ("detail", str(exc).encode())))
+        return out
+
     def _remove_dir(self, task_dir: str) -> bool:
         """Remove a task directory that holds no launched agent; whether that worked."""
         try:

@@ -142,7 +142,10 @@ def test_wait_exit_codes_for_killed_lost_and_timeout(oc: Env) -> None:
     waiter.communicate(timeout=30)
     assert waiter.returncode == 5
 
-    lost = oc.start("#fake sleep 60")
+    # Its tool (sleep) in the launcher's process group too, so that killing the group leaves
+    # nothing of the task alive: lost. (In a session of its own, as Claude Code runs tools, a
+    # sleep already started would outlive the group, and the task rightly stays running.)
+    lost = oc.start("#fake sleep 60", env={"FAKE_CLAUDE_TOOL_SAME_PGRP": "1"})
     os.killpg(lost["pid"], signal.SIGKILL)
     assert oc.run("wait", "--task-id", lost["task_id"], "--timeout", "20").code == 6
 

@@ -6,7 +6,8 @@ those points the way the world makes it fail:
 - ``kill``: SIGKILL this process (a crash, ``kill -9``, an OOM kill);
 - ``int``: raise KeyboardInterrupt (Ctrl-C);
 - ``cut``: cut the connection in use (the code then meets a real dropped
-  connection), where the point offers one.
+  connection), where the point offers one;
+- ``nospace``: raise the OSError a full disk gives (ENOSPC).
 
 Unset, a point costs one dictionary lookup. The points are listed in
 :data:`POINTS`, so a test can sweep all of them.
@@ -14,6 +15,7 @@ Unset, a point costs one dictionary lookup. The points are listed in
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections.abc import Callable
@@ -52,3 +54,5 @@ def point(name: str, cut: Callable[[], None] | None = None) -> None:
         raise KeyboardInterrupt
     elif action == "cut" and cut is not None:
         cut()
+    elif action == "nospace":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -650,16 +650,24 @@ class Manager:
                 self._update(task_id, lambda m: states.transition(m, states.FAILED, error=reason))
                 raise
             except BaseException as exc:
-                self._note_interrupted(task_id, exc)
-                if isinstance(exc, KeyboardInterrupt):
-                    raise StartInterrupted(task_id) from None
-                if isinstance(exc, OSError):
-                    from openclaw.records import store_error
-
-                    raise store_error(exc, f"start task {task_id} in", self.store.root) from None
-                raise
+                raise self._cut_short([task_id], exc) from None
         finally:
             self._release_start(task_id, starting)
+
+    def _cut_short(self, task_ids: list[str], exc: BaseException) -> BaseException:
+        """What a start cut short by ``exc`` raises, once each of ``task_ids`` (still pending)
+        says why in its record: Ctrl-C becomes :class:`StartInterrupted`, a disk error a
+        :class:`StoreError` naming the task store; anything else is raised as it is."""
+        for task_id in task_ids:
+            self._note_interrupted(task_id, exc)
+        if isinstance(exc, KeyboardInterrupt) and task_ids:
+            return StartInterrupted(task_ids[0])
+        if isinstance(exc, OSError):
+            from openclaw.records import store_error
+
+            what = f"start task {task_ids[0]} in" if len(task_ids) == 1 else "start tasks in"
+            return store_error(exc, what, self.store.root)
+        return exc
 
     def _write_prompt(self, task_id: str, prompt: bytes) -> None:
         fd = os.open(self.store.file(task_id, "prompt"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -784,12 +792,11 @@ class Manager:
                     results[meta["task_id"]] = self._started(the_agent, meta, outcome)
             return results
         except BaseException as exc:
-            for meta, _, _, _ in ready:
-                if meta["task_id"] not in results:
-                    self._note_interrupted(meta["task_id"], exc)
-            if isinstance(exc, KeyboardInterrupt) and ready:
-                raise StartInterrupted(ready[0][0]["task_id"]) from None
-            raise
+            cut = [meta["task_id"] for meta, _, _, _ in ready if meta["task_id"] not in results]
+            raised = self._cut_short(cut, exc)
+            if raised is exc:
+                raise
+            raise raised from None
         finally:
             for meta, _, _, starting in ready:
                 self._release_start(meta["task_id"], starting)

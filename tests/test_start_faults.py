@@ -247,3 +247,32 @@ def test_container_created_but_never_started_is_removed_and_the_task_lost(box: B
     seen = oc.status(task_id)
     assert seen["status"] == "lost" and "was removed" in seen["error"]
     assert not box.exists(task_id)
+
+
+# -------------------------------------------------------------------------------- a full disk
+@pytest.mark.parametrize("batch", [False, True], ids=["start", "start --from"])
+def test_a_disk_error_mid_start_gives_one_line_naming_the_store_and_leaves_tasks_pending(
+    oc: Env, batch: bool
+) -> None:
+    if batch:
+        lines = "".join(json.dumps({"prompt": f"#fake text {n}"}) + "\n" for n in range(3))
+        (oc.workspace / "batch.jsonl").write_text(lines)
+        args = ["start", "--from", str(oc.workspace / "batch.jsonl")]
+    else:
+        args = ["start", f"--prompt={PROMPT}"]
+    env = dict(oc.env, OPENCLAW_FAULTS="start.prompt:nospace")
+    proc = subprocess.run(
+        [console_script(), *args], capture_output=True, text=True, env=env, cwd=oc.workspace
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(oc.tasks_dir) in lines[0] and "space" in lines[0], lines
+    ids = [n for n in os.listdir(oc.tasks_dir) if len(n) == 36]
+    assert ids, "the task was recorded before the disk filled"
+    for task_id in ids:
+        meta = _recorded(oc, task_id)
+        assert meta["status"] == "pending", "cut short: never failed, never running"
+        assert "start was interrupted" in meta["error"]
+        assert live_task_processes(task_id) == []
+        assert oc.status(task_id)["status"] == "lost", "nothing was launched, and the next look says so"

@@ -216,6 +216,25 @@ def _controls(
     )
 
 
+_GIT_HELP = {
+    "worktree": "run the task in a git worktree and branch of its own (openclaw/<short id>), made "
+    "from the workspace's checkout; 'diff', 'apply' and 'push' act on it",
+    "base": "with --worktree: the commit, branch or tag to start from (default: the workspace's HEAD)",
+    "branch": "with --worktree: the branch to make (default: openclaw/<short id>)",
+    "push": "with --worktree: push the task's branch to REMOTE (default origin) when it completes, "
+    "from the host where it ran",
+}
+
+
+def _git(worktree: bool, base: str | None, branch: str | None, push: Any) -> dict[str, Any]:
+    """The worktree flags as :meth:`Manager.start` takes them."""
+    if push is True:
+        push = "origin"
+    if isinstance(push, str) and (not push.strip() or push.startswith("-")):
+        raise UsageError(f"--push takes a remote name or URL, not {_shown(push)}", "e.g. --push origin")
+    return {"worktree": True if worktree else None, "base": base, "branch": branch, "push": push or None}
+
+
 def _timeout(value: str | None) -> float | None:
     from openclaw.durations import parse_duration
 
@@ -237,10 +256,11 @@ def _timeout(value: str | None) -> float | None:
         "workspace": "the agent's working directory (default: the current directory)",
         "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
         "json": "print the task record as one JSON object",
+        **_GIT_HELP,
         **_CONTROL_HELP,
         **_WAIT_HELP,
     },
-    optional=["follow"],
+    optional=["follow", "push"],
     iterable=["agent_arg", "label"],
 )
 def start(
@@ -264,6 +284,10 @@ def start(
     disallowed_tools: str | None = None,
     agent_arg: list[str] | None = None,
     json: bool = False,
+    worktree: bool = False,
+    base: str | None = None,
+    branch: str | None = None,
+    push: Any = None,
     wait: bool = False,
     follow: Any = None,
     wait_timeout: str | None = None,
@@ -275,8 +299,17 @@ def start(
             "the command agent runs a command, not a prompt", "use: openclaw-agent run -- CMD..."
         )
     if from_ is not None:
+        for flag, value in (
+            ("--worktree", worktree),
+            ("--base", base),
+            ("--branch", branch),
+            ("--push", push),
+        ):
+            if value:
+                raise UsageError(f"--from takes each task's settings from its line, not {flag}")
         _batch(c, from_, prompt, prompt_file, executor, label, after, dry_run, wait)
         return
+    git = _git(worktree, base, branch, push)
     waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
     limit = _timeout(timeout)
     controls = _controls(
@@ -305,6 +338,7 @@ def start(
             labels=labels,
             priority=rank,
             after=after,
+            **git,
         ),
     )
 
@@ -377,9 +411,10 @@ def _dry_run(
         "after": "start only once task ID has completed (it fails if ID fails, is killed or lost)",
         "timeout": _CONTROL_HELP["timeout"],
         "json": "print the task record as one JSON object",
+        **_GIT_HELP,
         **_WAIT_HELP,
     },
-    optional=["follow"],
+    optional=["follow", "push"],
 )
 def run(
     c: Context,
@@ -389,6 +424,10 @@ def run(
     after: str | None = None,
     timeout: str | None = None,
     json: bool = False,
+    worktree: bool = False,
+    base: str | None = None,
+    branch: str | None = None,
+    push: Any = None,
     wait: bool = False,
     follow: Any = None,
     wait_timeout: str | None = None,
@@ -407,6 +446,7 @@ def run(
             raise UsageError(f"--cmd cannot be split into words: {exc}", "check its quotes") from None
     if not argv:
         raise UsageError("no command to run", f"give it after --: {PROG} run -- make test")
+    git = _git(worktree, base, branch, push)
     waiting = _wait_options(wait, follow, wait_timeout, kill_on_timeout)
     limit = _timeout(timeout)
     # The record shows what runs; the prompt file (the command's stdin) says it once more.
@@ -418,7 +458,14 @@ def run(
         json,
         waiting,
         lambda: manager.start(
-            data, executor, workspace, agent="command", controls=controls, timeout_s=limit, after=after
+            data,
+            executor,
+            workspace,
+            agent="command",
+            controls=controls,
+            timeout_s=limit,
+            after=after,
+            **git,
         ),
     )
 
@@ -798,14 +845,23 @@ def kill(c: Context, task_id: str | None = None, grace: str | None = None, json:
         "task_id": "task id, or any unique prefix of one",
         "force": "kill the task first if it is still running (and remove a corrupt record)",
         "finished": "remove every task in a final state (completed, failed, killed, lost)",
+        "delete_branch": "also delete the task's git branch (a --worktree task's worktree always goes)",
     }
 )
-def cleanup(c: Context, task_id: str | None = None, force: bool = False, finished: bool = False) -> None:
-    """Remove a task's record and files."""
+def cleanup(
+    c: Context,
+    task_id: str | None = None,
+    force: bool = False,
+    finished: bool = False,
+    delete_branch: bool = False,
+) -> None:
+    """Remove a task's record and files (and its worktree; its branch stays unless --delete-branch)."""
     manager = _manager(c)
     if finished:
         if task_id:
             raise UsageError("give either --task-id or --finished, not both")
+        if delete_branch:
+            raise UsageError("--delete-branch goes with --task-id", "delete branches one task at a time")
         done, failures = manager.cleanup_finished()
         for tid, exc in failures:
             _err(f"{PROG}: warning: task {tid} kept: {exc.one_line()}")
@@ -816,10 +872,71 @@ def cleanup(c: Context, task_id: str | None = None, force: bool = False, finishe
                 "try again later, or drop a record with 'cleanup --task-id ID --force'",
             )
         return
-    removed, left = manager.cleanup(_required(task_id), force)
+    removed, left = manager.cleanup(_required(task_id), force, delete_branch=delete_branch)
     for warning in left:
         _err(f"{PROG}: warning: task {removed}: {warning}")
     _out(f"removed {removed}")
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "stat": "a diffstat instead of the patch",
+        "name_only": "only the names of the files changed",
+        "json": "one JSON object: the task id, base and files (path, status, insertions, deletions)",
+    }
+)
+def diff(
+    c: Context, task_id: str | None = None, stat: bool = False, name_only: bool = False, json: bool = False
+) -> None:
+    """Show what a task changed since it started: its worktree branch against its base (or, without
+    --worktree, its git workspace against the commit it started from)."""
+    from openclaw import render
+
+    modes = [m for m, on in (("stat", stat), ("name-only", name_only), ("json", json)) if on]
+    if len(modes) > 1:
+        raise UsageError(
+            f"give one of --stat, --name-only and --json, not {' and '.join('--' + m for m in modes)}"
+        )
+    meta, out = _manager(c).diff(_required(task_id), modes[0] if modes else "patch")
+    if isinstance(out, list):
+        tree = meta.get("worktree") or {}
+        _out(render.dumps({"task_id": meta["task_id"], "branch": tree.get("branch"), "files": out}))
+        return
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "to": "a git checkout on this machine (default: the one the task was started from, on its host)",
+        "force": "apply even though the checkout has uncommitted changes",
+    }
+)
+def apply(c: Context, task_id: str | None = None, to: str | None = None, force: bool = False) -> None:
+    """Bring a task's change into a checkout by a three-way merge (staged, not committed)."""
+    meta, into = _manager(c).apply(_required(task_id), to, force)
+    _out(f"applied task {meta['task_id']} to {into}: its change is staged (git diff --cached)")
+
+
+@command(
+    help={
+        "task_id": "task id, or any unique prefix of one",
+        "remote": "the remote (name or URL) to push to (default: the one --push named, else origin)",
+        "json": "print the task record as one JSON object",
+    }
+)
+def push(c: Context, task_id: str | None = None, remote: str | None = None, json: bool = False) -> None:
+    """Push a worktree task's branch from the host where it ran, with that host's git credentials."""
+    from openclaw import render
+
+    meta = _manager(c).push(_required(task_id), remote)
+    if json:
+        _out(render.dumps(meta))
+    else:
+        pushed = meta.get("push") or {}
+        _out(f"pushed {pushed.get('ref')} to {pushed.get('remote')}")
 
 
 @command(
@@ -952,6 +1069,9 @@ COMMANDS = [
     list_,
     kill,
     cleanup,
+    diff,
+    apply,
+    push,
     dashboard,
     drain,
     doctor,

@@ -80,6 +80,8 @@ class ExecutorConfig:
     claude_path_key: str = "claude_path"
     #: How many of its tasks may be dispatched and not final at once (None: no limit).
     max_concurrent: int | None = None
+    #: ``worktree``: each task gets a git worktree and branch of its own; ``none``: not.
+    isolation: str = "none"
 
     def settings(self, agent: str, binary: str) -> AgentSettings:
         """What applies to ``agent`` on this executor: its own keys (for its own agent) over
@@ -435,6 +437,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
         "max_budget_usd",
         "agent_args",
         "max_concurrent",
+        "isolation",
     }
     for index, raw in enumerate(data.get("executors", [])):
         name = raw["name"]
@@ -476,6 +479,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
                 default_timeout_s=default_timeout,
                 claude_path_key=claude_key,
                 max_concurrent=raw.get("max_concurrent", defaults.get("max_concurrent")),
+                isolation=raw.get("isolation", defaults.get("isolation", "none")),
             )
         )
     return Config(path=path, source=source, exists=exists, executors=executors, raw=data)
@@ -565,6 +569,7 @@ SAMPLE = """\
 #   model, max_budget_usd, agent_args: defaults for that agent's --model, spend cap, own flags
 #   timeout:     wall-clock limit of each task (90s, 30m, 2h), enforced where it runs
 #   max_concurrent: how many of its tasks may run at once; start --label queues the rest
+#   isolation:   worktree: each task in a git worktree and branch of its own (start --worktree)
 #   max_turns:   Claude Code --max-turns (default: defaults.max_turns)
 #   env:         variables set for the agent (values never reach argv, .meta.json or logs)
 #   pass_env:    names of variables forwarded from the dispatching environment

@@ -358,6 +358,15 @@ class Index:
             lambda db: [str(r[0]) for r in db.execute("SELECT task_id FROM tasks WHERE status IS NULL")]
         )
 
+    def sharing(self, executor: str, path: str, but: str) -> list[str]:
+        """Ids of the tasks other than ``but`` of ``executor`` that run in the worktree at ``path``
+        (a resume goes on in its parent's)."""
+        sql = (
+            "SELECT task_id FROM tasks WHERE executor = ? AND task_id != ? "
+            "AND record LIKE '%\"worktree\"%' AND json_extract(record, '$.worktree.path') = ?"
+        )
+        return self._run(lambda db: [str(r[0]) for r in db.execute(sql, (executor, but, path))])
+
     def ids(self) -> set[str]:
         """Every indexed id."""
         return self._run(lambda db: {str(r[0]) for r in db.execute("SELECT task_id FROM tasks")})

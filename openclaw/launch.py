@@ -48,6 +48,16 @@ def exited(
     )
 
 
+def with_changes(obs: Observation, line: str | bytes | None) -> Observation:
+    """``obs`` with what the task changed in its worktree, from the launcher's ``changes`` line."""
+    import dataclasses
+
+    from openclaw.worktree import Changes
+
+    changes = Changes.parse(line)
+    return dataclasses.replace(obs, changes=changes.as_json()) if changes else obs
+
+
 def timeout_arg(timeout_s: float | None) -> str:
     """The launcher's (and entry script's) TIMEOUT argument: seconds, ``0`` for none."""
     if timeout_s is None:

@@ -24,6 +24,8 @@
 #     (SIGTERM, SIGKILL 5 s later), adds "openclaw-agent: timed out after
 #     TIMEOUTs" to TASK_DIR/stderr and records the exit status 124 (as
 #     coreutils' timeout does): the limit holds with nobody watching;
+#   - in a task worktree (TASK_DIR/worktree), commits what the agent left
+#     uncommitted to the task's branch and writes TASK_DIR/changes;
 #   - then writes the agent's exit status atomically to TASK_DIR/rc ("128+N"
 #     when a signal ended it);
 #   - and, when TASK_DIR/on-exit exists and tasks are queued beside TASK_DIR,
@@ -37,9 +39,12 @@ shift 5
 
 umask 077
 
-# The task-process functions (tp_*). Shipped to a host, this line is replaced by the file itself.
+# The task-process functions (tp_*) and the worktree functions (wt_*). Shipped to a host,
+# these lines are replaced by the files themselves.
 # shellcheck source=openclaw/taskprocs.sh
 . "${0%/*}/taskprocs.sh"
+# shellcheck source=openclaw/worktree.sh
+. "${0%/*}/worktree.sh"
 
 finish() {
     printf '%s\n' "$1" >"$dir/rc.tmp" && mv -f "$dir/rc.tmp" "$dir/rc"
@@ -64,6 +69,13 @@ if ! cd "$ws" 2>/dev/null; then
     tp_start $$
     printf '%s %s 0 0\n' "$$" "$st" >"$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"
     finish 127
+fi
+
+# Where the agent's change will be measured from. A task in a worktree of its own
+# (TASK_DIR/worktree: "BASE BRANCH") has its base; in any other git checkout, the commit
+# it starts from is kept (TASK_DIR/gitstart), for 'diff'.
+if [ ! -f "$dir/worktree" ] && command -v git >/dev/null 2>&1; then
+    git rev-parse -q --verify HEAD >"$dir/gitstart" 2>/dev/null </dev/null || rm -f "$dir/gitstart"
 fi
 
 # A handler (not an ignore), so the agent, once exec'd, gets default dispositions.
@@ -118,5 +130,15 @@ tp_stop 40 >/dev/null
 if [ -n "$timed_out" ]; then
     printf 'openclaw-agent: timed out after %ss\n' "$timeout" >>"$dir/stderr"
     rc=124
+fi
+# In a worktree of its own, nothing the agent did is lost: what it left uncommitted is
+# committed to the task's branch, and TASK_DIR/changes says what changed since the base.
+if [ -f "$dir/worktree" ]; then
+    { read -r wt_base _rest <"$dir/worktree"; } 2>/dev/null
+    if wt_finish "$ws" "$task_id" "exit status $rc" "${wt_base:-}" >"$dir/changes.tmp" 2>/dev/null; then
+        mv -f "$dir/changes.tmp" "$dir/changes"
+    else
+        rm -f "$dir/changes.tmp"
+    fi
 fi
 finish "$rc"

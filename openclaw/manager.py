@@ -37,6 +37,7 @@ from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import Observed, Request, TaskRecord, new_record, with_fields
+from openclaw.worktree import WorktreeDirty
 
 if TYPE_CHECKING:
     from openclaw.agents.base import Agent, Controls, Launch
@@ -187,6 +188,11 @@ class Manager:
         labels: list[str] | None = None,
         priority: int = 0,
         after: str | None = None,
+        worktree: bool | None = None,
+        base: str | None = None,
+        branch: str | None = None,
+        push: str | None = None,
+        tree: dict[str, str] | None = None,
     ) -> TaskRecord:
         """Record a new task, start its agent detached (or queue it), and return its record.
 
@@ -200,6 +206,12 @@ class Manager:
         ``priority`` and then first come. ``after`` (a task id or prefix)
         holds the task queued until that task has completed; if it ends
         otherwise, this one fails with ``dependency <id> <state>``.
+
+        ``worktree`` (None: as the executor's ``isolation``) runs the task in a git worktree
+        and branch of its own, made from ``base`` (default: the workspace's HEAD) on
+        ``branch`` (default ``openclaw/<short id>``); ``push`` names the remote its branch is
+        pushed to when it completes; ``tree`` is an existing worktree to go on in (resume).
+        See :mod:`openclaw.worktree`.
 
         A start the executor knows failed is recorded ``failed`` with the
         reason and raised as :class:`StartError` carrying the task id; one cut
@@ -218,6 +230,7 @@ class Manager:
             timeout_s=timeout_s,
             labels=labels,
             priority=priority,
+            git=dict(isolate=worktree, base=base, branch=branch, push=push, tree=tree),
         )
         if after is not None:
             plan = dataclasses.replace(plan, dependency=self._dependency(after))
@@ -243,6 +256,7 @@ class Manager:
         timeout_s: float | None,
         labels: list[str] | None,
         priority: int,
+        git: dict[str, Any] | None = None,
     ) -> _Plan:
         """A task to start, checked: everything that can be refused is refused here, before
         anything is recorded."""
@@ -264,7 +278,7 @@ class Manager:
             prompt=prompt,
             cands=cands,
             labels=wanted,
-            request=Request(agent, workspace, asked, timeout_s, resume_session),
+            request=Request(agent, workspace, asked, timeout_s, resume_session, **(git or {})),
             parent_id=parent_id,
             priority=priority,
         )
@@ -283,6 +297,7 @@ class Manager:
             self.store.create(meta)
         except BaseException:
             self._release_start(task_id, starting)
+            self._drop_worktree(backend, meta, plan.request)
             raise
         return self._launch(backend, the_agent, meta, spec, plan.prompt, starting)
 
@@ -536,6 +551,7 @@ class Manager:
                 meta = self._update(task_id, _dispatching(fields))
                 if meta["status"] != states.PENDING:  # killed meanwhile
                     self._release_start(task_id, starting)
+                    self._drop_worktree(backend, dict(meta, **fields), request)  # type: ignore[arg-type]
                     continue
                 self.fleet.take(cfg, task_id)
                 self.fleet.dequeue(task_id)
@@ -614,7 +630,41 @@ class Manager:
             "model": run.model,
             "controls": run.recorded(),
         }
+        fields.update(self._isolate(cfg, backend, task_id, ws, request))
         return fields, spec, backend, the_agent
+
+    def _isolate(
+        self, cfg: ExecutorConfig, backend: Executor, task_id: str, ws: str, request: Request
+    ) -> dict[str, Any]:
+        """The record fields of a task's own worktree (made now, on the executor's host), or
+        of the one it goes on in (resume); nothing for a task without one."""
+        isolate = request.isolate if request.isolate is not None else cfg.isolation == "worktree"
+        if request.tree is not None:
+            tree = request.tree
+        elif isolate:
+            tree, ws = backend.make_worktree(task_id, ws, request.base, request.branch)
+        else:
+            given = [f for f, v in (("--base", request.base), ("--branch", request.branch)) if v]
+            given += ["--push"] if request.push else []
+            if given:
+                raise UsageError(
+                    f"{' and '.join(given)} need a worktree of the task's own",
+                    f"add --worktree (or set isolation: worktree on executor {cfg.name!r})",
+                )
+            return {}
+        out: dict[str, Any] = {"workspace": ws, "worktree": tree}
+        if request.push:
+            out["push"] = {"remote": request.push}
+        return out
+
+    def _drop_worktree(self, backend: Executor, meta: TaskRecord, request: Request | None = None) -> None:
+        """Remove the worktree and branch made for a task that never launched; best effort."""
+        if not meta.get("worktree") or (request is not None and request.tree is not None):
+            return
+        from openclaw import worktree
+
+        with contextlib.suppress(OpenclawError, OSError):
+            worktree.remove(backend, meta, force=True, delete_branch=True)
 
     def _drain_hook(self) -> tuple[str, ...]:
         """The command a local launcher runs when its agent exits with tasks queued: a drain,
@@ -700,6 +750,12 @@ class Manager:
         if prompt is not None:
             self._write_prompt(task_id, prompt)
         self._remember_secrets(task_id, spec.env)
+        from openclaw.worktree import launcher_file
+
+        tree = launcher_file(meta)
+        if tree is not None:  # the launcher commits what the agent leaves (see worktree.sh)
+            with open(self.store.file(task_id, "worktree"), "wb") as fh:
+                fh.write(tree)
         faults.point("start.prompt")
 
     def _start_failed(self, meta: TaskRecord, exc: StartError) -> None:
@@ -726,6 +782,13 @@ class Manager:
                     else states.transition(m, states.FAILED, error=reason)
                 ),
             )
+            # Nothing ran in the worktree made for it: it goes, with its branch.
+            if (
+                meta.get("worktree")
+                and not (meta.get("request") or {}).get("tree")
+                and not meta.get("parent_id")
+            ):
+                self._drop_worktree(self.executor_for(meta["executor"], meta["executor_type"]), meta)
 
     def _started(self, agent: Agent, meta: TaskRecord, fields: dict[str, Any]) -> TaskRecord:
         """Record what a launch reports: the task runs."""
@@ -775,6 +838,7 @@ class Manager:
                     self.store.create(meta)
                 except BaseException:
                     self._release_start(plan.task_id, starting)
+                    self._drop_worktree(backend, meta, plan.request)
                     raise
                 ready.append((meta, spec, the_agent, starting))
                 self._ready_to_launch(meta, spec, plan.prompt)
@@ -948,7 +1012,7 @@ class Manager:
                             raise UnknownTaskError(m["task_id"])
                         vanished.add(m["task_id"])
                         continue
-                    record = applied
+                    record = self._wrap_up(applied)
                 updated[m["task_id"]] = Observed(record, obs)
         return [updated.get(m["task_id"], Observed(m)) for m in metas if m["task_id"] not in vanished]
 
@@ -1034,6 +1098,47 @@ class Manager:
             return self._update(seen["task_id"], change)
         except UnknownTaskError:  # cleaned up meanwhile
             return None
+
+    def _wrap_up(self, meta: TaskRecord) -> TaskRecord:
+        """A task in a worktree of its own has just ended: what it left is committed and its
+        change measured, where the launcher could not (a container; a launcher killed outright),
+        and its branch pushed when that was asked and it completed. A push that fails is
+        recorded in ``push``; it does not change the task's state."""
+        if not meta.get("worktree") or meta["status"] not in states.FINAL:
+            return meta
+        push = meta.get("push") or {}
+        to_push = meta["status"] == states.COMPLETED and push and not (push.get("ref") or push.get("error"))
+        if meta.get("changes") and not to_push:
+            return meta
+        from openclaw import worktree
+
+        fields: dict[str, Any] = {}
+        try:
+            backend = self.executor_for(meta["executor"], meta["executor_type"])
+            if not meta.get("changes"):
+                changes = worktree.finish(backend, meta)
+                if changes is not None:
+                    fields["changes"] = changes.as_json()
+            if to_push:
+                try:
+                    pushed = worktree.push(backend, meta, push["remote"])
+                except OpenclawError as exc:
+                    pushed = {
+                        "remote": push["remote"],
+                        "ref": None,
+                        "pushed_at": None,
+                        "error": exc.one_line(),
+                    }
+                head = (fields.get("changes") or meta.get("changes") or {}).get("head")
+                fields["push"] = dict(pushed, head=head if pushed.get("ref") else None)
+        except (OpenclawError, OSError):
+            pass  # the next command that asks (diff, push) says what is wrong
+        if not fields:
+            return meta
+        try:
+            return self._update(meta["task_id"], lambda m: with_fields(m, **fields))
+        except UnknownTaskError:
+            return meta
 
     def _adopting(self, meta: TaskRecord, obs: Observation) -> Observation:
         """``obs``, with the ``home`` in ``started`` turned into the transcript path, as start does."""
@@ -1198,7 +1303,7 @@ class Manager:
                 return states.transition(m, states.KILLED)
             return settled
 
-        meta = self._update(task_id, finish)
+        meta = self._wrap_up(self._update(task_id, finish))
         return meta, meta["status"] == states.KILLED
 
     def _wait_for_start(self, task_id: str, timeout: float = START_WAIT_S) -> None:
@@ -1222,8 +1327,14 @@ class Manager:
         check_grace(grace)
         return procs.kill_task_processes(None, None, check_task_id(task_id), grace)
 
-    def cleanup(self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S) -> tuple[str, list[str]]:
+    def cleanup(
+        self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S, delete_branch: bool = False
+    ) -> tuple[str, list[str]]:
         """Remove the task's record and files (killing it first with ``force``).
+
+        A task's own worktree goes too (unless a resumed task goes on in it), its branch
+        only with ``delete_branch``; a worktree holding changes not yet committed to the
+        branch is refused without ``force``.
 
         Returns the task id and warnings. Without ``force`` an executor that
         cannot be reached (or is no longer configured) keeps the record. With
@@ -1265,7 +1376,12 @@ class Manager:
             except (ExecutorError, UsageError) as exc:  # unreachable, or no longer configured
                 left.append(f"not killed, processes of the task may still run: {exc.message}")
         try:
-            self.executor_for(meta["executor"], meta["executor_type"]).cleanup(meta)
+            backend = self.executor_for(meta["executor"], meta["executor_type"])
+            if meta.get("worktree"):
+                left += self._remove_worktree(backend, meta, force, delete_branch)
+            backend.cleanup(meta)
+        except WorktreeDirty:
+            raise
         except (ExecutorError, UsageError) as exc:
             if not force:
                 exc.hint = (
@@ -1276,6 +1392,77 @@ class Manager:
         with self.store.lock(task_id):
             self.store.remove(task_id)
         return task_id, left
+
+    def _remove_worktree(
+        self, backend: Executor, meta: TaskRecord, force: bool, delete_branch: bool
+    ) -> list[str]:
+        """Remove the task's worktree (and branch) unless another task goes on in it; warnings."""
+        import sqlite3
+
+        from openclaw import worktree
+
+        tree = meta["worktree"] or {}
+        try:
+            others = [
+                t
+                for t in self.store.index.sharing(meta["executor"], tree["path"], meta["task_id"])
+                if os.path.isdir(self.store.path(t))
+            ]
+        except (sqlite3.Error, OSError):
+            others = []
+        if others:
+            return [f"its worktree {tree['path']} stays: task {others[0]} goes on in it"]
+        worktree.remove(backend, meta, force, delete_branch)
+        return []
+
+    # -- what a task changed (openclaw.worktree) ------------------------------------------------
+    def diff(self, ref: str, mode: str = "patch") -> tuple[TaskRecord, bytes | list[dict[str, Any]]]:
+        """What the task changed since its base (see :func:`openclaw.worktree.diff`)."""
+        from openclaw import worktree
+
+        meta = self.get(ref)
+        return meta, worktree.diff(self._git_backend(meta), meta, mode)
+
+    def apply(self, ref: str, to: str | None = None, force: bool = False) -> tuple[TaskRecord, str]:
+        """Bring the task's change into a checkout (see :func:`openclaw.worktree.apply`); the
+        record and the checkout it went to."""
+        from openclaw import worktree
+
+        meta = self.get(ref)
+        if meta["status"] in states.ACTIVE:
+            raise UsageError(
+                f"task {meta['task_id']} is {meta['status']}: its change is not finished",
+                "wait for it ('openclaw-agent wait'), or kill it first",
+            )
+        return meta, worktree.apply(self._git_backend(meta), meta, to, force, str(self.store.root))
+
+    def push(self, ref: str, remote: str | None = None) -> TaskRecord:
+        """Push the task's branch from the host where it ran (see :func:`openclaw.worktree.push`)
+        to ``remote`` (default: the one ``start --push`` named, else ``origin``), and record
+        the outcome in ``push``; a failure is raised after it is recorded."""
+        from openclaw import worktree
+
+        meta = self.get(ref)
+        if meta["status"] in states.ACTIVE:
+            raise UsageError(
+                f"task {meta['task_id']} is {meta['status']}: its branch is not finished",
+                "wait for it ('openclaw-agent wait'), or kill it first",
+            )
+        target = remote or (meta.get("push") or {}).get("remote") or "origin"
+        pushed = worktree.push(self._git_backend(meta), meta, target)
+        head = (meta.get("changes") or {}).get("head") if pushed.get("ref") else None
+        meta = self._update(meta["task_id"], lambda m: with_fields(m, push=dict(pushed, head=head)))
+        if pushed.get("error"):
+            raise ExecutorError(
+                meta["executor"],
+                f"pushing {meta['worktree']['branch']} to {target} failed: {pushed['error']}",  # type: ignore[index]
+                "check the remote and that host's git credentials, then 'openclaw-agent push' again",
+            )
+        return meta
+
+    def _git_backend(self, meta: TaskRecord) -> Executor:
+        """The executor whose host holds the task's git work."""
+        return self.executor_for(meta["executor"], meta["executor_type"])
 
     def cleanup_finished(self) -> tuple[list[str], list[tuple[str, OpenclawError]]]:
         """Clean up every finished task; return the ids removed and the tasks kept, with why.
@@ -1495,6 +1682,8 @@ class Manager:
             agent=parent["agent"],
             controls=controls,
             timeout_s=timeout_s,
+            tree=parent.get("worktree"),
+            push=(parent.get("push") or {}).get("remote"),
         )
 
     def _session_of(self, meta: TaskRecord) -> str | None:

@@ -138,6 +138,8 @@ def task_detail(view: Observed) -> str:
         ("host", meta.get("host") or ""),
         ("pid", meta.get("pid") or ""),
         ("workspace", meta["workspace"]),
+        ("repository", (meta.get("worktree") or {}).get("repo") or ""),
+        ("changes", worktree_summary(meta) or ""),
         ("prompt", short(meta["prompt"], 72)),
         ("max turns", meta["max_turns"]),
         ("created", meta["created_at"]),
@@ -154,6 +156,13 @@ def task_detail(view: Observed) -> str:
         ("parent", meta.get("parent_id") or ""),
     ]
     return tabulate([(k, v) for k, v in rows if v != ""], tablefmt="plain", disable_numparse=True)
+
+
+def worktree_summary(meta: TaskRecord) -> str | None:
+    """The one line ``status`` shows of a worktree task's branch, change and push."""
+    from openclaw.worktree import summary
+
+    return summary(meta)
 
 
 def counts_line(counts: dict[str, int], total_cost: float) -> str:

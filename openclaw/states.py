@@ -117,6 +117,9 @@ class Observation:
     #: under way (its ``start`` still runs, or a remote launch may still land).
     #: While it may, the task stays pending; after, it is lost.
     in_flight: bool = False
+    #: For a task in a worktree of its own, once it exited: what it changed (the record's
+    #: ``changes``), as the launcher measured it after committing what the agent left.
+    changes: dict[str, Any] | None = None
 
 
 def transition(meta: TaskRecord, new: str, **fields: Any) -> TaskRecord:
@@ -165,6 +168,8 @@ def settle(meta: TaskRecord, obs: Observation) -> TaskRecord | None:
         if status == PENDING:  # it ran and ended before start recorded it running
             meta = transition(meta, RUNNING, **started)
         common: dict[str, Any] = {"exit_code": obs.exit_code, "result": obs.result}
+        if obs.changes:
+            common["changes"] = obs.changes
         if obs.finished_at:
             # When it exited, not when someone next looked; never before it was seen to start.
             common["finished_at"] = max(obs.finished_at, meta.get("started_at") or meta["created_at"])

@@ -76,6 +76,9 @@ class TaskRecord(_Required, total=False):
     dispatched_at: str | None
     routing: dict[str, Any]
     request: dict[str, Any]
+    worktree: dict[str, str] | None
+    changes: dict[str, Any] | None
+    push: dict[str, Any] | None
 
 
 #: Every key a record may hold.
@@ -103,6 +106,8 @@ def new_record(
     priority: int = 0,
     after: str | None = None,
     status: str = states.PENDING,
+    worktree: dict[str, str] | None = None,
+    push: dict[str, Any] | None = None,
 ) -> TaskRecord:
     """The record of a task about to be started: ``pending``, nothing launched yet.
 
@@ -148,6 +153,10 @@ def new_record(
         record["priority"] = priority
     if after:
         record["after"] = after
+    if worktree:
+        record["worktree"] = dict(worktree)
+    if push:
+        record["push"] = dict(push)
     return record
 
 
@@ -162,17 +171,36 @@ class Request:
     controls: Controls
     timeout_s: float | None
     resume_session: str | None
+    #: A git worktree and branch of its own (``--worktree``); None: as the executor's ``isolation``.
+    isolate: bool | None = None
+    #: The commit (a ref) the worktree is made from (``--base``; None: the workspace's HEAD).
+    base: str | None = None
+    #: The worktree's branch (``--branch``; None: ``openclaw/<short id>``).
+    branch: str | None = None
+    #: The remote to push the branch to when the task completes (``--push``).
+    push: str | None = None
+    #: An existing worktree to go on in (``resume`` of a worktree task): the record's ``worktree``.
+    tree: dict[str, str] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``request`` field of a record."""
         controls = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.controls).items()}
-        return {
+        out: dict[str, Any] = {
             "agent": self.agent,
             "workspace": self.workspace,
             "controls": {k: v for k, v in controls.items() if v not in (None, [])},
             "timeout_s": self.timeout_s,
             "resume_session": self.resume_session,
         }
+        more = {
+            "isolate": self.isolate,
+            "base": self.base,
+            "branch": self.branch,
+            "push": self.push,
+            "tree": self.tree,
+        }
+        out.update({k: v for k, v in more.items() if v is not None})
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
@@ -189,6 +217,11 @@ class Request:
             controls=controls,
             timeout_s=data.get("timeout_s"),
             resume_session=data.get("resume_session"),
+            isolate=data.get("isolate"),
+            base=data.get("base"),
+            branch=data.get("branch"),
+            push=data.get("push"),
+            tree=data.get("tree"),
         )
 
 

@@ -10,7 +10,7 @@ the output, which the task's agent judges.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
@@ -18,6 +18,9 @@ from openclaw.errors import ExecutorError, StartError
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import TaskRecord
+
+if TYPE_CHECKING:
+    from openclaw.executors.ssh.protocol import Answer
 
 
 class Executor(ABC):
@@ -107,3 +110,27 @@ class Executor(ABC):
 
     def cleanup(self, meta: TaskRecord) -> None:  # noqa: B027 - optional hook
         """Remove what the task left on the executor beyond the local record (default: nothing)."""
+
+    # -- git, where the agent runs (openclaw.worktree) ------------------------------------------
+    def make_worktree(
+        self, task_id: str, workspace: str, base: str | None, branch: str | None
+    ) -> tuple[dict[str, str], str]:
+        """Make task ``task_id``'s own git worktree from the checkout ``workspace``, where its
+        agent will run; the record's ``worktree`` and the agent's working directory (see
+        :func:`openclaw.worktree.create`)."""
+        from openclaw.worktree import create
+
+        return create(self, task_id, workspace, base, branch)
+
+    def git_host(self) -> str | None:
+        """The host git runs on for this executor's tasks, for messages (None: this machine)."""
+        return None
+
+    def host_script(self, tail: str, values: dict[str, str | int]) -> Answer:
+        """Run the shipped ``worktree.sh`` functions and ``tail`` (code, never a value) with
+        ``values`` on the host where this executor's tasks' worktrees live, ``$root`` being
+        its tasks directory there; the framed answer. Default: on this machine (the local
+        executor; a container's worktree is on the host side of its bind mount)."""
+        from openclaw.worktree import run_here
+
+        return run_here(tail, values, str(self.store.root))

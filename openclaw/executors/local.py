@@ -210,12 +210,13 @@ class LocalExecutor(Executor):
             exited: str | None = stamp(os.stat(self.store.file(task_id, "rc")).st_mtime)
         except OSError:
             exited = None
-        return launch.exited(
+        obs = launch.exited(
             int(rc_text),
             tail_bytes(self.store.file(task_id, "stdout"), RESULT_TAIL_BYTES),
             b"\n".join(tail_lines(self.store.file(task_id, "stderr"), 5)),
             exited,
         )
+        return launch.with_changes(obs, self._read("changes", task_id))
 
     def _pid_record(self, task_id: str) -> PidRecord | None:
         text = self._read("pid", task_id)

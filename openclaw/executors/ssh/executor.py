@@ -49,6 +49,18 @@ logging.getLogger("paramiko").propagate = False
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _task_files(meta: TaskRecord, prompt: bytes, env_text: str, launcher: bytes) -> list[tuple[str, bytes]]:
+    """The files a task's directory gets by SFTP: prompt, env file, launcher, and for a task in a
+    worktree of its own, the ``worktree`` file that has the launcher commit at exit."""
+    from openclaw.worktree import launcher_file
+
+    files = [("prompt", prompt), ("env", env_text.encode()), ("launcher.sh", launcher)]
+    tree = launcher_file(meta)
+    if tree is not None:
+        files.append(("worktree", tree))
+    return files
+
+
 def _q(value: str) -> str:
     return shlex.quote(value)
 
@@ -156,11 +168,7 @@ class SSHExecutor(Executor):
                     "enable the sftp Subsystem in that host's sshd_config",
                 ) from None
             try:
-                for name, data in (
-                    ("prompt", prompt),
-                    ("env", env_text.encode()),
-                    ("launcher.sh", standalone_launcher()),
-                ):
+                for name, data in _task_files(meta, prompt, env_text, standalone_launcher()):
                     put(sftp, f"{task_dir}/{name}", data)
                 faults.point("ssh.uploaded")
                 script = self._launch_script(task_dir, task_id, home, workspace, agent_abs, spec)
@@ -255,7 +263,7 @@ class SSHExecutor(Executor):
                 meta, spec = items[n]
                 env_text = "".join(f"{k}={_q(v)}\n" for k, v in sorted(spec.env.items()))
                 prompt = self.store.file(meta["task_id"], "prompt").read_bytes()
-                for name, data in (("prompt", prompt), ("env", env_text.encode()), ("launcher.sh", launcher)):
+                for name, data in _task_files(meta, prompt, env_text, launcher):
                     put(sftp, f"{task_dir}/{name}", data)
             faults.point("ssh.uploaded")
         except Exception as exc:
@@ -538,7 +546,8 @@ class SSHExecutor(Executor):
         if rc.lstrip("-").isdigit():
             when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
             exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
-            return launch.exited(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
+            obs = launch.exited(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
+            return launch.with_changes(obs, seen.get("changes"))
         if meta.get("boot_id") and boot and meta["boot_id"] != boot:
             return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
         if seen.get("alive") == b"1":
@@ -553,6 +562,19 @@ class SSHExecutor(Executor):
             why = "the launcher was killed and the agent is gone, with no exit status recorded"
             return Observation(alive=False, reason=why)
         return Observation(alive=False)
+
+    # -- git ---------------------------------------------------------------------------------------
+    def git_host(self) -> str | None:
+        """This executor's host."""
+        return self.host
+
+    def host_script(self, tail: str, values: dict[str, str | int]) -> Answer:
+        """Run ``worktree.sh`` and ``tail`` on the host, in one exec."""
+        from openclaw.scripts import worktree
+        from openclaw.worktree import SCRIPT_TIMEOUT_S
+
+        script = self._script("secure", values=values, pre=worktree(), tail=tail)
+        return self.session.call(script, self.session.connect_timeout + SCRIPT_TIMEOUT_S, "run git")
 
     # -- kill and cleanup ------------------------------------------------------------------------
     def kill(self, meta: TaskRecord, grace: float) -> None:

@@ -28,6 +28,7 @@ obs() {
         f rctime "$(stat -c %.3Y "$d/rc" 2>/dev/null || stat -c %Y "$d/rc" 2>/dev/null)"
         ff stdout "$d/stdout" "$out_max"
         ff stderr "$d/stderr" "$err_max"
+        ff changes "$d/changes" 512
     elif [ "$a" = 0 ]; then
         # The launcher is gone without an exit status: is anything of the task left?
         left=0

@@ -647,8 +647,9 @@ class Manager:
             given = [f for f, v in (("--base", request.base), ("--branch", request.branch)) if v]
             given += ["--push"] if request.push else []
             if given:
+                verb = "needs" if len(given) == 1 else "need"
                 raise UsageError(
-                    f"{' and '.join(given)} need a worktree of the task's own",
+                    f"{' and '.join(given)} {verb} a worktree of the task's own",
                     f"add --worktree (or set isolation: worktree on executor {cfg.name!r})",
                 )
             return {}

@@ -45,8 +45,9 @@ def checkout_state(repo: Path) -> dict[str, str]:
     return {
         "branch": git(repo, "rev-parse", "--abbrev-ref", "HEAD"),
         "head": git(repo, "rev-parse", "HEAD"),
+        # Read without refreshing it: a plain 'git status' may rewrite the index's stat data.
+        "status": git(repo, "--no-optional-locks", "status", "--porcelain"),
         "index": (repo / ".git" / "index").read_bytes().hex(),
-        "status": git(repo, "status", "--porcelain"),
         "files": json.dumps({p.name: p.read_text() for p in sorted(repo.iterdir()) if p.is_file()}),
     }
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import os
 import posixpath
 import tarfile
 import time
@@ -172,6 +173,74 @@ class ContainerExecutor(Executor):
             )
         return posixpath.normpath(workspace)
 
+    # -- a worktree of the task's own, on the host side of a bind mount -------------------------
+    def make_worktree(
+        self, task_id: str, workspace: str, base: str | None, branch: str | None
+    ) -> tuple[dict[str, str], str]:
+        """Make the task's worktree on this machine, from the checkout that ``workspace`` (a
+        path in the container) is on the host side of its bind mount; the container gets the
+        worktree (and the repository's git directory) mounted at the same paths as here."""
+        from openclaw.worktree import create
+
+        return create(self, task_id, self._host_side(workspace), base, branch)
+
+    def _host_side(self, workspace: str) -> str:
+        """Where container path ``workspace`` is on this machine, through a bind-mounted volume;
+        a :class:`UsageError` saying why when it is nowhere here."""
+        name = self.config.name
+        remote = os.environ.get("DOCKER_HOST" if self.runtime == "docker" else "CONTAINER_HOST", "")
+        if remote and not remote.startswith("unix://"):
+            raise UsageError(
+                f"--worktree on executor {name!r}: its engine is not on this machine ({remote})",
+                "the worktree is made on the host side of a bind mount: use an ssh executor on the "
+                "engine's machine, or a local engine",
+            )
+        if workspace == "~" or workspace.startswith("~/"):
+            raise UsageError(
+                f"--worktree on executor {name!r} needs --workspace: a path in the container under a "
+                "bind-mounted volume of the repository",
+                'e.g. volumes: ["/home/me/repo:/work"] and --workspace /work',
+            )
+        best: tuple[str, str] | None = None
+        for spec in self.config.options.get("volumes", []):
+            parts = str(spec).split(":")
+            if len(parts) < 2:
+                continue
+            src, dest = os.path.expanduser(parts[0]), posixpath.normpath(parts[1])
+            if not src.startswith("/"):
+                continue  # a named volume: not a place on this machine's file system
+            if (workspace == dest or workspace.startswith(dest.rstrip("/") + "/")) and (
+                best is None or len(dest) > len(best[1])
+            ):
+                best = (src, dest)
+        if best is None:
+            raise UsageError(
+                f"--worktree on executor {name!r}: workspace {workspace} is not under a bind-mounted "
+                "volume, so there is no checkout on this machine to make the worktree from",
+                f"add a volume HOST_PATH:CONTAINER_PATH holding the repository to executor {name!r} "
+                '(e.g. volumes: ["/home/me/repo:/work"]) and pass --workspace under it',
+            )
+        src, dest = best
+        return os.path.join(src, os.path.relpath(workspace, dest)) if workspace != dest else src
+
+    @staticmethod
+    def _worktree_mounts(meta: TaskRecord) -> list[str]:
+        """``-v`` arguments that show a worktree task its worktree, and the repository's git
+        directory its ``.git`` file points to, at the same paths as on this machine."""
+        tree = meta.get("worktree")
+        if not tree:
+            return []
+        path = tree["path"]
+        mounts = ["-v", f"{path}:{path}"]
+        try:
+            pointer = Path(path, ".git").read_text(encoding="utf-8").strip()
+            gitdir = Path(path, pointer.removeprefix("gitdir:").strip())
+            common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+            mounts += ["-v", f"{common}:{common}"]
+        except (OSError, ValueError):
+            pass  # the agent still has its files; git in the container would not find its repository
+        return mounts
+
     # -- start ------------------------------------------------------------------------------
     def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
@@ -202,6 +271,7 @@ class ContainerExecutor(Executor):
             "-e",
             f"OPENCLAW_TASK_ID={task_id}",
             *volumes,
+            *self._worktree_mounts(meta),
         ]
         if spec.root_var:  # a container is a sandbox: an agent that asks for the opt-in gets it
             args += ["-e", f"{spec.root_var}=1"]

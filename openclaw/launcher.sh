@@ -74,8 +74,13 @@ fi
 # Where the agent's change will be measured from. A task in a worktree of its own
 # (TASK_DIR/worktree: "BASE BRANCH") has its base; in any other git checkout, the commit
 # it starts from is kept (TASK_DIR/gitstart), for 'diff'.
-if [ ! -f "$dir/worktree" ] && command -v git >/dev/null 2>&1; then
-    git rev-parse -q --verify HEAD >"$dir/gitstart" 2>/dev/null </dev/null || rm -f "$dir/gitstart"
+# (git is asked only when a .git is on the way up: a plain directory costs no process.)
+if [ ! -f "$dir/worktree" ]; then
+    up=$PWD
+    while [ -n "$up" ] && [ ! -e "$up/.git" ]; do up=${up%/*}; done
+    if [ -e "${up:-}/.git" ] && command -v git >/dev/null 2>&1; then
+        git rev-parse -q --verify HEAD >"$dir/gitstart" 2>/dev/null </dev/null || rm -f "$dir/gitstart"
+    fi
 fi
 
 # A handler (not an ignore), so the agent, once exec'd, gets default dispositions.

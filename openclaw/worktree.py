@@ -233,7 +233,8 @@ def finish(backend: Executor, meta: TaskRecord) -> Changes | None:
     whose launcher did not (a container; a launcher killed outright)."""
     tree = meta.get("worktree") or {}
     tail = (
-        'if [ -d "$path" ]; then wt_commit "$path" "$task_id" "$why"; src=$path; else src=$repo; fi\n'
+        'if [ -d "$path" ]; then wt_unlock "$path"; wt_commit "$path" "$task_id" "$why"; src=$path\n'
+        "else src=$repo; fi\n"
         'f changes "$(wt_changes "$src" "$base" 2>/dev/null)"\n'
     )
     values: dict[str, str | int] = {

@@ -22,6 +22,14 @@ wt_commit() {
         -m "openclaw-agent: what task $2 left uncommitted ($3)" >/dev/null 2>&1
 }
 
+# wt_unlock DIR: remove the index lock a git killed mid-commit left in worktree DIR. Only for
+# a task that has ended: then no process of it (and so no git of it) is left to hold the lock.
+wt_unlock() {
+    wt_lock=$(cd "$1" 2>/dev/null && git rev-parse --path-format=absolute --git-path index.lock 2>/dev/null)
+    [ -n "$wt_lock" ] && rm -f -- "$wt_lock"
+    return 0
+}
+
 # wt_changes DIR BASE: "BASE HEAD FILES INSERTIONS DELETIONS" of DIR's HEAD against BASE.
 wt_changes() {
     wt_head=$(wt_git "$1" rev-parse -q --verify HEAD) || return 1

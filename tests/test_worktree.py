@@ -385,3 +385,35 @@ def test_bad_worktree_input_gives_one_line_exit_2_and_leaves_nothing_behind(oc: 
     if (ws / ".git").exists():
         assert branches(ws) == before
         assert git(ws, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_work_left_by_a_launcher_killed_outright_is_committed_when_the_task_is_seen_to_end(
+    oc: Env, repo: Path
+) -> None:
+    import signal
+
+    from openclaw import procs
+
+    meta = oc.ok(
+        "run", "--json", "--worktree", "--", "sh", "-c", "echo w > w.txt; sleep 120", cwd=repo
+    ).json()
+    path = Path(meta["worktree"]["path"])
+    wait_until(lambda: (path / "w.txt").exists())
+
+    # kill -9 of the launcher and the agent: no commit at exit, no rc; and a git killed
+    # mid-commit would have left its index lock behind.
+    def left() -> list[int]:
+        return [p.pid for p in procs.task_processes(meta["pid"], meta["pid_start_time"], meta["task_id"])]
+
+    def kill_all() -> bool:
+        for pid in left():
+            os.kill(pid, signal.SIGKILL)
+        return not left()
+
+    wait_until(kill_all)
+    lock = Path(git(path, "rev-parse", "--path-format=absolute", "--git-path", "index.lock").strip())
+    lock.write_text("")
+    seen = oc.status(meta["task_id"])
+    assert seen["status"] == "lost"
+    assert show(repo, meta["worktree"]["branch"], "w.txt") == "w\n"
+    assert seen["changes"]["files"] == 1 and not lock.exists()

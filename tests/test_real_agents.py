@@ -25,7 +25,18 @@ from typing import Any
 
 import pytest
 from conftest import Env, wait_until
-from real_agents_harness import API_400, KITS, LONG_COMMAND, Kit, Tagged, give, skip_reason, sleeping, tagged
+from real_agents_harness import (
+    API_400,
+    KITS,
+    LONG_COMMAND,
+    SHELL_COMMAND,
+    Kit,
+    Tagged,
+    give,
+    skip_reason,
+    sleeping,
+    tagged,
+)
 from sshd_harness import SSHD, scratch_dir
 from test_ssh_executor import (  # noqa: F401  (fixtures, used by name)
     SSHEnv,
@@ -330,3 +341,29 @@ def test_resume_continues_the_real_agents_own_session(rig: Rig, agent: str) -> N
     assert session in child["command"], child["command"]
     assert "pelican" in history and "Which word?" in history, "the model got the whole conversation"
     assert child["result"]["text"] == "second answer", child["result"]
+
+
+# -- 7. in a worktree of its own -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("rig", "agent"), [*ON_BOTH, pytest.param("ssh", "claude", id="ssh-claude")], indirect=["rig"]
+)
+def test_real_agent_in_a_worktree_of_its_own_leaves_its_change_on_the_task_branch(
+    rig: Rig, agent: str
+) -> None:
+    from test_worktree import checkout_state, git, make_repo, show
+
+    kit = KITS[agent]
+    repo = make_repo(rig.ws / "repo")
+    give(repo, rig.owner)
+    before = checkout_state(repo)
+    rig.ws = repo
+    with kit.server([kit.shell(SHELL_COMMAND), {"text": "All done."}]) as api:
+        rig.use(kit, api.base_url)
+        code, meta, err = rig.start("Run the command.", "--worktree", wait=True)
+    assert code == 0 and meta["status"] == "completed", (err, meta, rig.tail(meta["task_id"]))
+    tree = meta["worktree"]
+    assert meta["workspace"] == tree["path"] and tree["repo"] == str(repo)
+    assert show(repo, tree["branch"], "shell.txt") == "42\n", "the agent's shell ran in its worktree"
+    assert meta["changes"]["files"] == 1
+    assert git(repo, "diff", "--name-only", tree["base"], tree["branch"]).split() == ["shell.txt"]
+    assert checkout_state(repo) == before, "the user's checkout is untouched"

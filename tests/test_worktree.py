@@ -247,7 +247,13 @@ def test_apply_stages_the_change_in_the_checkout_it_came_from_and_refuses_a_dirt
     assert refused.code == 2 and "uncommitted changes" in refused.err and "--force" in refused.err
     assert len(refused.err.strip().splitlines()) == 1
     assert (repo / "shared.txt").read_text() == "base\n", "a refused apply changes nothing"
-    git(repo, "checkout", "-q", "README")
+    # --force applies on top of the uncommitted change (it touches other files).
+    oc.ok("apply", "--task-id", meta["task_id"], "--force")
+    assert (repo / "shared.txt").read_text() == "applied\n" and (
+        repo / "README"
+    ).read_text() == "local edit\n"
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-qfd")
     oc.ok("apply", "--task-id", meta["task_id"])
     assert (repo / "shared.txt").read_text() == "applied\n" and (repo / "n.txt").read_text() == "n\n"
     assert git(repo, "diff", "--cached", "--name-only").split() == ["n.txt", "shared.txt"]

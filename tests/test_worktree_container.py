@@ -25,6 +25,10 @@ def test_a_container_task_in_a_worktree_of_a_bind_mounted_repository_leaves_its_
     assert show(repo, branch, "made-in-container.txt") == "hello"
     assert done["changes"]["files"] == 1 and done["changes"]["head"] == git(repo, "rev-parse", branch).strip()
     assert checkout_state(repo) == before
+    # diff from the dispatcher: git runs on the host side.
+    assert box.oc.ok("diff", "--task-id", meta["task_id"], "--name-only").out.split() == [
+        "made-in-container.txt"
+    ]
     box.oc.ok("cleanup", "--task-id", meta["task_id"], "--delete-branch", timeout=120)
     assert branches(repo) == ["main"]
 

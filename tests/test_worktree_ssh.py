@@ -163,3 +163,12 @@ def test_a_workspace_on_the_host_that_is_no_repository_is_refused_in_one_line(ss
     assert result.code == 2 and "Traceback" not in result.err
     assert "is not in a git repository" in result.err and "on 127.0.0.1" in result.err
     assert not ssh.oc.tasks_dir.exists() or not [p for p in ssh.oc.tasks_dir.iterdir() if len(p.name) == 36]
+
+
+def test_a_host_task_without_a_worktree_diffs_its_checkout_against_the_commit_it_started_from(
+    ssh: SSHEnv, host_repo: Path
+) -> None:
+    meta = run_on_host(ssh, host_repo, "--", "sh", "-c", "echo more >> shared.txt")
+    assert "worktree" not in meta
+    out = ssh.oc.ok("diff", "--task-id", meta["task_id"], timeout=60).out
+    assert "+more" in out and "shared.txt" in out

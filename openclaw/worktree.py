@@ -136,34 +136,62 @@ def _where(backend: Executor) -> str:
     return f" on {host}" if host else ""
 
 
-def _failed(answer: Answer, backend: Executor, doing: str) -> None:
-    """Raise what a script's ``fail`` frame means, for anything but the kinds the caller handles."""
+#: What a script's ``fail`` frame means to a user: the message and the fix, formatted with the
+#: frame's ``detail``, ``where`` (" on HOST") and ``doing`` (what was asked).
+_FAILURES: dict[str, tuple[str, str]] = {
+    "nogit": (
+        "git is not installed{where} (PATH: {detail})",
+        "install git there, or start without --worktree",
+    ),
+    "norepo": (
+        "{detail}{where} is not in a git repository",
+        "make it one (cd {detail} && git init && git add -A && git commit -m 'first commit'), "
+        "or start without --worktree",
+    ),
+    "nostart": (
+        "the task has no change to show: it ran without --worktree, in a workspace that was not "
+        "a git checkout (or where git was missing, or on an executor that does not keep its start)",
+        "start it with --worktree (or in a git checkout) to see what it changes",
+    ),
+    "gone": ("cannot {doing}: {detail}{where} is gone (cleaned up?)", ""),
+    "nobase": ("cannot {doing}: commit {detail}{where} is not in the repository any more", ""),
+}
+#: ... and what it means while the worktree is being made (``start --worktree``).
+_CREATE_FAILURES: dict[str, tuple[str, str]] = {
+    "workspace": ("workspace not found{where}: {detail}", "pass an existing directory with --workspace"),
+    "norepo": ("--worktree: " + _FAILURES["norepo"][0], _FAILURES["norepo"][1]),
+    "nocommits": (
+        "--worktree: the repository {detail}{where} has no commits yet",
+        "a worktree branches from a commit: commit something first (git add -A && git commit -m "
+        "'first commit'), or start without --worktree",
+    ),
+    "nobase": (
+        "--base {detail!r} is not a commit in the repository{where}",
+        "pass a branch, tag or commit that exists there (git branch -a; git log --oneline)",
+    ),
+    "badbranch": ("--branch {detail!r} is not a valid branch name", "see 'git check-ref-format --branch'"),
+    "branch": (
+        "branch {detail!r} already exists in the repository{where}",
+        "pass another --branch, or delete it first (git branch -D {detail})",
+    ),
+}
+
+
+def _failed(
+    answer: Answer, backend: Executor, doing: str, meanings: dict[str, tuple[str, str]] | None = None
+) -> None:
+    """Raise what a script's ``fail`` frame means: a :class:`UsageError` for what the user can
+    fix (``meanings`` first, then :data:`_FAILURES`), else an :class:`ExecutorError`."""
     kind = answer.text("fail")
     if not kind:
         return
-    detail = answer.text("detail") or ""
-    where = _where(backend)
-    if kind == "nogit":
-        raise UsageError(
-            f"git is not installed{where} (PATH: {detail})", "install git there, or start without --worktree"
-        )
-    if kind == "norepo":
-        raise UsageError(
-            f"{detail}{where} is not in a git repository",
-            "make it one (git init && git add -A && git commit -m 'first commit'), "
-            "or start without --worktree",
-        )
-    if kind == "nostart":
-        raise UsageError(
-            "the task has no change to show: it ran without --worktree, in a workspace that was not "
-            "a git checkout (or where git was missing, or on an executor that does not keep its start)",
-            "start it with --worktree (or in a git checkout) to see what it changes",
-        )
-    if kind == "gone":
-        raise UsageError(f"cannot {doing}: {detail}{where} is gone (cleaned up?)")
-    if kind == "nobase":
-        raise UsageError(f"cannot {doing}: commit {detail}{where} is not in the repository any more")
-    raise ExecutorError(backend.config.name, f"cannot {doing}{where}: {kind} {detail}".strip())
+    facts = {"detail": answer.text("detail") or "", "where": _where(backend), "doing": doing}
+    known = (meanings or {}).get(kind) or _FAILURES.get(kind)
+    if known is not None:
+        raise UsageError(known[0].format(**facts), known[1].format(**facts) or None)
+    raise ExecutorError(
+        backend.config.name, f"cannot {doing}{facts['where']}: {kind} {facts['detail']}".strip()
+    )
 
 
 # -- start ---------------------------------------------------------------------------------
@@ -181,40 +209,7 @@ def create(
         "name": task_id,
     }
     answer = backend.host_script("wt_create\n", values)
-    kind = answer.text("fail")
-    detail = answer.text("detail") or ""
-    where = _where(backend)
-    if kind == "workspace":
-        raise UsageError(
-            f"workspace not found{where}: {detail}", "pass an existing directory with --workspace"
-        )
-    if kind == "norepo":
-        raise UsageError(
-            f"--worktree: {detail}{where} is not in a git repository",
-            f"make it one (cd {detail} && git init && git add -A && git commit -m 'first commit'), "
-            "or start without --worktree",
-        )
-    if kind == "nocommits":
-        raise UsageError(
-            f"--worktree: the repository {detail}{where} has no commits yet",
-            "a worktree branches from a commit: commit something first (git add -A && git commit -m "
-            "'first commit'), or start without --worktree",
-        )
-    if kind == "nobase":
-        raise UsageError(
-            f"--base {detail!r} is not a commit in the repository{where}",
-            "pass a branch, tag or commit that exists there (git branch -a; git log --oneline)",
-        )
-    if kind == "badbranch":
-        raise UsageError(
-            f"--branch {detail!r} is not a valid branch name", "see 'git check-ref-format --branch'"
-        )
-    if kind == "branch":
-        raise UsageError(
-            f"branch {detail!r} already exists in the repository{where}",
-            f"pass another --branch, or delete it first (git branch -D {detail})",
-        )
-    _failed(answer, backend, "make the task's worktree")
+    _failed(answer, backend, "make the task's worktree", _CREATE_FAILURES)
     repo, commit, path, cwd = (answer.text(k) for k in ("repo", "base", "path", "cwd"))
     if not (repo and commit and path and cwd):
         raise ExecutorError(backend.config.name, f"unexpected answer making the worktree: {answer.shown()}")

@@ -25,9 +25,19 @@ wt_commit() {
 # wt_unlock DIR: remove the index lock a git killed mid-commit left in worktree DIR. Only for
 # a task that has ended: then no process of it (and so no git of it) is left to hold the lock.
 wt_unlock() {
-    wt_lock=$(cd "$1" 2>/dev/null && git rev-parse --path-format=absolute --git-path index.lock 2>/dev/null)
-    [ -n "$wt_lock" ] && rm -f -- "$wt_lock"
+    (cd "$1" 2>/dev/null && wt_lock=$(git rev-parse --git-path index.lock 2>/dev/null) && rm -f -- "$wt_lock")
     return 0
+}
+
+# wt_serialize DIR: hold (on fd 9, until the script ends) the lock of DIR's repository that makes
+# this script's worktree changes one at a time: git's own 'worktree add' and 'prune' race with
+# each other's half-made entries. Without flock(1) on the host, no lock is taken.
+wt_serialize() {
+    command -v flock >/dev/null 2>&1 || return 0
+    wt_common=$(cd "$1" 2>/dev/null && git rev-parse --git-common-dir 2>/dev/null) || return 0
+    case $wt_common in /*) ;; *) wt_common=$1/$wt_common ;; esac
+    exec 9>>"$wt_common/openclaw-worktrees.lock" || return 0
+    flock -w 300 9 || wt_fail lock "$wt_common/openclaw-worktrees.lock"
 }
 
 # wt_changes DIR BASE: "BASE HEAD FILES INSERTIONS DELETIONS" of DIR's HEAD against BASE.
@@ -80,6 +90,7 @@ wt_create() {
     private "$root/.worktrees" || wt_fail insecure "$problem"
     path=$root/.worktrees/$name
     [ -e "$path" ] && wt_fail exists "$path"
+    wt_serialize "$top"
     if ! out=$(wt_git "$top" worktree add -q -b "$branch" "$path" "$commit" 2>&1); then
         # Nothing half-made stays: not the directory, not its registration, not the branch.
         rm -rf -- "$path"
@@ -167,6 +178,7 @@ wt_push() {
 # changes not committed to its branch is kept unless force is 1.
 wt_remove() {
     command -v git >/dev/null 2>&1 || wt_fail nogit "$PATH"
+    [ -d "$repo" ] && wt_serialize "$repo"
     if [ -d "$path" ]; then
         if [ "$force" != 1 ]; then
             dirty=$(wt_git "$path" status --porcelain 2>/dev/null | head -n 20)

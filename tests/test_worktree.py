@@ -68,6 +68,29 @@ def run_task(oc: Env, *args: str, cwd: Path | None = None) -> dict[str, Any]:
     return meta
 
 
+def at_once(oc: Env, scripts: list[str], *args: str, cwd: Path, timeout: float = 180) -> list[dict[str, Any]]:
+    """``run --worktree --wait --json ARGS -- sh -c SCRIPT`` for every script, all at once; the
+    finished records, in order."""
+    from conftest import console_script
+
+    procs = [
+        subprocess.Popen(
+            [console_script(), "run", "--json", "--wait", "--worktree", *args, "--", "sh", "-c", script],
+            cwd=cwd,
+            env=oc.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for script in scripts
+    ]
+    metas = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err.decode()
+        metas.append(json.loads(out))
+    return metas
+
+
 @pytest.fixture
 def repo(oc: Env) -> Path:
     return make_repo(oc.workspace / "repo")
@@ -78,31 +101,8 @@ def test_ten_tasks_at_once_on_one_repository_leave_ten_branches_each_with_only_i
     oc: Env, repo: Path
 ) -> None:
     before = checkout_state(repo)
-    procs = [
-        subprocess.Popen(
-            [
-                *oc_argv(oc),
-                "run",
-                "--json",
-                "--wait",
-                "--worktree",
-                "--",
-                "sh",
-                "-c",
-                f"echo 'task {n}' > shared.txt && echo {n} > own-{n}.txt",
-            ],
-            cwd=repo,
-            env=oc.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for n in range(10)
-    ]
-    metas = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
-        metas.append(json.loads(out))
+    scripts = [f"echo 'task {n}' > shared.txt && echo {n} > own-{n}.txt" for n in range(10)]
+    metas = at_once(oc, scripts, cwd=repo)
     base = before["head"].strip()
     assert len({m["worktree"]["branch"] for m in metas}) == 10
     for n, meta in enumerate(metas):
@@ -127,12 +127,6 @@ def test_ten_tasks_at_once_on_one_repository_leave_ten_branches_each_with_only_i
         assert meta["task_id"][:8] in author.split("|")[0] and meta["task_id"] in author
     assert checkout_state(repo) == before, "the user's checkout is untouched"
     assert sorted(branches(repo)) == sorted(["main", *(m["worktree"]["branch"] for m in metas)])
-
-
-def oc_argv(oc: Env) -> list[str]:
-    from conftest import console_script
-
-    return [console_script()]
 
 
 def test_the_worktree_lives_beside_the_records_and_the_agent_runs_in_it(oc: Env, repo: Path) -> None:

@@ -6,7 +6,6 @@ tasks, diff, apply, push and cleanup all reach it through the SSH executor.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 
 import pytest
 import test_ssh_executor as sshmod
-from conftest import console_script, wait_until
+from conftest import wait_until
 from sshd_harness import chown
 from test_ssh_executor import SSHEnv
-from test_worktree import branches, checkout_state, git, make_repo, show
+from test_worktree import at_once, branches, checkout_state, git, make_repo, show
 
 remote, ssh = sshmod.remote, sshmod.ssh
 
@@ -45,33 +44,8 @@ def test_ten_tasks_at_once_on_one_repository_on_the_host_leave_ten_branches(
     ssh: SSHEnv, host_repo: Path
 ) -> None:
     before = checkout_state(host_repo)
-    procs = [
-        subprocess.Popen(
-            [
-                console_script(),
-                "run",
-                "--json",
-                "--wait",
-                "--worktree",
-                "--workspace",
-                str(host_repo),
-                "--",
-                "sh",
-                "-c",
-                f"echo 'task {n}' > shared.txt",
-            ],
-            cwd=ssh.oc.workspace,
-            env=ssh.oc.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for n in range(10)
-    ]
-    metas = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err.decode()
-        metas.append(json.loads(out))
+    scripts = [f"echo 'task {n}' > shared.txt" for n in range(10)]
+    metas = at_once(ssh.oc, scripts, "--workspace", str(host_repo), cwd=ssh.oc.workspace)
     for n, meta in enumerate(metas):
         tree = meta["worktree"]
         assert meta["status"] == "completed" and meta["host"] == "127.0.0.1"

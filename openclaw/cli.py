@@ -216,6 +216,11 @@ def _controls(
     )
 
 
+_NOTIFY_HELP = (
+    "POST the final record to this http(s) URL when the task ends (repeat for more), "
+    "beside the config's notify:"
+)
+
 _GIT_HELP = {
     "worktree": "run the task in a git worktree and branch of its own (openclaw/<short id>), made "
     "from the workspace's checkout; 'diff', 'apply' and 'push' act on it",
@@ -256,12 +261,13 @@ def _timeout(value: str | None) -> float | None:
         "workspace": "the agent's working directory (default: the current directory)",
         "max_turns": "Claude Code --max-turns (default: from the executor, then defaults)",
         "json": "print the task record as one JSON object",
+        "notify": _NOTIFY_HELP,
         **_GIT_HELP,
         **_CONTROL_HELP,
         **_WAIT_HELP,
     },
     optional=["follow", "push"],
-    iterable=["agent_arg", "label"],
+    iterable=["agent_arg", "label", "notify"],
 )
 def start(
     c: Context,
@@ -288,6 +294,7 @@ def start(
     base: str | None = None,
     branch: str | None = None,
     push: Any = None,
+    notify: list[str] | None = None,
     wait: bool = False,
     follow: Any = None,
     wait_timeout: str | None = None,
@@ -338,9 +345,16 @@ def start(
             labels=labels,
             priority=rank,
             after=after,
+            notify=_notify_urls(notify),
             **git,
         ),
     )
+
+
+def _notify_urls(urls: list[str] | None) -> list[str]:
+    from openclaw.notify import check_url
+
+    return [check_url(u) for u in urls or []]
 
 
 def _batch(
@@ -411,10 +425,12 @@ def _dry_run(
         "after": "start only once task ID has completed (it fails if ID fails, is killed or lost)",
         "timeout": _CONTROL_HELP["timeout"],
         "json": "print the task record as one JSON object",
+        "notify": _NOTIFY_HELP,
         **_GIT_HELP,
         **_WAIT_HELP,
     },
     optional=["follow", "push"],
+    iterable=["notify"],
 )
 def run(
     c: Context,
@@ -428,6 +444,7 @@ def run(
     base: str | None = None,
     branch: str | None = None,
     push: Any = None,
+    notify: list[str] | None = None,
     wait: bool = False,
     follow: Any = None,
     wait_timeout: str | None = None,
@@ -465,6 +482,7 @@ def run(
             controls=controls,
             timeout_s=limit,
             after=after,
+            notify=_notify_urls(notify),
             **git,
         ),
     )

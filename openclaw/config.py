@@ -82,6 +82,8 @@ class ExecutorConfig:
     max_concurrent: int | None = None
     #: ``worktree``: each task gets a git worktree and branch of its own; ``none``: not.
     isolation: str = "none"
+    #: Its own ``notify:`` entries (see :mod:`openclaw.notify`), as written.
+    notify: list[dict[str, Any]] = field(default_factory=list)
 
     def settings(self, agent: str, binary: str) -> AgentSettings:
         """What applies to ``agent`` on this executor: its own keys (for its own agent) over
@@ -116,6 +118,11 @@ class Config:
     exists: bool
     executors: list[ExecutorConfig]
     raw: dict[str, Any]
+
+    @property
+    def notify(self) -> list[dict[str, Any]]:
+        """The file's global ``notify:`` entries, as written (see :mod:`openclaw.notify`)."""
+        return list(self.raw.get("notify") or [])
 
     def executor(self, name: str | None) -> ExecutorConfig:
         """The executor called ``name``; with None, ``local`` or else the only one."""
@@ -373,6 +380,7 @@ def parse(text: str, path: Path, source: str = "file") -> Config:
     found = _check_values(data)
     if found:
         raise ConfigError(str(path), found[1], found[0])
+    _on_keys(data)
     # A text already found valid is not run through jsonschema again (see ValidMemo).
     memo = ValidMemo(data_dir() / MEMO, CONFIG_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
     key = digest(encoded)
@@ -382,6 +390,18 @@ def parse(text: str, path: Path, source: str = "file") -> Config:
         memo.add(key)
         memo.flush()
     return config
+
+
+def _on_keys(data: dict[Any, Any]) -> None:
+    """YAML 1.1 reads an unquoted ``on:`` key as the boolean true: in a ``notify:`` entry (the
+    only place with such a key) it is put back to ``"on"``."""
+    lists = [data.get("notify")] + [
+        e.get("notify") for e in data.get("executors") or [] if isinstance(e, dict)
+    ]
+    for entries in lists:
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and True in entry and "on" not in entry:
+                entry["on"] = entry.pop(True)
 
 
 def _too_big(path: Path) -> ConfigError:
@@ -438,6 +458,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
         "agent_args",
         "max_concurrent",
         "isolation",
+        "notify",
     }
     for index, raw in enumerate(data.get("executors", [])):
         name = raw["name"]
@@ -480,6 +501,7 @@ def build(data: dict[str, Any], path: Path, source: str, exists: bool, validate:
                 claude_path_key=claude_key,
                 max_concurrent=raw.get("max_concurrent", defaults.get("max_concurrent")),
                 isolation=raw.get("isolation", defaults.get("isolation", "none")),
+                notify=list(raw.get("notify", [])),
             )
         )
     return Config(path=path, source=source, exists=exists, executors=executors, raw=data)
@@ -492,6 +514,7 @@ _PATTERN_WORDS = {
     "starting with a letter or digit",
     "^[A-Za-z_][A-Za-z0-9_]*$": "is not a valid environment variable name: use letters, digits and '_', "
     "not starting with a digit",
+    "^https?://[^/?#\\s]+[^\\s]*$": "is not an http:// or https:// URL (with a host, and no spaces)",
 }
 
 

@@ -367,6 +367,14 @@ class Index:
         )
         return self._run(lambda db: [str(r[0]) for r in db.execute(sql, (executor, but, path))])
 
+    def notify_pending(self) -> list[str]:
+        """Ids of the tasks whose notifications are recorded pending (see :mod:`openclaw.notify`)."""
+        sql = (
+            "SELECT task_id FROM tasks WHERE record LIKE '%\"pending\"%' "
+            "AND json_extract(record, '$.notify.state') = 'pending'"
+        )
+        return self._run(lambda db: [str(r[0]) for r in db.execute(sql)])
+
     def ids(self) -> set[str]:
         """Every indexed id."""
         return self._run(lambda db: {str(r[0]) for r in db.execute("SELECT task_id FROM tasks")})

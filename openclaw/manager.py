@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
+import logging
 import math
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from openclaw import faults, schema, states
 from openclaw.config import AgentSettings, Config, ExecutorConfig
@@ -38,6 +40,28 @@ from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import Observed, Request, TaskRecord, new_record, with_fields
 from openclaw.worktree import WorktreeDirty
+
+log = logging.getLogger("openclaw")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _telling(method: Callable[Concatenate[Manager, _P], _R]) -> Callable[Concatenate[Manager, _P], _R]:
+    """A public :class:`Manager` method after which the deliveries it claimed (tasks it recorded
+    final, see :mod:`openclaw.notify`) are made, however it ends."""
+
+    @functools.wraps(method)
+    def wrapper(self: Manager, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if self._claimed:
+                self.deliver_claimed()
+
+    return wrapper
+
 
 if TYPE_CHECKING:
     from openclaw.agents.base import Agent, Controls, Launch
@@ -143,6 +167,8 @@ class Manager:
         self.store = store or TaskStore()
         self._executors: dict[str, Executor] = {}
         self._agents: dict[str, Agent] = {}
+        #: Tasks this process recorded final with deliveries to make (see deliver_claimed).
+        self._claimed: list[str] = []
 
     @property
     def config(self) -> Config:
@@ -173,6 +199,7 @@ class Manager:
         return any(e.name == name for e in self._config.executors)
 
     # -- start --------------------------------------------------------------------------
+    @_telling
     def start(
         self,
         prompt: bytes,
@@ -193,6 +220,7 @@ class Manager:
         branch: str | None = None,
         push: str | None = None,
         tree: dict[str, str] | None = None,
+        notify: list[str] | None = None,
     ) -> TaskRecord:
         """Record a new task, start its agent detached (or queue it), and return its record.
 
@@ -211,7 +239,8 @@ class Manager:
         and branch of its own, made from ``base`` (default: the workspace's HEAD) on
         ``branch`` (default ``openclaw/<short id>``); ``push`` names the remote its branch is
         pushed to when it completes; ``tree`` is an existing worktree to go on in (resume).
-        See :mod:`openclaw.worktree`.
+        See :mod:`openclaw.worktree`. ``notify`` lists webhooks told when the task ends,
+        beside the config's (see :mod:`openclaw.notify`).
 
         A start the executor knows failed is recorded ``failed`` with the
         reason and raised as :class:`StartError` carrying the task id; one cut
@@ -231,6 +260,7 @@ class Manager:
             labels=labels,
             priority=priority,
             git=dict(isolate=worktree, base=base, branch=branch, push=push, tree=tree),
+            notify=notify,
         )
         if after is not None:
             plan = dataclasses.replace(plan, dependency=self._dependency(after))
@@ -257,6 +287,7 @@ class Manager:
         labels: list[str] | None,
         priority: int,
         git: dict[str, Any] | None = None,
+        notify: list[str] | None = None,
     ) -> _Plan:
         """A task to start, checked: everything that can be refused is refused here, before
         anything is recorded."""
@@ -278,7 +309,9 @@ class Manager:
             prompt=prompt,
             cands=cands,
             labels=wanted,
-            request=Request(agent, workspace, asked, timeout_s, resume_session, **(git or {})),
+            request=Request(
+                agent, workspace, asked, timeout_s, resume_session, **(git or {}), notify=tuple(notify or ())
+            ),
             parent_id=parent_id,
             priority=priority,
         )
@@ -324,6 +357,7 @@ class Manager:
             priority=plan.priority,
             after=dependency,
             status=states.QUEUED,
+            notify_to=list(request.notify),
         )
         waiting = f"waiting for task {dependency} to complete" if dependency else "waiting for a free slot"
         queued = with_fields(
@@ -336,6 +370,7 @@ class Manager:
             self.store.create(queued)
             self._write_prompt(plan.task_id, plan.prompt)
 
+    @_telling
     def start_batch(self, tasks: list[BatchTask]) -> list[TaskRecord | OpenclawError]:
         """Start every task of a batch (``start --from``); return each one's record, or the
         error that kept it from starting (its record, if it has one, says so too).
@@ -483,6 +518,7 @@ class Manager:
         out.sort(key=lambda m: (-(m.get("priority") or 0), m["created_at"]))
         return out
 
+    @_telling
     def drain(self, first: str | None = None) -> list[str]:
         """Dispatch queued tasks to free slots, in order; return the ids dispatched.
 
@@ -630,6 +666,8 @@ class Manager:
             "model": run.model,
             "controls": run.recorded(),
         }
+        if request.notify:
+            fields["notify_to"] = list(request.notify)
         fields.update(self._isolate(cfg, backend, task_id, ws, request))
         return fields, spec, backend, the_agent
 
@@ -969,6 +1007,12 @@ class Manager:
             new = change(meta)
             if new is None:
                 return None
+            if new["status"] in states.FINAL and meta["status"] not in states.FINAL:
+                # Who is to be told, claimed by this process, in the write that makes it final.
+                due = self._notify_plan(new)
+                if due is not None:
+                    new = with_fields(new, notify=due)
+                    self._claimed.append(task_id)
             new = self._redactor(task_id).record(new)
             error = new["error"]
             if error is not None and len(error) > ERROR_CHARS:
@@ -978,7 +1022,92 @@ class Manager:
 
         return self.store.update(task_id, redacted)
 
+    # -- notifications (openclaw.notify) -----------------------------------------------------
+    def _notify_entries(self, meta: TaskRecord) -> list[dict[str, Any]]:
+        """The config's ``notify:`` entries for the task: the file's, then its executor's."""
+        try:
+            config = self.config
+        except OpenclawError:
+            return []
+        entries = config.notify
+        with contextlib.suppress(OpenclawError):
+            entries += config.executor(meta["executor"]).notify
+        return entries
+
+    def _notify_plan(self, meta: TaskRecord) -> dict[str, Any] | None:
+        from openclaw import notify
+
+        return notify.plan(meta, notify.targets(meta, self._notify_entries(meta)))
+
+    def deliver_claimed(self) -> None:
+        """Make the deliveries this process claimed when it recorded tasks final."""
+        while self._claimed:
+            self._deliver(self._claimed.pop(0))
+
+    def _deliver(self, task_id: str) -> None:
+        """Tell the targets of a task whose deliveries this process holds; record each outcome."""
+        from openclaw import notify
+
+        try:
+            meta = self.store.read(task_id)
+        except OpenclawError:
+            return
+        if not notify.mine(meta.get("notify")):
+            return
+        found = notify.targets(meta, self._notify_entries(meta))
+        outcomes = notify.deliver(meta, found, notify.body_of(meta))
+        for item in outcomes:
+            log.info("task %s %s: told %s: %s", task_id, meta["status"], item["to"], item["outcome"])
+
+        def done(m: TaskRecord) -> TaskRecord | None:
+            held = m.get("notify")
+            if not notify.mine(held):
+                return None
+            return with_fields(m, notify=dict(held or {}, state="done", claim=None, deliveries=outcomes))
+
+        with contextlib.suppress(UnknownTaskError):
+            self._update(task_id, done)
+
+    def redeliver(self, meta: TaskRecord) -> TaskRecord:
+        """Take over the pending deliveries of ``meta`` whose process is gone (a crash between
+        recording the final state and telling), and make them; the record after."""
+        from openclaw import notify
+
+        if not notify.orphaned(meta.get("notify")):
+            return meta
+
+        def take(m: TaskRecord) -> TaskRecord | None:
+            held = m.get("notify")
+            if not notify.orphaned(held):
+                return None
+            return with_fields(m, notify=dict(held or {}, claim=notify.claim()))
+
+        try:
+            taken = self._update(meta["task_id"], take)
+        except UnknownTaskError:
+            return meta
+        if not notify.mine(taken.get("notify")):
+            return taken
+        self._deliver(meta["task_id"])
+        return self.store.read(meta["task_id"])
+
+    def redeliver_all(self) -> int:
+        """:meth:`redeliver` every finished task whose deliveries are pending; how many."""
+        import sqlite3
+
+        try:
+            pending = self.store.index.notify_pending()
+        except (sqlite3.Error, OSError):
+            return 0
+        for task_id in pending:
+            with contextlib.suppress(OpenclawError):
+                meta = self.store.read(task_id)
+                if meta["status"] in states.FINAL:
+                    self.redeliver(meta)
+        return len(pending)
+
     # -- observe --------------------------------------------------------------------------
+    @_telling
     def refresh(self, metas: list[TaskRecord], drop_vanished: bool = False) -> list[Observed]:
         """Bring the active tasks among ``metas`` up to date; return each record, updated, beside
         what observing it found (None for a task that was not observed: a final one).
@@ -1160,6 +1289,10 @@ class Manager:
         view = self.refresh([self.store.read(task_id)])[0]
         if view.record["status"] == states.QUEUED and self._drain_quietly():
             view = self.refresh([self.store.read(task_id)])[0]
+        told = view.record.get("notify") or {}
+        if view.record["status"] in states.FINAL and told.get("state") == "pending":
+            # Told just now (by this refresh), or its teller died: the record as it is after.
+            view = view._replace(record=self.redeliver(self.store.read(task_id)))
         return view
 
     def _drain_quietly(self) -> list[str]:
@@ -1235,6 +1368,7 @@ class Manager:
         return views, bad
 
     # -- kill and cleanup -------------------------------------------------------------------
+    @_telling
     def kill(self, ref: str, grace: float = DEFAULT_GRACE_S) -> tuple[TaskRecord, bool]:
         """Kill the task's processes; return its record and whether this call killed it.
 
@@ -1328,6 +1462,7 @@ class Manager:
         check_grace(grace)
         return procs.kill_task_processes(None, None, check_task_id(task_id), grace)
 
+    @_telling
     def cleanup(
         self, ref: str, force: bool = False, grace: float = DEFAULT_GRACE_S, delete_branch: bool = False
     ) -> tuple[str, list[str]]:
@@ -1641,8 +1776,11 @@ class Manager:
             if meta["status"] == states.QUEUED:
                 self._drain_quietly()
             meta = self.refresh([self.store.read(meta["task_id"])])[0].record
+        if (meta.get("notify") or {}).get("state") == "pending":
+            meta = self.redeliver(self.store.read(meta["task_id"]))
         return meta
 
+    @_telling
     def resume(
         self,
         ref: str,

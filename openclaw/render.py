@@ -140,6 +140,7 @@ def task_detail(view: Observed) -> str:
         ("workspace", meta["workspace"]),
         ("repository", (meta.get("worktree") or {}).get("repo") or ""),
         ("changes", worktree_summary(meta) or ""),
+        ("notified", notify_summary(meta) or ""),
         ("prompt", short(meta["prompt"], 72)),
         ("max turns", meta["max_turns"]),
         ("created", meta["created_at"]),
@@ -161,6 +162,13 @@ def task_detail(view: Observed) -> str:
 def worktree_summary(meta: TaskRecord) -> str | None:
     """The one line ``status`` shows of a worktree task's branch, change and push."""
     from openclaw.worktree import summary
+
+    return summary(meta)
+
+
+def notify_summary(meta: TaskRecord) -> str | None:
+    """The one line ``status`` shows of who was told that the task ended, and how it went."""
+    from openclaw.notify import summary
 
     return summary(meta)
 

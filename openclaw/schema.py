@@ -60,6 +60,9 @@ def _describe(error: Any) -> str:
     if kind == "enum":
         choices = " | ".join(str(v) for v in error.validator_value)
         return f"{error.instance!r} is not one of: {choices}"
+    if kind == "oneOf" and all("required" in alt for alt in error.validator_value):
+        keys = [k for alt in error.validator_value for k in alt["required"]]
+        return f"needs exactly one of the keys: {', '.join(keys)} (each goes with its own keys only)"
     return str(error.message)
 
 

@@ -79,6 +79,8 @@ class TaskRecord(_Required, total=False):
     worktree: dict[str, str] | None
     changes: dict[str, Any] | None
     push: dict[str, Any] | None
+    notify_to: list[str]
+    notify: dict[str, Any] | None
 
 
 #: Every key a record may hold.
@@ -108,6 +110,7 @@ def new_record(
     status: str = states.PENDING,
     worktree: dict[str, str] | None = None,
     push: dict[str, Any] | None = None,
+    notify_to: list[str] | None = None,
 ) -> TaskRecord:
     """The record of a task about to be started: ``pending``, nothing launched yet.
 
@@ -157,6 +160,8 @@ def new_record(
         record["worktree"] = dict(worktree)
     if push:
         record["push"] = dict(push)
+    if notify_to:
+        record["notify_to"] = list(notify_to)
     return record
 
 
@@ -181,6 +186,8 @@ class Request:
     push: str | None = None
     #: An existing worktree to go on in (``resume`` of a worktree task): the record's ``worktree``.
     tree: dict[str, str] | None = None
+    #: Webhooks to tell when the task ends (``--notify``), beside the config's.
+    notify: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The ``request`` field of a record."""
@@ -198,6 +205,7 @@ class Request:
             "branch": self.branch,
             "push": self.push,
             "tree": self.tree,
+            "notify": list(self.notify) or None,
         }
         out.update({k: v for k, v in more.items() if v is not None})
         return out
@@ -222,6 +230,7 @@ class Request:
             branch=data.get("branch"),
             push=data.get("push"),
             tree=data.get("tree"),
+            notify=tuple(data.get("notify") or ()),
         )
 
 

@@ -996,6 +996,27 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
 
 @command(
     help={
+        "interval": "seconds between two looks at the tasks (default 2)",
+        "log": "append the log to this file instead of stderr",
+        "print_unit": "print a systemd user unit that runs this serve, and exit",
+    }
+)
+def serve(c: Context, interval: str | None = None, log: str | None = None, print_unit: bool = False) -> None:
+    """Watch every task until stopped: refresh, drain the queue, send notifications (optional)."""
+    from openclaw import serve as supervisor
+
+    every = supervisor.DEFAULT_INTERVAL_S if interval is None else _seconds(interval, "--interval", 0)
+    if print_unit:
+        config = c.config.get("openclaw", {}).get("config") if "openclaw" in c.config else None
+        sys.stdout.write(supervisor.unit(every if interval is not None else None, config))
+        return
+    server = supervisor.Server(_manager(c), every)
+    supervisor.configure_logging(log)
+    server.run()
+
+
+@command(
+    help={
         "json": "print the ids dispatched as a JSON array",
         "quiet": "print nothing (the launcher's hook uses it)",
     }
@@ -1091,6 +1112,7 @@ COMMANDS = [
     apply,
     push,
     dashboard,
+    serve,
     drain,
     doctor,
     executors,

@@ -1295,6 +1295,18 @@ class Manager:
             view = view._replace(record=self.redeliver(self.store.read(task_id)))
         return view
 
+    @_telling
+    def watch(self) -> list[Observed]:
+        """One look at every active and queued task (a batch per executor: one round trip per
+        host), the queue drained into what it freed, and the notifications of tasks whose teller
+        died made: what ``serve`` does every interval. The tasks looked at, up to date."""
+        from openclaw.index import ACTIVE_OR_WAITING
+
+        rows, _ = self.store.catalogue(set(ACTIVE_OR_WAITING))
+        views = self._live(rows)
+        self.redeliver_all()
+        return views
+
     def _drain_quietly(self) -> list[str]:
         """Let the queue flow (at every command that refreshes tasks); the ids dispatched. A
         launch that fails is in its own record, and never fails the command that drained it."""

@@ -1,0 +1,185 @@
+"""``openclaw-agent serve``: an optional foreground supervisor, pueue's daemon for this tool.
+
+Every interval it looks at every active and queued task (one batch per
+executor: one round trip per host), lets the queue flow into what that freed,
+and tells the notification targets of tasks that ended (and of tasks whose
+teller died: see :mod:`openclaw.notify`). Nothing depends on it: every
+command does the same for the tasks it looks at. One ``serve`` per task store
+(an flock on ``tasks/.serve.lock``, which holds its pid); SIGTERM or Ctrl-C
+ends it within a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from openclaw.errors import OpenclawError, UsageError
+
+if TYPE_CHECKING:
+    from openclaw.manager import Manager
+
+log = logging.getLogger("openclaw")
+#: States a task leaves the watch in (after it was logged once).
+FINAL_SHOWN = frozenset({"completed", "failed", "killed", "lost"})
+
+#: Seconds between two looks, unless ``--interval`` says otherwise.
+DEFAULT_INTERVAL_S = 2.0
+#: How long a stop waits for a look under way before it leaves it behind.
+STOP_WAIT_S = 0.8
+#: Between two looks, how often the exit files of this machine's running tasks are checked:
+#: one that appears brings the next look forward (a stat each, no process).
+EXIT_CHECK_S = 0.2
+#: The lock file, beside the records.
+LOCK_NAME = ".serve.lock"
+
+UNIT = """\
+# openclaw-agent serve as a systemd user service:
+#   mkdir -p ~/.config/systemd/user
+#   openclaw-agent serve --print-unit > ~/.config/systemd/user/openclaw-agent.service
+#   systemctl --user daemon-reload && systemctl --user enable --now openclaw-agent
+#   journalctl --user -u openclaw-agent -f      # its log
+[Unit]
+Description=openclaw-agent serve: watches tasks, drains the queue, sends notifications
+After=network-online.target
+
+[Service]
+ExecStart={exe} serve{args}
+Restart=on-failure
+RestartSec=5
+KillSignal=SIGTERM
+TimeoutStopSec=5
+
+[Install]
+WantedBy=default.target
+"""
+
+
+class AlreadyServing(OpenclawError):
+    """Another ``serve`` holds the task store."""
+
+
+def unit(interval: float | None, config: str | None) -> str:
+    """The systemd user unit that runs this ``serve`` (this interpreter, this config)."""
+    exe = f"{sys.executable} -m openclaw"
+    args = f" --interval {interval:g}" if interval else ""
+    if config:
+        exe += f" --config {config}"
+    return UNIT.format(exe=exe, args=args)
+
+
+class Server:
+    """One ``serve``: holds the store's lock, and looks every ``interval`` seconds until stopped."""
+
+    def __init__(self, manager: Manager, interval: float = DEFAULT_INTERVAL_S) -> None:
+        if not interval > 0 or interval > 86400:
+            raise UsageError(f"--interval must be more than 0 and at most a day, not {interval:g}")
+        self.manager = manager
+        self.interval = interval
+        self.stop = threading.Event()
+        self._fd: int | None = None
+        self._seen: dict[str, str] = {}
+        #: The ``rc`` files of the local tasks running at the last look.
+        self._exits: list[str] = []
+
+    def hold(self) -> None:
+        """Take the store's serve lock, or say which process holds it."""
+        root = self.manager.store.root
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        path = os.path.join(root, LOCK_NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyServing(
+                f"another serve (pid {holder}) is watching {root}",
+                f"stop it first (kill {holder}), or use that one",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def run(self) -> None:
+        """Look, wait, look again, until SIGTERM, SIGINT or :attr:`stop`."""
+        self.hold()
+        previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+        log.info("serve: watching %s every %gs (pid %d)", self.manager.store.root, self.interval, os.getpid())
+        worker = threading.Thread(target=self._loop, name="openclaw-serve", daemon=True)
+        try:
+            worker.start()
+            while not self.stop.wait(0.1):
+                if not worker.is_alive():
+                    break
+            worker.join(STOP_WAIT_S)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.release()
+            log.info("serve: stopped")
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            began = time.monotonic()
+            try:
+                self.cycle()
+            except OpenclawError as exc:
+                log.warning("serve: %s", exc.one_line())
+            except Exception:  # a look that failed must not end the supervisor
+                log.exception("serve: a look failed")
+            self._pause(began + self.interval)
+
+    def _pause(self, until: float) -> None:
+        """Wait until ``until`` (monotonic), or until a local task's exit file appears."""
+        while not self.stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, EXIT_CHECK_S))
+            if any(os.path.exists(p) for p in self._exits):
+                return
+
+    def cycle(self) -> None:
+        """One look (:meth:`Manager.watch`), logging what changed since the last."""
+        views = self.manager.watch()
+        now = {v.record["task_id"]: v.status for v in views}
+        store = self.manager.store
+        self._exits = [
+            str(store.file(v.record["task_id"], "rc"))
+            for v in views
+            if v.record["executor_type"] == "local" and v.record["status"] == "running"
+        ]
+        for task_id, status in now.items():
+            if self._seen.get(task_id) != status:
+                log.info("task %s %s", task_id, status)
+        self._seen = {k: v for k, v in now.items() if v not in FINAL_SHOWN}
+
+
+def configure_logging(path: str | None) -> None:
+    """``serve``'s log: one line per event, to ``path`` (appended) or stderr."""
+    handler: logging.Handler
+    if path:
+        fd = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handler = logging.StreamHandler(os.fdopen(fd, "a", buffering=1, encoding="utf-8"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("openclaw")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

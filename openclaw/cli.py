@@ -994,6 +994,15 @@ def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> Non
         return
 
 
+@command(help={})
+def mcp(c: Context) -> None:
+    """Serve the commands as MCP tools on stdin/stdout, for an AI client (Claude Code, ...)."""
+    from openclaw import mcp_server
+
+    config = c.config.get("openclaw", {}).get("config") if "openclaw" in c.config else None
+    mcp_server.run(config)
+
+
 @command(
     help={
         "interval": "seconds between two looks at the tasks (default 2)",
@@ -1113,6 +1122,7 @@ COMMANDS = [
     push,
     dashboard,
     serve,
+    mcp,
     drain,
     doctor,
     executors,

@@ -1695,6 +1695,22 @@ class Manager:
         secrets = self._secrets(meta)
         return meta, [self._redact(line, secrets) for line in out]
 
+    def entries_from(
+        self, ref: str, offset: int = 0, source: str = "stdout", limit: int = 200
+    ) -> tuple[TaskRecord, list[Entry], int]:
+        """The task's normalised output entries from byte ``offset`` of ``source`` on: at most
+        ``limit`` whole lines of output; the record, the entries and the offset to read from
+        next. Reading again from that offset gives what came after: an incremental ``logs``."""
+        if offset < 0 or limit < 1:
+            raise UsageError(f"offset must be 0 or more and limit at least 1, not {offset} and {limit}")
+        meta = self.refresh([self.get(ref)])[0].record
+        data, _ = self._read(meta, source)(meta, offset)
+        lines = data.split(b"\n")[:-1][:limit]  # an unfinished last line waits for the next read
+        used = sum(len(line) + 1 for line in lines)
+        secrets = self._secrets(meta)
+        shown = [self._redact(line, secrets) for line in lines]
+        return meta, self.entries(meta, shown, transcript=source == "transcript"), offset + used
+
     def tail_entries(self, ref: str, count: int, source: str = "stdout") -> tuple[TaskRecord, list[Entry]]:
         """The task's record and its last ``count`` normalised output entries."""
         want = count * 2 + 8

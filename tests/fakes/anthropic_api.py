@@ -16,6 +16,8 @@ script.  Each script entry is one of::
     {"error": {"status": 400, "type": "invalid_request_error",
                "message": "..."}}                       # HTTP error reply
     {"delay": 1.5, ...}                                 # sleep before replying
+    lambda body: {...}                                  # (Python use) one of the above,
+                                                        # made from the request body
 
 When the script is exhausted, main requests get ``{"text": "Done."}``.
 
@@ -173,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = (body.get("model") if isinstance(body, dict) else None) or DEFAULT_MODEL
         stream = bool(isinstance(body, dict) and body.get("stream"))
         entry = self.server.owner._next_entry() if main else {"text": "Fake side reply"}
+        if callable(entry):  # a reply that depends on the request (e.g. on a tool's result)
+            entry = entry(body)
         if entry.get("delay"):
             time.sleep(float(entry["delay"]))
         if "error" in entry:
@@ -310,14 +314,14 @@ class FakeAnthropicServer:
 
     def __init__(
         self,
-        script: list[dict[str, Any]] | None = None,
+        script: list[Any] | None = None,
         port: int = 0,
         verbose: bool = False,
         is_main: Callable[[Any], bool] | None = None,
     ):
         """``is_main(body)`` decides which POST /v1/messages requests consume the
         script; the default takes those that offer tools (the agent loop)."""
-        self.script: list[dict[str, Any]] = list(script or [])
+        self.script: list[Any] = list(script or [])
         self.is_main = is_main or _is_main_request
         self.port = port
         self.verbose = verbose
@@ -328,7 +332,7 @@ class FakeAnthropicServer:
         self._thread: threading.Thread | None = None
 
     # -- script -----------------------------------------------------------
-    def _next_entry(self) -> dict[str, Any]:
+    def _next_entry(self) -> Any:
         with self.lock:
             if self._pos < len(self.script):
                 entry = self.script[self._pos]

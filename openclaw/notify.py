@@ -164,6 +164,12 @@ def _post(item: dict[str, Any], target: Target, meta: TaskRecord, body: bytes) -
     import urllib.error
     import urllib.request
 
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is an answer like any other non-2xx: the body goes only where it was sent."""
+
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     from openclaw import __version__
 
     headers = {
@@ -178,13 +184,14 @@ def _post(item: dict[str, Any], target: Target, meta: TaskRecord, body: bytes) -
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
     error = None
     attempts = int(item.get("attempts") or 0)
+    opener = urllib.request.build_opener(NoRedirect)
     for n in range(TRIES):
         if n:
             time.sleep(BACKOFF_S * 2 ** (n - 1))
         attempts += 1
         request = urllib.request.Request(str(target.webhook), data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            with opener.open(request, timeout=TIMEOUT_S) as response:
                 code = response.status
         except urllib.error.HTTPError as exc:
             code = exc.code

@@ -85,6 +85,8 @@ COPY_MIN_INTERVAL_S = 0.2
 COPY_MAX_INTERVAL_S = 2.0
 #: How many trailing lines of the container's output are read to find the result event.
 RESULT_TAIL_LINES = 20
+#: How often an empty answer of ``cp`` (no archive, exit 0) is asked again.
+EMPTY_COPY_TRIES = 3
 #: A container still "created" (never started) this long after its task was made is a
 #: ``run -d`` that was interrupted between create and start (Ctrl-C, kill -9): it is removed.
 CREATED_STUCK_S = 30.0
@@ -615,10 +617,22 @@ class ContainerExecutor(Executor):
     def _copy_out(self, meta: TaskRecord, path: str) -> bytes:
         """The whole of file ``path`` in the task's container (empty while it does not exist)."""
         name = self._name(meta)
-        try:
-            call = self.rt.call("cp", f"{name}:{path}", "-")
-        except RuntimeUnavailable as exc:
-            raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+        for attempt in range(EMPTY_COPY_TRIES):
+            try:
+                call = self.rt.call("cp", f"{name}:{path}", "-")
+            except RuntimeUnavailable as exc:
+                raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+            # Under load, docker's cp (through podman's API service) now and then answers with no
+            # archive at all, successfully: that says nothing of the file. Ask again.
+            if call.code != 0 or call.out or attempt == EMPTY_COPY_TRIES - 1:
+                break
+            time.sleep(0.05 * (attempt + 1))
+        if call.code == 0 and not call.out:
+            if meta["status"] not in states.FINAL:
+                return b""  # the next poll asks again
+            raise ExecutorError(
+                self.config.name, f"cannot read {path} in {name}: {self.runtime} cp gave no archive"
+            )
         if call.code != 0:
             if call.says(GONE):
                 raise ExecutorError(self.config.name, f"container {name} is gone, and {path} with it")

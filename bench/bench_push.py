@@ -199,23 +199,17 @@ def bench_idle(tmp: Path, idle_s: float) -> list[fleet.Row]:
         _, proc = fleet.run([oc, "start", "--from", str(batch)], env, tmp)
         task_ids = [json.loads(line)["task_id"] for line in proc.stdout.splitlines()]
         time.sleep(3)  # the agents settle into their sleep
-        began = time.perf_counter()
-        listing = subprocess.Popen([oc, "list", "--status", "running", "--json"], env=env, cwd=tmp,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
-        import psutil
+        import resource
 
-        ps = psutil.Process(listing.pid)
-        cpu = 0.0
-        while listing.poll() is None:
-            try:
-                t = ps.cpu_times()
-                cpu = t.user + t.system
-            except psutil.Error:
-                break
-            time.sleep(0.005)
-        out, _ = listing.communicate()
-        running = len(json.loads(out))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        began = time.perf_counter()
+        _, listing = fleet.run([oc, "list", "--status", "running", "--json"], env, tmp)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        running = len(json.loads(listing.stdout))
         one_look = time.perf_counter() - began
+        if PROFILE:
+            profile_watch(env)
         log(f"idle: {running} running; serve for {idle_s:g} s")
         serve = start_serve(env, tmp, tmp / "serve-idle.log")
         try:
@@ -242,6 +236,52 @@ def bench_idle(tmp: Path, idle_s: float) -> list[fleet.Row]:
         for s in servers:
             s.stop()
         fleet.remove_tree(scratch)
+
+
+PROFILE = False
+
+
+def profile_watch(env: dict[str, str]) -> None:
+    """Ten of serve's looks in this process, under cProfile (``--profile``)."""
+    import cProfile
+    import pstats
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        from openclaw.config import load
+        from openclaw.manager import Manager
+
+        manager = Manager(lambda: load(None))
+        manager.watch()
+        prof = cProfile.Profile()
+        t0 = time.process_time()
+        prof.enable()
+        for _ in range(10):
+            manager.watch()
+        prof.disable()
+        log(f"profile: {(time.process_time() - t0) / 10 * 1000:.1f} ms CPU per look")
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+        # One host's observation, in this thread.
+        from openclaw.index import ACTIVE_OR_WAITING
+
+        rows, _ = manager.store.catalogue(set(ACTIVE_OR_WAITING), "host0")
+        metas = manager.store.records_of(rows)
+        backend = manager.executor_for("host0", "ssh")
+        prof = cProfile.Profile()
+        t0 = time.process_time()
+        prof.enable()
+        for _ in range(10):
+            backend.observe(metas)
+        prof.disable()
+        log(
+            f"profile: {(time.process_time() - t0) / 10 * 1000:.1f} ms CPU per observe of {len(metas)} on host0"
+        )
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # -- mcp ---------------------------------------------------------------------------------------
@@ -297,7 +337,10 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=BENCHES)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--idle-s", type=float, default=60.0)
+    parser.add_argument("--profile", action="store_true", help="idle: profile ten looks in process")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     rows: list[fleet.Row] = []
     with tempfile.TemporaryDirectory(prefix="oc-bench-push-") as name:
         tmp = Path(name)

@@ -64,6 +64,8 @@ def _telling(method: Callable[Concatenate[Manager, _P], _R]) -> Callable[Concate
 
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from openclaw.agents.base import Agent, Controls, Launch
     from openclaw.agents.entries import Entry
     from openclaw.batch import BatchTask
@@ -169,6 +171,8 @@ class Manager:
         self._agents: dict[str, Agent] = {}
         #: Tasks this process recorded final with deliveries to make (see deliver_claimed).
         self._claimed: list[str] = []
+        #: The threads that observe several executors at once (made at the first such look).
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def config(self) -> Config:
@@ -1157,9 +1161,10 @@ class Manager:
                 self.executor_for(name, batch[0]["executor_type"])
             except OpenclawError:
                 pass  # _observe reports it
-        with ThreadPoolExecutor(max_workers=min(16, len(by_executor))) as pool:
-            futures = {name: pool.submit(self._observe, name, batch) for name, batch in by_executor.items()}
-            return {name: future.result() for name, future in futures.items()}
+        if self._pool is None:  # kept for the next look (serve looks every few seconds)
+            self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="openclaw-observe")
+        futures = {name: self._pool.submit(self._observe, name, batch) for name, batch in by_executor.items()}
+        return {name: future.result() for name, future in futures.items()}
 
     def _observe(self, name: str, batch: list[TaskRecord]) -> dict[str, Observation]:
         try:

@@ -66,6 +66,8 @@ CACHE = ".cache"
 MEMO = "validated"
 #: Digests the validation memo keeps (the most recent): records read from their files.
 MEMO_LIMIT = 1024
+#: How many records a store keeps parsed, to skip re-reading a file that has not changed.
+RECENT_LIMIT = 4096
 #: Prefixes of the staging directory of a task being created, and of one being deleted.
 STAGING = ".new-"
 TRASH = ".trash-"
@@ -142,6 +144,8 @@ class TaskStore:
         # The index answers for finished records: the memo need only cover the ones in flight.
         self._memo = ValidMemo(root / CACHE / MEMO, META_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
         self._index: Index | None = None
+        #: Records read lately, with the inode, time and size of their file then.
+        self._recent: dict[str, tuple[tuple[int, int, int], TaskRecord]] = {}
 
     @property
     def root(self) -> Path:
@@ -272,7 +276,23 @@ class TaskStore:
         :class:`CorruptRecordError` when there is one but its record is
         missing, cannot be parsed or is invalid.
         """
-        return self._parse(task_id, self._raw(task_id))
+        try:
+            st = os.stat(self.path(task_id) / META)
+        except OSError:
+            st = None
+        if st is not None:
+            # A record is replaced by rename, never rewritten in place: the same inode, time
+            # and size is the same record (a long-lived process reads its tasks every look).
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            hit = self._recent.get(task_id)
+            if hit is not None and hit[0] == stamp:
+                return as_record(dict(hit[1]))
+        meta = self._parse(task_id, self._raw(task_id))
+        if st is not None:
+            if len(self._recent) >= RECENT_LIMIT:
+                self._recent.clear()
+            self._recent[task_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), meta)
+        return meta
 
     def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> TaskRecord:
         try:

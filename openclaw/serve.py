@@ -34,8 +34,9 @@ FINAL_SHOWN = frozenset({"completed", "failed", "killed", "lost"})
 DEFAULT_INTERVAL_S = 2.0
 #: How long a stop waits for a look under way before it leaves it behind.
 STOP_WAIT_S = 0.8
-#: Between two looks, how often the exit files of this machine's running tasks are checked:
-#: one that appears brings the next look forward (a stat each, no process).
+#: Between two looks, how often the exit files of this machine's running tasks and the records
+#: directory are checked: an exit file that appears, or a new task, brings the next look
+#: forward (a stat each, no process).
 EXIT_CHECK_S = 0.2
 #: The lock file, beside the records.
 LOCK_NAME = ".serve.lock"
@@ -88,6 +89,8 @@ class Server:
         self._seen: dict[str, str] = {}
         #: The ``rc`` files of the local tasks running at the last look.
         self._exits: list[str] = []
+        #: The records directory's mtime at the last look: a new task changes it.
+        self._listed: int | None = None
 
     def hold(self) -> None:
         """Take the store's serve lock, or say which process holds it."""
@@ -151,11 +154,18 @@ class Server:
             if left <= 0:
                 return
             self.stop.wait(min(left, EXIT_CHECK_S))
-            if any(os.path.exists(p) for p in self._exits):
+            if any(os.path.exists(p) for p in self._exits) or self._stamp() != self._listed:
                 return
+
+    def _stamp(self) -> int | None:
+        try:
+            return os.stat(self.manager.store.root).st_mtime_ns
+        except OSError:
+            return None
 
     def cycle(self) -> None:
         """One look (:meth:`Manager.watch`), logging what changed since the last."""
+        self._listed = self._stamp()
         views = self.manager.watch()
         now = {v.record["task_id"]: v.status for v in views}
         store = self.manager.store

@@ -493,7 +493,14 @@ class SSHExecutor(Executor):
             for m in metas
         )
         values: dict[str, str | int] = {"out_max": RESULT_TAIL_BYTES, "err_max": STDERR_TAIL_BYTES}
-        script = self._script("observe", values=values, pre=taskprocs(), tail=calls)
+        # The frames go to a private file first and come back in one write: printed as made,
+        # they are hundreds of small SSH packets, each costing this side CPU to decrypt.
+        tail = (
+            'buf=$(mktemp "$root/.observe.XXXXXX" 2>/dev/null) || buf=\n'
+            'if [ -n "$buf" ]; then\n{\n' + calls + '} >"$buf"\ncat "$buf"\nrm -f "$buf"\n'
+            "else\n" + calls + "fi\n"
+        )
+        script = self._script("observe", values=values, pre=taskprocs(), tail=tail)
         timeout = self.session.connect_timeout + 30 + len(metas) * 0.5
         try:
             found = observations(self.session.run(script, timeout))

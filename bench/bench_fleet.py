@@ -397,7 +397,7 @@ def bench_drain(tmp: Path, runs: int, budget: float) -> list[Row]:
 
 
 def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
-    from sshd_harness import Sshd, ensure_login_user, keygen, scratch_dir
+    from sshd_harness import Sshd, ensure_login_user, scratch_dir
 
     user = ensure_login_user()
     scratch = scratch_dir(Path("/tmp/openclaw-ssh-tests") / f"bench-fleet-{uuid.uuid4().hex}", user)
@@ -411,29 +411,7 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
     rows: list[Row] = []
     servers: list[Sshd] = []
     try:
-        key = keygen(tmp / "id_ed25519_fleet")
-        authorized = scratch / "authorized_keys"
-        authorized.write_text(key.with_suffix(".pub").read_text())
-        authorized.chmod(0o644)
-        executors = []
-        known = ""
-        for i in range(FROM_HOSTS):  # four hosts: four sshd, each on its own loopback port
-            sshd = Sshd(scratch / f"sshd{i}", authorized, log_level="ERROR").start()
-            servers.append(sshd)
-            known += sshd.known_hosts_line()
-            executors.append(
-                {
-                    "name": f"host{i}",
-                    "type": "ssh",
-                    "host": "127.0.0.1",
-                    "port": sshd.port,
-                    "user": user.pw_name,
-                    "key_path": str(key),
-                    "claude_path": str(FAKE_CLAUDE),
-                    "remote_root": str(scratch / f"tasks{i}"),
-                }
-            )
-        (home / ".ssh" / "known_hosts").write_text(known)
+        executors = ssh_hosts(tmp, scratch, home, FROM_HOSTS, servers)
         cfg = home / ".config" / "openclaw" / "coding-agent.yaml"
         cfg.parent.mkdir(parents=True, mode=0o700)
         cfg.write_text(json.dumps({"executors": executors}))
@@ -496,6 +474,37 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
         remove_tree(scratch)
         remove_tree(home)
     return rows
+
+
+def ssh_hosts(tmp: Path, scratch: Path, home: Path, count: int, servers: list[Any]) -> list[dict[str, Any]]:
+    """``count`` SSH hosts for the user at ``home``: a key of its own, an sshd each on its own
+    loopback port (appended to ``servers`` as it starts, for the caller to stop), their host
+    keys known; as executors ``host0``... of the fake claude."""
+    from sshd_harness import Sshd, ensure_login_user, keygen
+
+    user = ensure_login_user()
+    key = keygen(tmp / f"id_ed25519_{uuid.uuid4().hex[:8]}")
+    authorized = scratch / "authorized_keys"
+    authorized.write_text(key.with_suffix(".pub").read_text())
+    authorized.chmod(0o644)
+    executors = []
+    for i in range(count):
+        sshd = Sshd(scratch / f"sshd{i}", authorized, log_level="ERROR").start()
+        servers.append(sshd)
+        executors.append(
+            {
+                "name": f"host{i}",
+                "type": "ssh",
+                "host": "127.0.0.1",
+                "port": sshd.port,
+                "user": user.pw_name,
+                "key_path": str(key),
+                "claude_path": str(FAKE_CLAUDE),
+                "remote_root": str(scratch / f"tasks{i}"),
+            }
+        )
+    (home / ".ssh" / "known_hosts").write_text("".join(s.known_hosts_line() for s in servers))
+    return executors
 
 
 def stop_ssh_tasks(oc: str, env: dict[str, str], cwd: Path, task_ids: list[str]) -> None:

@@ -152,7 +152,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def bench_idle(tmp: Path, idle_s: float) -> list[fleet.Row]:
-    from sshd_harness import Sshd, ensure_login_user, keygen, scratch_dir
+    from sshd_harness import Sshd, ensure_login_user, scratch_dir
 
     user = ensure_login_user()
     scratch = scratch_dir(Path("/tmp/openclaw-ssh-tests") / f"bench-push-{uuid.uuid4().hex}", user)
@@ -163,28 +163,7 @@ def bench_idle(tmp: Path, idle_s: float) -> list[fleet.Row]:
     servers: list[Sshd] = []
     task_ids: list[str] = []
     try:
-        key = keygen(tmp / "id_ed25519_push")
-        authorized = scratch / "authorized_keys"
-        authorized.write_text(key.with_suffix(".pub").read_text())
-        authorized.chmod(0o644)
-        executors, known = [], ""
-        for i in range(IDLE_HOSTS):
-            sshd = Sshd(scratch / f"sshd{i}", authorized, log_level="ERROR").start()
-            servers.append(sshd)
-            known += sshd.known_hosts_line()
-            executors.append(
-                {
-                    "name": f"host{i}",
-                    "type": "ssh",
-                    "host": "127.0.0.1",
-                    "port": sshd.port,
-                    "user": user.pw_name,
-                    "key_path": str(key),
-                    "claude_path": str(fleet.FAKE_CLAUDE),
-                    "remote_root": str(scratch / f"tasks{i}"),
-                }
-            )
-        (home / ".ssh" / "known_hosts").write_text(known)
+        executors = fleet.ssh_hosts(tmp, scratch, home, IDLE_HOSTS, servers)
         configure(home, {"executors": executors})
         batch = tmp / "idle.jsonl"
         with batch.open("w") as fh:
@@ -275,9 +254,8 @@ def profile_watch(env: dict[str, str]) -> None:
         for _ in range(10):
             backend.observe(metas)
         prof.disable()
-        log(
-            f"profile: {(time.process_time() - t0) / 10 * 1000:.1f} ms CPU per observe of {len(metas)} on host0"
-        )
+        per = (time.process_time() - t0) / 10 * 1000
+        log(f"profile: {per:.1f} ms CPU per observe of {len(metas)} on host0")
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     finally:
         os.environ.clear()

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import Env, console_script
+from real_agents_harness import _claude_offline as claude_offline
 from test_fake_claude_fidelity import REAL_CLAUDE, FakeAnthropicServer
 
 
@@ -211,16 +212,7 @@ def test_the_real_claude_code_as_the_brain_dispatches_a_task_through_mcp_and_rea
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     with FakeAnthropicServer(script) as api:
-        env = dict(
-            oc.env,
-            ANTHROPIC_BASE_URL=api.base_url,
-            ANTHROPIC_API_KEY="sk-fake-test",
-            DISABLE_AUTOUPDATER="1",
-            DISABLE_TELEMETRY="1",
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-            DISABLE_ERROR_REPORTING="1",
-            TMPDIR=str(tmp),
-        )
+        env = dict(oc.env, **claude_offline(tmp, api.base_url), TMPDIR=str(tmp))
         proc = subprocess.run(
             [
                 str(REAL_CLAUDE), "-p", "--output-format", "stream-json", "--verbose",

@@ -529,6 +529,15 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _session_leader(pid: int) -> bool:
+    """Whether ``pid`` leads its own session; False for a child that already exited (the real
+    CLI starts short-lived helpers too, which may be gone between listing and asking)."""
+    try:
+        return os.getsid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -557,7 +566,7 @@ def _signal_scenario(exe: str, env: Env, sig: int) -> list[tuple[Any, ...]]:
             deadline = time.time() + 20
             while time.time() < deadline and not tool_pids:
                 time.sleep(0.1)
-                tool_pids = [p for p in _children(proc.pid) if os.getsid(p) == p]
+                tool_pids = [p for p in _children(proc.pid) if _session_leader(p)]
             assert tool_pids, "the Bash tool never started in its own session"
             # Give the CLI time to be waiting on the tool (under load, 0.3 s was not always
             # enough: a SIGINT before that ended the real CLI with 0 and no result event).

@@ -85,15 +85,24 @@ def read_batch(path: str) -> list[BatchTask]:
 
 
 def _line(raw: bytes, where: str, base: Path) -> BatchTask:
-    from openclaw.durations import parse_duration
-
     try:
         obj = json.loads(raw)
     except ValueError as exc:
         raise UsageError(f"{where}: not valid JSON ({exc})", "one JSON object per line") from None
+    return task_of(obj, where, base)
+
+
+def task_of(obj: object, where: str, base: Path | None) -> BatchTask:
+    """One task from a decoded batch line (or an API request of the same shape), checked;
+    ``base`` is where a ``prompt_file`` is read from (None: none may be given)."""
+    from openclaw.durations import parse_duration
+
     found = first_problem(BATCH_SCHEMA, obj)
     if found:
         raise UsageError(f"{where}: {found[0]}: {found[1]}", "see the batch format in the README")
+    assert isinstance(obj, dict)  # the schema says so
+    if base is None and "prompt_file" in obj:
+        raise UsageError(f"{where}: prompt_file is not taken here", "send the prompt's text as prompt")
     if ("prompt" in obj) == ("prompt_file" in obj):
         raise UsageError(f"{where}: give either prompt or prompt_file")
     if "executor" in obj and "labels" in obj:
@@ -101,7 +110,7 @@ def _line(raw: bytes, where: str, base: Path) -> BatchTask:
     if "prompt" in obj:
         prompt = obj["prompt"].encode()
     else:
-        file = base / obj["prompt_file"]
+        file = (base or Path.cwd()) / obj["prompt_file"]
         try:
             prompt = file.read_bytes()
         except OSError as exc:

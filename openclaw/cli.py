@@ -1008,10 +1008,25 @@ def mcp(c: Context) -> None:
         "interval": "seconds between two looks at the tasks (default 2)",
         "log": "append the log to this file instead of stderr",
         "print_unit": "print a systemd user unit that runs this serve, and exit",
-    }
+        "http": "also serve the web dashboard and its JSON API on [ADDR:]PORT (default 127.0.0.1:8787)",
+        "tls_cert": "with --http: serve HTTPS with this certificate (PEM), and --tls-key",
+        "tls_key": "with --http: the certificate's private key (PEM)",
+        "url": "print the dashboard's URL with its token, and exit",
+    },
+    optional=["http"],
 )
-def serve(c: Context, interval: str | None = None, log: str | None = None, print_unit: bool = False) -> None:
-    """Watch every task until stopped: refresh, drain the queue, send notifications (optional)."""
+def serve(
+    c: Context,
+    interval: str | None = None,
+    log: str | None = None,
+    print_unit: bool = False,
+    http: Any = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    url: bool = False,
+) -> None:
+    """Watch every task until stopped: refresh, drain the queue, send notifications (optional);
+    with --http, serve the web dashboard too."""
     from openclaw import serve as supervisor
 
     every = supervisor.DEFAULT_INTERVAL_S if interval is None else _seconds(interval, "--interval", 0)
@@ -1020,8 +1035,49 @@ def serve(c: Context, interval: str | None = None, log: str | None = None, print
         sys.stdout.write(supervisor.unit(every if interval is not None else None, config))
         return
     server = supervisor.Server(_manager(c), every)
+    if http is not None or url or tls_cert or tls_key:
+        _web(c, server, http, tls_cert, tls_key, url)
+        if url:
+            return
     supervisor.configure_logging(log)
     server.run()
+
+
+def _web(c: Context, server: Any, http: Any, cert: str | None, key: str | None, url_only: bool) -> None:
+    """Set ``serve --http`` up: the address bound, the token, the board fed by the looks."""
+    from openclaw.web import app as web
+    from openclaw.web.board import Board
+
+    host, port = web.parse_address(http)
+    if bool(cert) != bool(key):
+        raise UsageError("--tls-cert and --tls-key go together", "give both, or neither")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path and not os.access(path, os.R_OK):
+            raise UsageError(f"{flag} {path!r} cannot be read", "give a PEM file this user can read")
+    root = str(server.manager.store.root)
+    token, made = web.load_token(root)
+    if url_only:
+        _out(web.url(host, port, bool(cert), token))
+        return
+    server.hold()  # a second serve is refused before it takes the port
+    sock = web.listen(host, port)
+    port = sock.getsockname()[1]
+    board = Board()
+    server.on_look = lambda views: board.saw(server.manager, views)
+    site = web.Web(lambda: _manager(c), board, token, server.interval, f"openclaw_token_{port}", bool(cert))
+    server.front = lambda: site.run(sock, cert, key)
+    if not web.loopback(host) and not cert:
+        _err(
+            f"{PROG}: warning: --http {host}:{port} is reachable from other machines without TLS: "
+            "anyone on the network path can read the token and the tasks; give --tls-cert and --tls-key"
+        )
+    if made:
+        _out(f"{PROG}: dashboard at {web.url(host, port, bool(cert), token)}")
+    else:
+        _out(
+            f"{PROG}: dashboard at {web.url(host, port, bool(cert))} "
+            f"(its token: '{PROG} serve --url', or the file {os.path.join(root, web.TOKEN_FILE)})"
+        )
 
 
 @command(

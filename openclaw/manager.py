@@ -17,7 +17,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
@@ -109,6 +109,14 @@ def _dispatching(fields: dict[str, Any]) -> Callable[[TaskRecord], TaskRecord | 
         return states.transition(r, states.PENDING, **fields) if r["status"] == states.QUEUED else None
 
     return change
+
+
+def _beside(meta: TaskRecord, seen: Observed | None) -> Observed:
+    """``meta`` as stored, beside what an earlier look at its task found, while that look
+    saw it in the same state."""
+    if seen is None or seen.record["status"] != meta["status"]:
+        return Observed(meta)
+    return Observed(meta, seen.observation, seen.position)
 
 
 def _created(item: Observed | Row) -> str:
@@ -1325,14 +1333,19 @@ class Manager:
         return self.observe(ref).record
 
     def listing(
-        self, status: str | None = None, executor: str | None = None
+        self,
+        status: str | None = None,
+        executor: str | None = None,
+        looked: Mapping[str, Observed] | None = None,
     ) -> tuple[list[Observed | Row], list[CorruptRecordError]]:
         """What ``list`` shows, newest first, filtered by the state shown (``unknown``
         included): an active or queued task up to date beside its observation, a finished
         one as its index row; and the corrupt entries skipped.
 
         Only the active and queued tasks are read from their files and observed: the cost
-        follows the work in flight, not the history (see :mod:`openclaw.index`).
+        follows the work in flight, not the history (see :mod:`openclaw.index`). With
+        ``looked`` (what a watcher such as ``serve`` last found, by task id) nothing is
+        observed: each record as stored, beside that look's observation.
         """
         if status is not None and status not in (*states.ALL, states.UNKNOWN):
             raise UsageError(
@@ -1344,17 +1357,20 @@ class Manager:
         wanted = None if status is None else {*states.ACTIVE, *({status} - {states.UNKNOWN})}
         rows, bad = self.store.catalogue(wanted, executor)
         done: list[Observed | Row] = [r for r in rows if r.status not in ACTIVE_OR_WAITING]
-        views = self._live([r for r in rows if r.status in ACTIVE_OR_WAITING])
+        views = self._live([r for r in rows if r.status in ACTIVE_OR_WAITING], looked)
         items: list[Observed | Row] = [*views, *done]
         if status is not None:
             items = [i for i in items if i.status == status]
         items.sort(key=_created, reverse=True)
         return items, bad
 
-    def _live(self, rows: list[Row]) -> list[Observed]:
+    def _live(self, rows: list[Row], looked: Mapping[str, Observed] | None = None) -> list[Observed]:
         """The active and queued tasks of ``rows`` up to date (read from their files, observed),
-        the queue drained into what their look freed, and each queued one's place in it."""
+        the queue drained into what their look freed, and each queued one's place in it; with
+        ``looked``, only read, each beside what that earlier look found."""
         metas = self.store.records_of(rows)
+        if looked is not None:
+            return [_beside(m, looked.get(m["task_id"])) for m in metas]
         if any(m["status"] == states.QUEUED for m in metas):
             self.fleet.mark_queued(metas)  # a queued task whose marker was lost is found again
         views = self.refresh(metas, drop_vanished=True)  # removed meanwhile: not listed
@@ -1371,10 +1387,13 @@ class Manager:
         return views
 
     def list_tasks(
-        self, status: str | None = None, executor: str | None = None
+        self,
+        status: str | None = None,
+        executor: str | None = None,
+        looked: Mapping[str, Observed] | None = None,
     ) -> tuple[list[Observed], list[CorruptRecordError]]:
         """:meth:`listing`, each task as its whole record beside its observation."""
-        items, bad = self.listing(status, executor)
+        items, bad = self.listing(status, executor, looked)
         rows = [i for i in items if not isinstance(i, Observed)]
         records = {m["task_id"]: m for m in self.store.records_of(rows)}
         views = [
@@ -1709,12 +1728,22 @@ class Manager:
         if offset < 0 or limit < 1:
             raise UsageError(f"offset must be 0 or more and limit at least 1, not {offset} and {limit}")
         meta = self.refresh([self.get(ref)])[0].record
+        entries, after = self.entries_after(meta, offset, source, limit)
+        return meta, entries, after
+
+    def entries_after(
+        self, meta: TaskRecord, offset: int = 0, source: str = "stdout", limit: int = 200
+    ) -> tuple[list[Entry], int]:
+        """:meth:`entries_from` for a record already at hand (nothing observed): the entries
+        from byte ``offset`` of ``source``, and the offset to read from next."""
+        if offset < 0 or limit < 1:
+            raise UsageError(f"offset must be 0 or more and limit at least 1, not {offset} and {limit}")
         data, _ = self._read(meta, source)(meta, offset)
         lines = data.split(b"\n")[:-1][:limit]  # an unfinished last line waits for the next read
         used = sum(len(line) + 1 for line in lines)
         secrets = self._secrets(meta)
         shown = [self._redact(line, secrets) for line in lines]
-        return meta, self.entries(meta, shown, transcript=source == "transcript"), offset + used
+        return self.entries(meta, shown, transcript=source == "transcript"), offset + used
 
     def tail_entries(self, ref: str, count: int, source: str = "stdout") -> tuple[TaskRecord, list[Entry]]:
         """The task's record and its last ``count`` normalised output entries."""
@@ -1878,7 +1907,9 @@ class Manager:
                 break
         return ids
 
-    def snapshot(self, recent: int = RECENT_FINISHED) -> Snapshot:
+    def snapshot(
+        self, recent: int = RECENT_FINISHED, looked: Mapping[str, Observed] | None = None
+    ) -> Snapshot:
         """What the dashboard shows: the active and queued tasks, the ``recent`` newest finished
         ones, counts per status of every task, and their total cost.
 
@@ -1892,13 +1923,13 @@ class Manager:
         counts = {s: 0 for s in (*states.ALL, states.UNKNOWN)}
         try:
             rows, _ = self.store.catalogue(ACTIVE_OR_WAITING)
-            live = self._live(rows)
+            live = self._live(rows, looked)
             index = self.store.index
             indexed, cost = index.counts()  # after the look, which wrote what it saw
             finished = list(index.records(index.recent(states.FINAL, recent)).values())
             corrupt = index.problems()
         except (sqlite3.Error, OSError):
-            items, bad = self.listing()
+            items, bad = self.listing(looked=looked)
             live = [i for i in items if isinstance(i, Observed)]
             done = [i for i in items if not isinstance(i, Observed)]
             indexed = {}

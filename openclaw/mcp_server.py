@@ -43,7 +43,7 @@ def build(config_path: str | None = None) -> Any:
     """The MCP server, its tools bound to the configuration at ``config_path`` (default: the usual)."""
     from mcp.server.mcpserver import MCPServer
 
-    from openclaw import __version__
+    from openclaw import __version__, api
     from openclaw.config import load
     from openclaw.manager import Manager
 
@@ -100,10 +100,11 @@ def build(config_path: str | None = None) -> Any:
         description="A task's current record: status (queued, pending, running, completed, failed, "
         "killed, lost, or unknown when its executor cannot be reached), executor, workspace, times, "
         "exit_code, error, and once it ended, result (the agent's final text, turns and cost) and, "
-        "for a worktree task, changes. Looks at the task's process first, so it is up to date."
+        "for a worktree task, changes; chain: the ids of its resume chain. Looks at the task's "
+        "process first, so it is up to date."
     )
     def status(task_id: str) -> dict[str, Any]:
-        return _call(lambda: manager().observe(task_id).as_json())
+        return _call(lambda: api.status(manager(), task_id))
 
     @server.tool(
         description="Block until the task ends (completed, failed, killed or lost) and return its final "
@@ -132,27 +133,14 @@ def build(config_path: str | None = None) -> Any:
         "`limit` lines of output per call; `done` is true once the task ended and all was read."
     )
     def logs(task_id: str, offset: int = 0, source: str = "stdout", limit: int = 200) -> dict[str, Any]:
-        def go() -> dict[str, Any]:
-            from openclaw import states
-
-            meta, entries, after = manager().entries_from(task_id, offset, source, limit)
-            ended = meta["status"] in states.FINAL
-            return {
-                "task_id": meta["task_id"],
-                "status": meta["status"],
-                "entries": [e.to_json() for e in entries],
-                "next_offset": after,
-                "done": ended and after == offset and not entries,
-            }
-
-        return _call(go)
+        return _call(lambda: api.logs(manager(), task_id, offset, source, limit))
 
     @server.tool(
         description="Stop a task: SIGTERM to every process of it, SIGKILL after `grace` seconds. Returns "
         "its record (status killed; a task that had already ended is left as it was)."
     )
     def kill(task_id: str, grace: float = 10) -> dict[str, Any]:
-        return _call(lambda: dict(manager().kill(task_id, grace)[0]))
+        return _call(lambda: api.kill(manager(), task_id, grace))
 
     @server.tool(
         description="Continue a finished task's conversation with a new prompt, as a new task (same "
@@ -160,7 +148,7 @@ def build(config_path: str | None = None) -> Any:
         "new task's record; its parent_id is the old one."
     )
     def resume(task_id: str, prompt: str) -> dict[str, Any]:
-        return _call(lambda: dict(manager().resume(task_id, prompt.encode())))
+        return _call(lambda: api.resume(manager(), task_id, prompt))
 
     @server.tool(
         name="list",
@@ -169,18 +157,14 @@ def build(config_path: str | None = None) -> Any:
         "unknown) and `executor`; at most `limit` records (total counts them all).",
     )
     def list_tasks(status: str | None = None, executor: str | None = None, limit: int = 50) -> dict[str, Any]:
-        def go() -> dict[str, Any]:
-            views, _ = manager().list_tasks(status, executor)
-            return {"tasks": [v.as_json() for v in views[: max(0, limit)]], "total": len(views)}
-
-        return _call(go)
+        return _call(lambda: api.tasks(manager(), status, executor, limit=max(0, limit)))
 
     @server.tool(
         description="The configured executors (where tasks can run), as {executors: [...]}: each with "
         "name, type, host or image, labels, agent, and load (active tasks, max_concurrent, queued)."
     )
     def executors() -> dict[str, Any]:
-        return _call(lambda: {"executors": manager().executors()})
+        return _call(lambda: api.executors(manager()))
 
     @server.tool(
         description="What a task changed in its git repository since it started: `mode` stat (a "
@@ -189,18 +173,7 @@ def build(config_path: str | None = None) -> Any:
         "task in a git checkout, the checkout now against the commit it started from."
     )
     def diff(task_id: str, mode: str = "stat") -> dict[str, Any]:
-        def go() -> dict[str, Any]:
-            from openclaw.errors import UsageError
-
-            modes = {"stat": "stat", "patch": "patch", "name-only": "name-only", "files": "json"}
-            if mode not in modes:
-                raise UsageError(f"unknown mode {mode!r}", f"use one of: {', '.join(modes)}")
-            meta, out = manager().diff(task_id, modes[mode])
-            if isinstance(out, list):
-                return {"task_id": meta["task_id"], "files": out}
-            return {"task_id": meta["task_id"], "diff": out.decode("utf-8", "replace")}
-
-        return _call(go)
+        return _call(lambda: api.diff(manager(), task_id, mode))
 
     return server
 

@@ -19,12 +19,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from openclaw.errors import OpenclawError, UsageError
 
 if TYPE_CHECKING:
     from openclaw.manager import Manager
+    from openclaw.task import Observed
 
 log = logging.getLogger("openclaw")
 #: States a task leaves the watch in (after it was logged once).
@@ -91,9 +93,16 @@ class Server:
         self._exits: list[str] = []
         #: The records directory's mtime at the last look: a new task changes it.
         self._listed: int | None = None
+        #: Called with every look's views (``--http``'s board), in the look's thread.
+        self.on_look: Callable[[list[Observed]], None] | None = None
+        #: Run in the main thread while the looks go on (``--http``'s web server), instead of
+        #: waiting for a signal; ``serve`` stops when it returns.
+        self.front: Callable[[], None] | None = None
 
     def hold(self) -> None:
         """Take the store's serve lock, or say which process holds it."""
+        if self._fd is not None:
+            return
         root = self.manager.store.root
         os.makedirs(root, mode=0o700, exist_ok=True)
         path = os.path.join(root, LOCK_NAME)
@@ -126,6 +135,9 @@ class Server:
         worker = threading.Thread(target=self._loop, name="openclaw-serve", daemon=True)
         try:
             worker.start()
+            if self.front is not None:
+                self.front()  # handles SIGINT and SIGTERM itself, and returns on one
+                self.stop.set()
             while not self.stop.wait(0.1):
                 if not worker.is_alive():
                     break
@@ -178,6 +190,8 @@ class Server:
             if self._seen.get(task_id) != status:
                 log.info("task %s %s", task_id, status)
         self._seen = {k: v for k, v in now.items() if v not in FINAL_SHOWN}
+        if self.on_look is not None:
+            self.on_look(views)
 
 
 def configure_logging(path: str | None) -> None:

@@ -38,6 +38,10 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/executors/ssh/scripts/launch.sh",
         "openclaw/executors/container/entry.sh",
         "openclaw/cli.py",
+        "openclaw/web/openapi.yaml",
+        "openclaw/web/static/index.html",
+        "openclaw/web/static/app.js",
+        "openclaw/web/static/style.css",
     ):
         assert needed in names, needed
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -645,7 +645,8 @@ class Manager:
             settings.path or the_agent.binary, session or task_id, run, resume=request.resume_session
         )
         env = {**the_agent.environment(), **settings.env, **cfg.env}
-        env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
+        if not backend.pass_env_remote:
+            env.update({n: os.environ[n] for n in cfg.pass_env if n in os.environ})
         if TASK_ENV in env:  # it tags the task's processes: only openclaw-agent sets it
             raise UsageError(
                 f"executor {cfg.name!r}: {TASK_ENV} is set by openclaw-agent itself",
@@ -670,7 +671,7 @@ class Manager:
             "agent": the_agent.name,
             "workspace": ws,
             "command": argv,
-            "env_names": sorted(env),
+            "env_names": sorted({*env, *(cfg.pass_env if backend.pass_env_remote else ())}),
             "max_turns": run.max_turns,
             "labels": list(cfg.labels),
             "session_id": session,
@@ -852,8 +853,11 @@ class Manager:
             workspace = fields.get("workspace", meta["workspace"])
             fields["transcript"] = agent.transcript(home, workspace, meta["session_id"] or task_id)
 
+        # A job handed to a scheduler (Ray) runs once it places it: the next look says when.
+        later = self.executor_for(meta["executor"], meta["executor_type"]).places_later
+
         def running(m: TaskRecord) -> TaskRecord:
-            if m["status"] == states.PENDING:
+            if m["status"] == states.PENDING and not later:
                 return states.transition(m, states.RUNNING, **fields)
             return with_fields(m, **fields)
 
@@ -1873,6 +1877,7 @@ class Manager:
                 f"task {parent['task_id']} has no session id recorded or in its output",
                 "start a new task instead",
             )
+        self.executor_for(parent["executor"], parent["executor_type"]).check_resume(parent)
         return self.start(
             prompt,
             executor=parent["executor"],

@@ -120,6 +120,9 @@ class Observation:
     #: For a task in a worktree of its own, once it exited: what it changed (the record's
     #: ``changes``), as the launcher measured it after committing what the agent left.
     changes: dict[str, Any] | None = None
+    #: The executor's own controls stopped the task from outside openclaw (a Ray job stopped
+    #: in Ray's dashboard): it ends ``killed``, as a kill through openclaw would.
+    killed_outside: bool = False
 
 
 def transition(meta: TaskRecord, new: str, **fields: Any) -> TaskRecord:
@@ -161,7 +164,7 @@ def settle(meta: TaskRecord, obs: Observation) -> TaskRecord | None:
     status = meta["status"]
     if status in FINAL:
         return None
-    killing = bool(meta.get("kill_requested_at"))
+    killing = bool(meta.get("kill_requested_at")) or obs.killed_outside
     # Adopting a task whose start lost its answer: the fields start would have set.
     started = dict(obs.started, error=None) if obs.started and status == PENDING else {}
     if obs.exit_code is not None:

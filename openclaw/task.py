@@ -81,6 +81,7 @@ class TaskRecord(_Required, total=False):
     push: dict[str, Any] | None
     notify_to: list[str]
     notify: dict[str, Any] | None
+    ray: dict[str, Any] | None
 
 
 #: Every key a record may hold.
@@ -279,6 +280,8 @@ class Observed(NamedTuple):
             return None
         if self.unknown or (obs.alive and self.record["status"] in states.ACTIVE):
             return obs.reason
+        if obs.in_flight and self.record["status"] == states.PENDING:
+            return obs.reason  # why it waits (Ray: waiting for resources)
         return None
 
     def as_json(self) -> dict[str, Any]:

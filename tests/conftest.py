@@ -31,7 +31,18 @@ FAKES = REPO / "tests" / "fakes"
 #: agent CLI, a fresh Debian root): it is marked ``slow``. ``bash tests/run --fast`` leaves
 #: those out (pytest -m 'not slow'); everything else runs against the fakes.
 SLOW_FIXTURES = frozenset(
-    {"sshd", "own_sshd", "runtime", "container_image", "podman_service", "rootfs", "real", "envs", "browser"}
+    {
+        "sshd",
+        "own_sshd",
+        "runtime",
+        "container_image",
+        "podman_service",
+        "rootfs",
+        "real",
+        "envs",
+        "browser",
+        "ray_cluster",
+    }
 )
 #: Modules whose every test drives real engines.
 SLOW_MODULES = frozenset({"test_start_faults", "test_real_claude", "test_fresh_install"})

@@ -14,6 +14,7 @@ BACKENDS = {
     "local": "openclaw.executors.local:LocalExecutor",
     "ssh": "openclaw.executors.ssh:SSHExecutor",
     "container": "openclaw.executors.container:ContainerExecutor",
+    "ray": "openclaw.executors.ray:RayExecutor",
 }
 
 

@@ -108,6 +108,16 @@ class Executor(ABC):
         """What file ``path`` on the task's host holds from ``offset`` on (the transcript)."""
         raise ExecutorError(self.config.name, f"reading {path} is not supported by this executor")
 
+    #: Whether a started task waits for the executor's own scheduler to place it (a Ray job):
+    #: it stays ``pending`` until an observation finds it running.
+    places_later: bool = False
+    #: Whether ``pass_env`` names are resolved where the agent runs (a Ray node's own
+    #: environment) rather than in the dispatcher's.
+    pass_env_remote: bool = False
+
+    def check_resume(self, parent: TaskRecord) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`UsageError` when ``parent``'s session cannot be continued here (default: it can)."""
+
     def cleanup(self, meta: TaskRecord) -> None:  # noqa: B027 - optional hook
         """Remove what the task left on the executor beyond the local record (default: nothing)."""
 

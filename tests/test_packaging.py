@@ -37,6 +37,7 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/executors/ssh/scripts/prelude.sh",
         "openclaw/executors/ssh/scripts/launch.sh",
         "openclaw/executors/container/entry.sh",
+        "openclaw/executors/ray/entry.sh",
         "openclaw/cli.py",
         "openclaw/web/openapi.yaml",
         "openclaw/web/static/index.html",

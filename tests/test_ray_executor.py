@@ -275,6 +275,13 @@ def test_a_git_workspace_is_cloned_on_the_node_and_a_failed_clone_says_why(
     assert "git clone" in failed["error"] and "nowhere.git" in failed["error"]
 
 
+def test_the_timeout_holds_on_the_node(roc: Env, ray_cluster: ray_harness.Cluster) -> None:
+    meta = start(roc, "#fake sleep 120", "--executor", "ray-any", "--timeout", "3s")
+    failed = roc.wait_status(meta["task_id"], "failed", timeout=90)
+    assert failed["exit_code"] == 124 and "timed out after 3s" in failed["error"]
+    assert not task_processes(meta["task_id"])
+
+
 def test_resume_goes_on_in_a_shared_workspace(roc: Env, ray_cluster: ray_harness.Cluster) -> None:
     first = start(roc, "#fake text first", "--executor", "ray-any")
     roc.wait_status(first["task_id"], "completed", timeout=90)
@@ -306,6 +313,9 @@ def test_bad_input_gets_one_line_each(oc: Env, ray_cluster: ray_harness.Cluster,
         down.code == 1 and f"http://127.0.0.2:{port}" in down.err and len(down.err.strip().splitlines()) == 1
     )
     assert "POST" in down.err or "PUT" in down.err
+    never = oc.run("start", "--executor", "ray-nonsense", "--workspace", "/tmp", "--prompt", "x", "--json")
+    assert never.code == 1 and "no node of the Ray cluster" in never.err and "CPU: 1e+06" in never.err
+    assert len(never.err.strip().splitlines()) == 1
     auth = oc.run("start", "--executor", "ray-auth", "--workspace", "/tmp", "--prompt", "x")
     assert auth.code == 1 and "RAY_TOKEN_UNSET_HERE" in auth.err and "Traceback" not in auth.err
     relative = oc.run("start", "--executor", "ray-any", "--workspace", "some/dir", "--prompt", "x")

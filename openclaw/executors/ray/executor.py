@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import shlex
 import time
 import urllib.parse
@@ -116,6 +117,14 @@ class RayExecutor(Executor):
         self.root = str(opts.get("remote_root") or DEFAULT_ROOT)
         #: Logs read this process, by task id, once the job is over (they no longer change).
         self._final_logs: dict[str, str] = {}
+        #: Whether the cluster was found to offer this executor's resources (see _fits).
+        self._checked = False
+
+    def _ray_version(self) -> str:
+        try:
+            return f"Ray {self.client.version().get('ray_version', '?')}"
+        except ExecutorError:
+            return "its version unknown"
 
     # -- start --------------------------------------------------------------------------------
     def normalize_workspace(self, workspace: str | None) -> str:
@@ -209,16 +218,58 @@ class RayExecutor(Executor):
             job["entrypoint_label_selector"] = self.label_selector
         return job
 
+    def _fits(self) -> None:
+        """Refuse, in one line, resources (and labels) that no live node of the cluster offers:
+        Ray would hold such a job pending for 15 minutes, then fail it. Checked once per process;
+        skipped when the cluster's state API does not answer (an older Ray)."""
+        if self._checked or not (self.resources or self.label_selector):
+            return
+        try:
+            answer = self.client.request("GET", "/api/v0/nodes?detail=1&limit=10000")
+            nodes = answer["data"]["result"]["result"]
+        except (ClusterUnreachable, JobsError, KeyError, TypeError):
+            return
+        alive = [n for n in nodes if isinstance(n, dict) and n.get("state") == "ALIVE"]
+        self._checked = True
+
+        def offers(node: dict[str, Any]) -> bool:
+            have = node.get("resources_total") or {}
+            labels = node.get("labels") or {}
+            return all(float(have.get(k, 0)) >= v for k, v in self.resources.items()) and all(
+                labels.get(k) == v
+                for k, v in self.label_selector.items()
+                if not v.startswith(("!", "in(", "!in("))
+            )
+
+        if alive and not any(offers(n) for n in alive):
+            self._checked = False
+            wanted = ", ".join(f"{k}: {v:g}" for k, v in self.resources.items())
+            picky = f" with labels {self.label_selector}" if self.label_selector else ""
+            raise StartError(
+                f"no node of the Ray cluster at {self.address} offers {{{wanted}}}{picky} "
+                f"({len(alive)} node(s) alive)",
+                "fix the executor's resources or label_selector, or add such a node (Ray would hold "
+                "the job pending, then fail it after RAY_JOB_START_TIMEOUT_SECONDS)",
+            )
+
     def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """Upload the task's package and submit its job; Ray places and queues it."""
         task_id = meta["task_id"]
         package, data = self._package(meta, spec)
         try:
+            self._fits()
             self.client.upload(package, data)
             self.client.submit(self._job(task_id, package))
         except ClusterUnreachable as exc:
             raise StartError(exc.message, exc.hint, unreachable=True) from None
         except JobsError as exc:
+            field = re.search(r"unexpected keyword argument '(\w+)'", exc.message)
+            if field:
+                raise StartError(
+                    f"the Ray cluster at {self.address} is too old for {field.group(1)} "
+                    f"({self._ray_version()})",
+                    "upgrade Ray on the cluster, or remove the setting that needs it (label_selector)",
+                ) from None
             raise StartError(
                 f"{exc.message} (submitting the job of task {task_id[:8]})",
                 "check the executor's resources and label_selector against the cluster's nodes",

@@ -206,13 +206,15 @@ def test_hosts_example_is_valid_and_complete() -> None:
 
     path = REPO / "hosts.example.yaml"
     config = parse(path.read_text(), path)
-    assert {e.type for e in config.executors} == {"local", "ssh", "container"}
+    assert {e.type for e in config.executors} == {"local", "ssh", "container", "ray"}
     schema = json.loads((REPO / "schemas" / "config.schema.json").read_text())
     ssh_keys = set(schema["$defs"]["ssh"]["properties"])
     container_keys = set(schema["$defs"]["container"]["properties"])
+    ray_keys = set(schema["$defs"]["ray"]["properties"])
     by_type = {e.type: e for e in config.executors}
     assert set(by_type["ssh"].options) == ssh_keys
     assert set(by_type["container"].options) == container_keys
+    assert set(by_type["ray"].options) == ray_keys
     data = yaml.safe_load(path.read_text())
     assert set(data) == set(schema["properties"])
     assert set(data["defaults"]) == set(schema["properties"]["defaults"]["properties"])

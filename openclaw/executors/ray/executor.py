@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import io
 import re
-import shlex
 import time
 import urllib.parse
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +160,11 @@ class RayExecutor(Executor):
 
     def _package(self, meta: TaskRecord, spec: Launch) -> tuple[str, bytes]:
         """The task's working_dir package: the name Ray wants (``_ray_pkg_<hash>.zip``) and the zip."""
+        import hashlib
+        import io
+        import shlex
+        import zipfile
+
         from openclaw import scripts
         from openclaw.executors.container.staging import env_file_text
 

@@ -92,3 +92,17 @@ def test_a_module_needing_more_of_unittest_mock_than_the_stand_in_falls_back_to_
     )
     proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_ray_commands_never_import_ray_nor_the_web_stack(oc: Env) -> None:
+    """A ray executor speaks to the Jobs REST API: ``import ray`` (about a second) is never
+    needed, on any command; nor does any command but ``serve --http`` load the web stack."""
+    oc.write_config("executors:\n  - name: r\n    type: ray\n    address: http://127.0.0.2:9\n")
+    for args in (
+        ["list"],
+        ["executors", "--json"],
+        ["start", "--executor", "r", "--workspace", "/tmp", "--prompt", "x"],
+    ):
+        loaded = imported_modules(oc, *args)
+        assert "ray" not in loaded, args
+        assert not loaded & {"starlette", "uvicorn", "sse_starlette", "anyio"}, (args, loaded)

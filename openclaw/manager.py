@@ -696,6 +696,9 @@ class Manager:
             tree, ws = backend.make_worktree(task_id, ws, request.base, request.branch)
         else:
             given = [f for f, v in (("--base", request.base), ("--branch", request.branch)) if v]
+            if request.push and not given and backend.clones(ws):
+                # A clone of its own (git+ on Ray): its branch is pushed where it ran.
+                return {"push": {"remote": request.push}}
             given += ["--push"] if request.push else []
             if given:
                 verb = "needs" if len(given) == 1 else "need"

@@ -123,6 +123,9 @@ class Observation:
     #: The executor's own controls stopped the task from outside openclaw (a Ray job stopped
     #: in Ray's dashboard): it ends ``killed``, as a kill through openclaw would.
     killed_outside: bool = False
+    #: Other record fields an executor learnt with the exit (a Ray clone's ``push``), set with
+    #: the final state.
+    fields: dict[str, Any] | None = None
 
 
 def transition(meta: TaskRecord, new: str, **fields: Any) -> TaskRecord:
@@ -173,6 +176,8 @@ def settle(meta: TaskRecord, obs: Observation) -> TaskRecord | None:
         common: dict[str, Any] = {"exit_code": obs.exit_code, "result": obs.result}
         if obs.changes:
             common["changes"] = obs.changes
+        if obs.fields:
+            common.update(obs.fields)
         if obs.finished_at:
             # When it exited, not when someone next looked; never before it was seen to start.
             common["finished_at"] = max(obs.finished_at, meta.get("started_at") or meta["created_at"])

@@ -268,6 +268,31 @@ def test_a_git_workspace_is_cloned_on_the_node_and_a_failed_clone_says_why(
     assert "cloned on the node" in roc.ok("logs", "--task-id", done["task_id"], "--json").out
     resumed = roc.run("resume", "--task-id", done["task_id"], "--prompt", "go on")
     assert resumed.code == 2 and "scratch clone" in resumed.err
+    # --push: the agent's change goes on the task's branch, pushed from the node.
+    pushed = roc.start(
+        "#fake write NEW.txt made on a node",
+        "--executor",
+        "ray-any",
+        "--workspace",
+        f"git+file://{repo}",
+        "--push",
+    )
+    task_id = pushed["task_id"]
+    assert pushed["push"] == {"remote": "origin"}
+    done = roc.wait_status(task_id, "completed", timeout=90)
+    branch = f"openclaw/{task_id[:8]}"
+    assert done["push"]["ref"] == f"refs/heads/{branch}" and done["push"]["error"] is None
+    assert done["changes"]["files"] == 1 and done["changes"]["insertions"] == 1
+    shown = subprocess.run([*git, "show", f"{branch}:NEW.txt"], capture_output=True, text=True, check=True)
+    assert shown.stdout == "made on a node"
+    assert (
+        done["push"]["head"]
+        == subprocess.run(
+            [*git, "rev-parse", branch], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    nodiff = roc.run("diff", "--task-id", task_id)
+    assert nodiff.code == 2 and "fetch its branch" in nodiff.err
     bad = roc.start(
         "#fake text x", "--executor", "ray-any", "--workspace", f"git+file://{tmp_path}/nowhere.git"
     )

@@ -115,6 +115,11 @@ class Executor(ABC):
     #: environment) rather than in the dispatcher's.
     pass_env_remote: bool = False
 
+    def clones(self, workspace: str) -> bool:
+        """Whether a task with this workspace works in a fresh clone of its own (a ``git+``
+        workspace on Ray), whose branch ``--push`` can push without a worktree (default: no)."""
+        return False
+
     def check_resume(self, parent: TaskRecord) -> None:  # noqa: B027 - optional hook
         """Raise :class:`UsageError` when ``parent``'s session cannot be continued here (default: it can)."""
 

@@ -29,6 +29,7 @@ here=$(pwd)
 MARK='@@openclaw-ray-trailer@@'
 BEGIN='@@openclaw-ray-output@@'
 task_id='' root='' workspace='' git_url='' git_ref='' timeout=0 status_url='' header_vars=''
+push_remote='' branch='' extra=''
 # shellcheck source=/dev/null
 . "$here/task.sh"
 # The task-process functions (tp_*), to stop the task when its supervisor is gone.
@@ -39,6 +40,7 @@ TP_ID=$task_id TP_L='' TP_LS='' TP_ME=$$
 trailer() {  # trailer RC ERROR: the trailer, then the end of the job
     printf '\n%s\nrc %s\n' "$MARK" "$1"
     [ -n "$2" ] && printf 'error %s\n' "$(printf '%s' "$2" | tr '\n' ' ' | cut -c1-400)"
+    [ -n "$extra" ] && printf '%s\n' "$extra"
     if [ -n "${dir:-}" ] && [ -s "$dir/stderr" ] && command -v base64 >/dev/null 2>&1; then
         printf 'stderr %s\n' "$(tail -c 16384 "$dir/stderr" | base64 | tr -d '\n')"
     fi
@@ -132,4 +134,24 @@ if [ -n "$orphaned" ]; then
     finish "${rc:-137}" "the Ray job's supervisor died (its node left the cluster): the task was stopped"
 fi
 [ -n "$rc" ] || finish 137 "the launcher ended without recording an exit status"
+if [ -n "$push_remote" ] && [ -n "$git_url" ] && [ "$rc" = 0 ]; then
+    # start --push on a clone of its own: what the agent left goes on the task's branch, pushed
+    # from here (the clone goes when the job ends), with this node's git credentials.
+    g() { git -C "$workspace" -c user.name=openclaw-agent -c user.email=openclaw-agent@localhost "$@"; }
+    base=$(g rev-parse HEAD 2>/dev/null)
+    if g checkout -q -b "$branch" && g add -A && { g diff --cached --quiet || g commit -q -m "openclaw task $task_id"; }; then
+        head=$(g rev-parse HEAD)
+        counts=$(g diff --numstat "$base" "$head" | awk '{f++; i+=$1; d+=$2} END {print f+0, i+0, d+0}')
+        extra="changes $base $head $counts"
+        if out=$(g push -q "$push_remote" "$branch:refs/heads/$branch" 2>&1 </dev/null); then
+            extra="$extra
+push ok refs/heads/$branch $head"
+        else
+            extra="$extra
+push error $(printf '%s' "$out" | tail -n 1 | cut -c1-300)"
+        fi
+    else
+        extra="push error could not commit the task's change on $branch"
+    fi
+fi
 finish "$rc" ''

@@ -58,6 +58,10 @@ class Trailer:
     rc: int | None
     error: str | None
     stderr: bytes
+    #: What the task changed in its clone (``changes``), when its branch was committed there.
+    changes: dict[str, Any] | None = None
+    #: Its branch's push: ``(ref, head, None)`` or ``(None, None, error)``.
+    push: tuple[str | None, str | None, str | None] | None = None
 
 
 def split_log(text: str) -> tuple[bytes, Trailer | None]:
@@ -76,8 +80,18 @@ def split_log(text: str) -> tuple[bytes, Trailer | None]:
     rc: int | None = None
     error = None
     stderr = b""
+    changes: dict[str, Any] | None = None
+    push: tuple[str | None, str | None, str | None] | None = None
     for line in data[opening + len(mark) : close + 1].split(b"\n"):
         key, _, value = line.partition(b" ")
+        words = value.decode("utf-8", "replace").split()
+        if key == b"changes" and len(words) == 5 and all(w.isdigit() for w in words[2:]):
+            changes = dict(zip(("base", "head"), words[:2], strict=True))
+            changes.update(zip(("files", "insertions", "deletions"), map(int, words[2:]), strict=True))
+        elif key == b"push" and words[:1] == ["ok"] and len(words) == 3:
+            push = (words[1], words[2], None)
+        elif key == b"push" and words[:1] == ["error"]:
+            push = (None, None, " ".join(words[1:]) or "git push failed")
         if key == b"rc" and value.strip().lstrip(b"-").isdigit():
             rc = int(value)
         elif key == b"error":
@@ -87,7 +101,7 @@ def split_log(text: str) -> tuple[bytes, Trailer | None]:
                 stderr = base64.b64decode(value, validate=True)
             except ValueError:
                 stderr = b""
-    return stdout, Trailer(rc, error, stderr)
+    return stdout, Trailer(rc, error, stderr, changes, push)
 
 
 class RayExecutor(Executor):
@@ -141,6 +155,18 @@ class RayExecutor(Executor):
     pass_env_remote = True
     places_later = True
 
+    def host_script(self, tail: str, values: dict[str, str | int]) -> Any:
+        """No host of the dispatcher's holds a ray task's git work: it was on the node."""
+        raise UsageError(
+            f"executor {self.config.name!r} (ray) keeps no checkout after a task: "
+            "its clone went with its job",
+            "start it with a git+ workspace and --push, then fetch its branch "
+            "(openclaw/<short id>) from the remote",
+        )
+
+    def clones(self, workspace: str) -> bool:
+        return git_workspace(workspace) is not None
+
     def check_resume(self, parent: TaskRecord) -> None:
         """A session in a scratch clone went with it; one in a shared workspace can go on."""
         if git_workspace(parent["workspace"]) is not None:
@@ -180,6 +206,8 @@ class RayExecutor(Executor):
             "timeout": str(int(spec.timeout_s)) if spec.timeout_s else "0",
             "status_url": f"{self.address}/api/jobs/{submission_id(task_id)}",
             "header_vars": ",".join(f"{h}={v}" for h, v in self.client.header_vars.items()),
+            "push_remote": (meta.get("push") or {}).get("remote") or "",
+            "branch": f"openclaw/{task_id[:8]}",
         }
         task_sh = "".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items())
         task_sh += "set -- " + " ".join(shlex.quote(a) for a in spec.argv) + "\n"
@@ -352,7 +380,25 @@ class RayExecutor(Executor):
                 stopped = False
             from dataclasses import replace
 
-            return replace(obs, started=placed, killed_outside=stopped)
+            pushed = None
+            if trailer.push is not None and meta.get("push"):
+                ref, head, why = trailer.push
+                pushed = {
+                    "push": {
+                        "remote": meta["push"]["remote"],  # type: ignore[index]
+                        "ref": ref,
+                        "head": head,
+                        "pushed_at": finished if ref else None,
+                        "error": why,
+                    }
+                }
+            return replace(
+                obs,
+                started=placed,
+                killed_outside=stopped,
+                changes=trailer.changes or obs.changes,
+                fields=pushed,
+            )
         if status == "STOPPED":
             return Observation(
                 alive=False,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import http.server
 import json
 import os
 import re
@@ -28,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,9 +35,11 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "tests"))
 
 import bench_fleet as fleet  # noqa: E402
 from bench_foundation import plant_records  # noqa: E402
+from web_harness import static_server  # noqa: E402
 
 BENCHES = ("paint", "change", "memory")
 PAINT_TARGET_S, CHANGE_TARGET_S, MEMORY_TARGET_MB = 1.0, 1.0, 150.0
@@ -165,19 +165,7 @@ def bench_paint(tmp: Path, runs: int, count: int) -> list[fleet.Row]:
         assert len(tasks) == count
         page_html = static_table(tasks).encode()
 
-        class Static(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(page_html)))
-                self.end_headers()
-                self.wfile.write(page_html)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        floor = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Static)
-        threading.Thread(target=floor.serve_forever, daemon=True).start()
+        floor = static_server("127.0.0.1", page_html)
         painted = f"() => document.querySelectorAll('#tasks tbody tr[data-task-id]').length === {count}"
         ours: list[float] = []
         base: list[float] = []

@@ -4,16 +4,14 @@ against a real ``serve --http`` with tasks of the fake agents. Each test leaves 
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Env
-from web_harness import ARTIFACTS, Dashboard, dashboard
+from web_harness import ARTIFACTS, Dashboard, dashboard, static_server
 
 CHROMIUM = os.environ.get("OPENCLAW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 #: Chromium's flags for a closed network (FIELD-NOTES): nothing reaches out on its own.
@@ -171,20 +169,7 @@ def test_a_page_of_another_site_cannot_act_on_the_dashboard(browser: Any, oc: En
             ".finally(()=>{document.title='sent'})</script>"
         )
 
-        class Evil(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = attack.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        evil = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Evil)
-        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        evil = static_server("127.0.0.2", attack.encode())
         try:
             page = open_page(browser, d)  # signed in: the cookie is in this browser
             page.wait_for_selector("body[data-ready=overview]")

@@ -7,12 +7,14 @@ the line it prints); it is stopped by its recorded pid (SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 import re
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,3 +177,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
     if proc.stdout:
         proc.stdout.close()
+
+
+def static_server(ip: str, body: bytes) -> http.server.ThreadingHTTPServer:
+    """A server on ``ip`` (a free port) that answers every GET with the HTML page ``body``;
+    running in a thread until its ``shutdown()``."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((ip, 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

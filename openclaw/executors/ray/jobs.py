@@ -122,15 +122,19 @@ class JobsClient:
         answer = self.request("POST", "/api/jobs/", body=job)
         return answer if isinstance(answer, dict) else {}
 
-    def get(self, submission_id: str) -> dict[str, Any] | None:
-        """One job's details, or None when Ray does not know it."""
+    def _known(self, method: str, path: str) -> dict[str, Any] | None:
+        """A request about one job: its JSON object, or None when Ray does not know the job."""
         try:
-            answer = self.request("GET", f"/api/jobs/{submission_id}")
+            answer = self.request(method, path)
         except JobsError as exc:
             if exc.status == 404:
                 return None
             raise
-        return answer if isinstance(answer, dict) else None
+        return answer if isinstance(answer, dict) else {}
+
+    def get(self, submission_id: str) -> dict[str, Any] | None:
+        """One job's details, or None when Ray does not know it."""
+        return self._known("GET", f"/api/jobs/{submission_id}")
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job the cluster knows, in one call."""
@@ -139,28 +143,14 @@ class JobsClient:
 
     def logs(self, submission_id: str) -> str:
         """The job's whole log (its entrypoint's output), or "" when Ray has none."""
-        try:
-            answer = self.request("GET", f"/api/jobs/{submission_id}/logs")
-        except JobsError as exc:
-            if exc.status == 404:
-                return ""
-            raise
-        return str(answer.get("logs") or "") if isinstance(answer, dict) else ""
+        answer = self._known("GET", f"/api/jobs/{submission_id}/logs") or {}
+        return str(answer.get("logs") or "")
 
     def stop(self, submission_id: str) -> bool:
         """Ask Ray to stop the job; whether it says it did."""
-        try:
-            answer = self.request("POST", f"/api/jobs/{submission_id}/stop")
-        except JobsError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return bool(answer.get("stopped")) if isinstance(answer, dict) else False
+        answer = self._known("POST", f"/api/jobs/{submission_id}/stop") or {}
+        return bool(answer.get("stopped"))
 
     def delete(self, submission_id: str) -> None:
-        """Delete a job (only a finished one) and its log."""
-        try:
-            self.request("DELETE", f"/api/jobs/{submission_id}")
-        except JobsError as exc:
-            if exc.status != 404:
-                raise
+        """Delete a job (only a finished one) and its log; nothing when Ray does not know it."""
+        self._known("DELETE", f"/api/jobs/{submission_id}")

@@ -316,4 +316,33 @@ program = OpenclawProgram(
 
 def main() -> None:
     """Console-script entry point."""
-    program.run()
+    try:
+        program.run()
+    except SystemExit as exc:
+        _leave(exc.code)
+        raise
+    _leave(0)
+
+
+def _leave(code: int | str | None) -> None:
+    """End the process now when a daemon thread still runs (an SSH transport, a connection
+    begun early by a start that was then interrupted).
+
+    Such a thread may be inside native code (the cryptography library's Rust): interpreter
+    shutdown ends daemon threads by a forced unwind, which aborts the process there ("FATAL:
+    exception not rethrown", exit -6) after the command has done its work and printed its
+    line. Everything is written by then (records are written atomically as they change), so
+    the output is flushed and the process leaves without that shutdown."""
+    import threading
+
+    if not any(t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code or 0)

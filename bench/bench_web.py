@@ -39,21 +39,11 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 
 import bench_fleet as fleet  # noqa: E402
 from bench_foundation import plant_records  # noqa: E402
-from web_harness import static_server  # noqa: E402
+from web_harness import CHROMIUM, FLAGS, static_server  # noqa: E402
 
 BENCHES = ("paint", "change", "memory")
 PAINT_TARGET_S, CHANGE_TARGET_S, MEMORY_TARGET_MB = 1.0, 1.0, 150.0
 INTERVAL_S = 2.0
-CHROMIUM = os.environ.get("OPENCLAW_CHROMIUM") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STYLE = (fleet.REPO / "openclaw" / "web" / "static" / "style.css").read_text()
 
 

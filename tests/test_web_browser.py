@@ -5,25 +5,13 @@ against a real ``serve --http`` with tasks of the fake agents. Each test leaves 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Env
-from web_harness import ARTIFACTS, Dashboard, dashboard, static_server
+from web_harness import ARTIFACTS, CHROMIUM, FLAGS, Dashboard, dashboard, static_server
 
-CHROMIUM = os.environ.get("OPENCLAW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-#: Chromium's flags for a closed network (FIELD-NOTES): nothing reaches out on its own.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = os.path.join(ARTIFACTS, "web")
 
 

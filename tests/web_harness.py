@@ -12,6 +12,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
@@ -23,6 +24,18 @@ from typing import Any
 
 from conftest import Env, console_script, default_signals
 
+#: Debian's chromium, which Playwright drives (no browser download).
+CHROMIUM = os.environ.get("OPENCLAW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+#: Chromium's flags for a closed network (the machine notes): nothing reaches out on its own.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 #: Where the browser tests leave their screenshots (CI keeps the directory as an artifact).
 ARTIFACTS = os.environ.get("OPENCLAW_TEST_ARTIFACTS") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts"

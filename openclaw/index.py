@@ -22,8 +22,9 @@ against every file and rebuilds it. How it stays true to the files:
 - A full ``list`` compares the directory listing with the rows (one
   ``listdir``): an entry with no row (the index was deleted mid-write, or an
   entry was planted by hand) is read and indexed, or reported corrupt.
-- Active rows are always read from their files, since observing them needs
-  the record as it is.
+- A clean row's record is the file's, so a look starts from it, an active
+  task's too: what the look finds is applied to the record re-read from its
+  file under the task's lock. Dispatching a queued task reads its file.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ LAYOUT = "openclaw-index-2"
 #: Characters of the prompt and the error kept for the table (it shows 48).
 NOTE_CHARS = 120
 
-#: Rows read from their files rather than trusted: they are about to be observed or dispatched.
+#: The rows of tasks a look observes or a drain dispatches.
 ACTIVE_OR_WAITING = frozenset({*states.ACTIVE, *states.WAITING})
 
 _COLUMNS = "task_id, status, executor, created_at, turns, cost, note, problem, dirty, gen"

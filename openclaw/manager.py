@@ -205,6 +205,22 @@ class Manager:
             self._executors[name] = get_executor(cfg, self.store)
         return self._executors[name]
 
+    def _connect_ahead(self, names: set[str]) -> None:
+        """Let the executors ``names`` (of the config) begin connecting, each in a thread of
+        its own, while the records of their tasks are read: a look at many tasks on a host
+        then costs about its round trip, not the round trip after the reading."""
+        if not names:
+            return
+        try:
+            known = {e.name for e in self.config.executors}
+        except OpenclawError:
+            return  # the look that follows reports it
+        for name in sorted(names & known):
+            try:
+                self.executor_for(name).connect_early()
+            except OpenclawError:
+                pass  # observing reports it
+
     def _config_has(self, name: str) -> bool:
         if callable(self._config):
             return False
@@ -1349,7 +1365,7 @@ class Manager:
         included): an active or queued task up to date beside its observation, a finished
         one as its index row; and the corrupt entries skipped.
 
-        Only the active and queued tasks are read from their files and observed: the cost
+        Only the active and queued tasks are read (as records) and observed: the cost
         follows the work in flight, not the history (see :mod:`openclaw.index`). With
         ``looked`` (what a watcher such as ``serve`` last found, by task id) nothing is
         observed: each record as stored, beside that look's observation.
@@ -1372,9 +1388,11 @@ class Manager:
         return items, bad
 
     def _live(self, rows: list[Row], looked: Mapping[str, Observed] | None = None) -> list[Observed]:
-        """The active and queued tasks of ``rows`` up to date (read from their files, observed),
+        """The active and queued tasks of ``rows`` up to date (read, observed),
         the queue drained into what their look freed, and each queued one's place in it; with
         ``looked``, only read, each beside what that earlier look found."""
+        if looked is None:
+            self._connect_ahead({r.executor for r in rows if r.status in states.ACTIVE})
         metas = self.store.records_of(rows)
         if looked is not None:
             return [_beside(m, looked.get(m["task_id"])) for m in metas]

@@ -188,6 +188,12 @@ class TaskStore:
         """The directory of ``task_id`` (validated, so it can never escape the root)."""
         return self._ready() / check_task_id(task_id)
 
+    def _meta_of(self, task_id: str) -> tuple[str, str]:
+        """The task's directory and its record's path, as strings: :meth:`path` without
+        pathlib, for the reads a look at many tasks makes (one each)."""
+        directory = os.path.join(self._ready(), check_task_id(task_id))
+        return directory, os.path.join(directory, META)
+
     def _names(self) -> list[str]:
         root = self._ready()
         try:
@@ -255,9 +261,10 @@ class TaskStore:
         but it is not a readable record: such an entry is reported, and
         ``cleanup --force`` removes it.
         """
-        directory = self.path(task_id)
+        directory, meta = self._meta_of(task_id)
         try:
-            return (directory / META).read_bytes()
+            with open(meta, "rb") as fh:
+                return fh.read()
         except FileNotFoundError:
             if os.path.isdir(directory):
                 raise CorruptRecordError(task_id, "the task directory has no .meta.json") from None
@@ -276,23 +283,37 @@ class TaskStore:
         :class:`CorruptRecordError` when there is one but its record is
         missing, cannot be parsed or is invalid.
         """
-        try:
-            st = os.stat(self.path(task_id) / META)
-        except OSError:
-            st = None
-        if st is not None:
-            # A record is replaced by rename, never rewritten in place: the same inode, time
-            # and size is the same record (a long-lived process reads its tasks every look).
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-            hit = self._recent.get(task_id)
-            if hit is not None and hit[0] == stamp:
-                return as_record(dict(hit[1]))
+        stamp = self._stamp(task_id)
+        hit = self._remembered(task_id, stamp)
+        if hit is not None:
+            return hit
         meta = self._parse(task_id, self._raw(task_id))
-        if st is not None:
-            if len(self._recent) >= RECENT_LIMIT:
-                self._recent.clear()
-            self._recent[task_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), meta)
+        self._remember(task_id, stamp, meta)
         return meta
+
+    def _stamp(self, task_id: str) -> tuple[int, int, int] | None:
+        """What identifies the record file's present content: inode, mtime and size. A record
+        is replaced by rename, never rewritten in place, so the same stamp is the same record."""
+        try:
+            st = os.stat(self._meta_of(task_id)[1])
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _remembered(self, task_id: str, stamp: tuple[int, int, int] | None) -> TaskRecord | None:
+        """The record this store last read of ``task_id``, if its file still has ``stamp``
+        (a long-lived process reads its tasks every look)."""
+        hit = self._recent.get(task_id)
+        if stamp is None or hit is None or hit[0] != stamp:
+            return None
+        return as_record(dict(hit[1]))
+
+    def _remember(self, task_id: str, stamp: tuple[int, int, int] | None, meta: TaskRecord) -> None:
+        if stamp is None:
+            return
+        if len(self._recent) >= RECENT_LIMIT:
+            self._recent.clear()
+        self._recent[task_id] = (stamp, meta)
 
     def _parse(self, task_id: str, raw: bytes, flush: bool = True) -> TaskRecord:
         try:
@@ -565,15 +586,31 @@ class TaskStore:
         return row_of(meta)
 
     def records_of(self, rows: list[Row]) -> list[TaskRecord]:
-        """The records of ``rows``: an active task's from its file (it is about to be observed),
-        a finished one's from the index; one removed meanwhile is left out."""
+        """The records of ``rows``: each from the index where its row is clean (written in the
+        same locked step as the file, so the same record), else from its file; one removed
+        meanwhile is left out.
+
+        An active task's record may change as soon as it is read, whichever the source: what
+        observing it finds is applied to the record re-read under its lock.
+        """
         from openclaw.index import ACTIVE_OR_WAITING
 
+        # An active task's record read by this store before, unchanged since, is not decoded
+        # again: serve looks at its tasks every few seconds.
+        stamps = {r.task_id: self._stamp(r.task_id) for r in rows if r.status in ACTIVE_OR_WAITING}
         indexed: dict[str, TaskRecord] = {}
-        finished = [r.task_id for r in rows if r.status not in ACTIVE_OR_WAITING]
-        if finished:
+        for task_id, stamp in stamps.items():
+            hit = self._remembered(task_id, stamp)
+            if hit is not None:
+                indexed[task_id] = hit
+        wanted = [r.task_id for r in rows if r.task_id not in indexed]
+        if wanted:
             with contextlib.suppress(Exception):
-                indexed = self.index.records(finished)
+                found = self.index.records(wanted)
+                for task_id, record in found.items():
+                    if task_id in stamps:
+                        self._remember(task_id, stamps[task_id], record)
+                indexed.update(found)
         out: list[TaskRecord] = []
         for r in rows:
             meta = indexed.get(r.task_id)

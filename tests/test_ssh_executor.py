@@ -435,6 +435,29 @@ def test_listing_many_tasks_is_one_ssh_round_trip(
     del ssh
 
 
+def test_one_look_judges_running_finished_and_orphaned_tasks_each_by_its_own_rule(ssh: SSHEnv) -> None:
+    """The look's fast path (one awk pass for the tasks whose launcher runs as recorded) and
+    its per-task path (an exit status, a launcher gone) answer in the same round trip."""
+    oc = ssh.oc
+    running = [oc.start("#fake sleep 60")["task_id"] for _ in range(3)]
+    finished = oc.start("#fake text done")["task_id"]
+    orphan = oc.start("#fake sleep 60")
+    wait_until((ssh.task_dir(finished) / "rc").exists, 30)
+    wait_until(lambda: len(live_task_processes(orphan["task_id"])) >= 2, 30)
+    os.kill(orphan["pid"], signal.SIGKILL)  # the launcher alone: its agent runs on
+    wait_until(lambda: not procs.is_alive(orphan["pid"], orphan["pid_start_time"]), 30)
+    listed = {m["task_id"]: m for m in oc.ok("list", "--json").json()}
+    assert [listed[t]["status"] for t in running] == ["running"] * 3
+    assert all("status_reason" not in listed[t] for t in running)
+    assert listed[finished]["status"] == "completed"
+    assert listed[finished]["result"]["text"] == "done"
+    assert listed[orphan["task_id"]]["status"] == "running"
+    assert "launcher is gone" in listed[orphan["task_id"]]["status_reason"]
+    for task_id in [*running, orphan["task_id"]]:
+        oc.ok("kill", "--task-id", task_id, "--grace", "1", timeout=60)
+    assert all(live_task_processes(t) == [] for t in [*running, orphan["task_id"]])
+
+
 def test_read_path_reads_the_remote_transcript_from_an_offset(
     ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,11 @@ def _task_files(meta: TaskRecord, prompt: bytes, env_text: str, launcher: bytes)
     return files
 
 
+def _digits(value: int | None) -> str:
+    """A recorded pid or start time as digits, "-" for none."""
+    return "-" if value is None else str(int(value))
+
+
 def _q(value: str) -> str:
     return shlex.quote(value)
 
@@ -487,18 +492,18 @@ class SSHExecutor(Executor):
         """Observe all of this host's tasks in one round trip; an unreachable host gives ``alive=None``."""
         if not metas:
             return {}
-        calls = "".join(
-            f"obs {_q(check_id(m['task_id']))} {_q(str(m['pid']) if m.get('pid') else '')} "
-            f"{_q(str(m['pid_start_time']) if m.get('pid_start_time') is not None else '')}\n"
+        values: dict[str, str | int] = {"out_max": RESULT_TAIL_BYTES, "err_max": STDERR_TAIL_BYTES}
+        # One line per task: its id (checked) and digits, so the here-document holds no quote.
+        listed = "".join(
+            f"{check_id(m['task_id'])} {_digits(m.get('pid') or None)} {_digits(m.get('pid_start_time'))}\n"
             for m in metas
         )
-        values: dict[str, str | int] = {"out_max": RESULT_TAIL_BYTES, "err_max": STDERR_TAIL_BYTES}
         # The frames go to a private file first and come back in one write: printed as made,
         # they are hundreds of small SSH packets, each costing this side CPU to decrypt.
         tail = (
             'buf=$(mktemp "$root/.observe.XXXXXX" 2>/dev/null) || buf=\n'
-            'if [ -n "$buf" ]; then\n{\n' + calls + '} >"$buf"\ncat "$buf"\nrm -f "$buf"\n'
-            "else\n" + calls + "fi\n"
+            "obs_many \"${buf:-/dev/stdout}\" <<'OPENCLAW_TASKS'\n" + listed + "OPENCLAW_TASKS\n"
+            'if [ -n "$buf" ]; then cat "$buf"; rm -f "$buf"; fi\n'
         )
         script = self._script("observe", values=values, pre=taskprocs(), tail=tail)
         timeout = self.session.connect_timeout + 30 + len(metas) * 0.5

@@ -59,7 +59,11 @@ class Session:
         self._early_error: Unreachable | None = None
 
     def connect_early(self) -> None:
-        """Connect now, in the background (``start`` follows); a failure is raised by the next open."""
+        """Connect now, in the background (``start`` or a look follows); a failure is raised by
+        the next open. Nothing to do while a connection is up."""
+        conn = self._conn
+        if conn is not None and conn.transport is not None and conn.transport.is_active():
+            return
         threading.Thread(target=self._connect_early, daemon=True).start()
 
     def _connect_early(self) -> None:

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from openclaw.fleet import Choice, Fleet
     from openclaw.index import Row
     from openclaw.redact import Redactor
+    from openclaw.watch import TaskWatch
 
 #: How long a recorded error may be (it is one line of the agent's, or of ours).
 ERROR_CHARS = 300
@@ -1814,30 +1815,63 @@ class Manager:
             _, offset = read(meta, 0)
         else:
             offset = self._size(meta, source)
+        from openclaw.watch import state_changed
+
         pending = b""
-        checked = time.monotonic()
-        while True:
-            data, offset = read(meta, offset)
-            if data:
-                # Hold back a partial last line until it is complete.
-                pending += data
-                complete, _, pending = pending.rpartition(b"\n")
-                if complete:
-                    yield self._redact(complete + b"\n", secrets)
-            if meta["status"] in states.FINAL:
+        checked = woke = time.monotonic()
+        # Where the executor can wake us on a change (local: inotify and a pidfd), an idle
+        # task costs nothing between changes; elsewhere, or once the launcher is gone, poll.
+        watch = self._watch(meta, output=True) if source != "transcript" else None
+        try:
+            while True:
                 data, offset = read(meta, offset)
-                rest = pending + data
-                if rest:
-                    yield self._redact(rest, secrets)
-                return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(meta)
-            time.sleep(interval)
-            # Reading new bytes is cheap; asking whether the task ended costs more, so at
-            # most once a second (or every interval, when that is longer).
-            if data or time.monotonic() - checked >= max(1.0, interval):
-                meta = self.refresh([meta])[0].record
-                checked = time.monotonic()
+                if data:
+                    # Hold back a partial last line until it is complete.
+                    pending += data
+                    complete, _, pending = pending.rpartition(b"\n")
+                    if complete:
+                        yield self._redact(complete + b"\n", secrets)
+                if meta["status"] in states.FINAL:
+                    data, offset = read(meta, offset)
+                    rest = pending + data
+                    if rest:
+                        yield self._redact(rest, secrets)
+                    return
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise WaitTimeout(meta)
+                if watch is not None and not watch.launcher_gone:
+                    # The watch wakes us when the task's state may have changed (its end, its
+                    # record) and, where it sees the output, when that grows; output it does
+                    # not see is read every interval, which asks the executor nothing.
+                    if now - woke < interval:  # a busy agent wakes us at most once an interval
+                        time.sleep(interval - (now - woke))
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    if not watch.sees_output:
+                        left = interval if left is None else min(interval, left)
+                    changed = watch.wait(left)
+                    woke = time.monotonic()
+                    if state_changed(changed):
+                        meta = self.refresh([meta])[0].record
+                    continue
+                time.sleep(interval)
+                # Reading new bytes is cheap; asking whether the task ended costs more, so at
+                # most once a second (or every interval, when that is longer).
+                if data or time.monotonic() - checked >= max(1.0, interval):
+                    meta = self.refresh([meta])[0].record
+                    checked = time.monotonic()
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _watch(self, meta: TaskRecord, output: bool) -> TaskWatch | None:
+        """The executor's :meth:`~Executor.watch` of a running task; None for any other."""
+        if meta["status"] != states.RUNNING:
+            return None
+        try:
+            return self.executor_for(meta["executor"], meta["executor_type"]).watch(meta, output)
+        except OpenclawError:
+            return None
 
     def _size(self, meta: TaskRecord, stream: str) -> int:
         return self.executor_for(meta["executor"], meta["executor_type"]).size(meta, stream)
@@ -1852,17 +1886,32 @@ class Manager:
         seconds, not four a second. Raises :class:`WaitTimeout` after
         ``timeout`` seconds; the task is left running.
         """
+        from openclaw.watch import state_changed
+
         meta = self.get(ref)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while meta["status"] not in states.FINAL:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                raise WaitTimeout(meta)
-            time.sleep(interval if deadline is None else min(interval, deadline - now))
-            interval = min(interval * WAIT_BACKOFF, max(interval, WAIT_MAX_INTERVAL_S))
-            if meta["status"] == states.QUEUED:
-                self._drain_quietly()
-            meta = self.refresh([self.store.read(meta["task_id"])])[0].record
+        watch: TaskWatch | None = None
+        try:
+            while meta["status"] not in states.FINAL:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise WaitTimeout(meta)
+                if watch is None:
+                    watch = self._watch(meta, output=False)
+                if watch is not None and not watch.launcher_gone:
+                    # Woken when the task's state may have changed (its rc, its record, its
+                    # launcher's exit): an idle wait costs nothing.
+                    if not state_changed(watch.wait(None if deadline is None else deadline - now)):
+                        continue
+                else:
+                    time.sleep(interval if deadline is None else min(interval, deadline - now))
+                    interval = min(interval * WAIT_BACKOFF, max(interval, WAIT_MAX_INTERVAL_S))
+                if meta["status"] == states.QUEUED:
+                    self._drain_quietly()
+                meta = self.refresh([self.store.read(meta["task_id"])])[0].record
+        finally:
+            if watch is not None:
+                watch.close()
         if (meta.get("notify") or {}).get("state") == "pending":
             meta = self.redeliver(self.store.read(meta["task_id"]))
         return meta

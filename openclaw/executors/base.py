@@ -21,6 +21,7 @@ from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
     from openclaw.executors.ssh.protocol import Answer
+    from openclaw.watch import TaskWatch
 
 
 class Executor(ABC):
@@ -78,6 +79,11 @@ class Executor(ABC):
     @abstractmethod
     def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Observe every task in ``metas`` (all of this executor) in one go, by task id."""
+
+    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
+        """Something that wakes a follower (``output``) or waiter of the running task when it
+        changes, so that it need not poll; None (the default) where the executor cannot."""
+        return None
 
     @abstractmethod
     def kill(self, meta: TaskRecord, grace: float) -> None:

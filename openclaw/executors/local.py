@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw import faults, launch, procs
 from openclaw.agents.base import Launch
@@ -21,6 +21,9 @@ from openclaw.paths import package_file
 from openclaw.states import Observation, stamp
 from openclaw.tail import tail_bytes, tail_lines
 from openclaw.task import TaskRecord
+
+if TYPE_CHECKING:
+    from openclaw.watch import TaskWatch
 
 #: How long ``start`` waits for the launcher to report the agent's pid.
 LAUNCH_TIMEOUT_S = 10.0
@@ -227,6 +230,15 @@ class LocalExecutor(Executor):
             return self.store.file(task_id, name).read_text()
         except (FileNotFoundError, NotADirectoryError):
             return None
+
+    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
+        """inotify on the task directory and a pidfd of the launcher (see :mod:`openclaw.watch`)."""
+        from openclaw.watch import watch_task
+
+        if not meta.get("pid"):
+            return None  # nothing to know its end by
+        directory = str(self.store.path(meta["task_id"]))
+        return watch_task(directory, meta.get("pid"), meta.get("pid_start_time"), output)
 
     def kill(self, meta: TaskRecord, grace: float) -> None:
         """Signal the launcher's group and session, the agent, their descendants and env-tagged processes.

@@ -44,7 +44,7 @@ import time
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw import faults, launch, states
 from openclaw.agents.base import Launch
@@ -64,6 +64,9 @@ from openclaw.executors.container.runtime import (
 )
 from openclaw.executors.container.staging import MOUNT, ROOT_USERS, volume_args
 from openclaw.executors.container.staging import stage as stage_task
+
+if TYPE_CHECKING:
+    from openclaw.watch import TaskWatch
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import TaskRecord
@@ -530,6 +533,15 @@ class ContainerExecutor(Executor):
         if len(data.splitlines()) < lines:
             data = self._stream(self._logs(meta), stream)
         return data.splitlines()[-lines:]
+
+    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
+        """inotify on the task's record directory, and the runtime's own ``wait`` of its container
+        for its end (see :mod:`openclaw.watch`): no ``inspect`` while the task is idle."""
+        from openclaw.watch import watch_task
+
+        name = self._name(meta)
+        directory = str(self.store.path(meta["task_id"]))
+        return watch_task(directory, None, None, output, lambda: self.rt.popen("wait", name))
 
     def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``).

@@ -1,0 +1,232 @@
+"""Waking on a change instead of polling, for a task on this machine (Linux).
+
+``logs --follow`` and ``wait`` on a local task block in one ``select`` on two
+kernel handles, and cost nothing while the task is idle:
+
+- an inotify watch on the task's directory, which wakes them when the agent
+  writes output, the launcher writes its ``rc`` or ``pid`` file, or another
+  process replaces the record (``kill``, a look by ``serve``);
+- a pidfd of the launcher (``pidfd_open``), which wakes them when it exits,
+  however it exits: a launcher killed outright writes no ``rc``.
+
+A pid is only trusted with its start time: the pidfd is opened first and the
+process's start time checked after, so a reused pid is never watched. When
+the launcher is gone while the task still counts as running (its agent runs
+on without it), the pidfd stays readable; :meth:`TaskWatch.wait` then stops
+selecting on it and the caller looks on its own schedule. Where inotify or
+pidfd is not to be had (another OS, an old kernel, no inotify instances
+left), :func:`watch_task` returns None and callers poll as before.
+
+A container task's record directory is watched the same way; its end comes
+from the runtime's own ``<runtime> wait`` (a child process whose stdout
+closes when the container stops) instead of a pidfd, and its output is
+read from the runtime's follow stream on the caller's schedule.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import select
+import struct
+import subprocess
+from collections.abc import Callable
+from types import TracebackType
+
+IN_MODIFY = 0x002
+IN_ATTRIB = 0x004
+IN_CLOSE_WRITE = 0x008
+IN_MOVED_FROM = 0x040
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_IGNORED = 0x8000
+#: What changes the state of a task directory: a file made, renamed in or out, or removed
+#: (the launcher's ``rc`` and ``pid`` and the record are written aside and renamed into
+#: place); the directory itself removed or moved (a cleanup).
+STATE_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
+#: And a file written in place: the agent's output growing.
+OUTPUT_EVENTS = IN_MODIFY | IN_CLOSE_WRITE
+#: The names in a task directory whose change says nothing of the task's state: its output,
+#: and the lock file writers open.
+QUIET_NAMES = frozenset({"stdout", "stderr", ".lock"})
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
+#: A name standing for the directory itself (removed or moved away).
+SELF = ""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of ``pid`` (field 22 of ``/proc/<pid>/stat``), read now; None when it
+    is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+class TaskWatch:
+    """An inotify watch on one task directory and, while it runs as recorded, a pidfd of its
+    launcher. Use as a context manager; :meth:`wait` blocks until one of them fires."""
+
+    def __init__(
+        self,
+        directory: str,
+        launcher: int | None,
+        launcher_start: int | None,
+        output: bool = True,
+        ender: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        libc = _libc()
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self._inotify = fd
+        self._pidfd: int | None = None
+        self._ender = ender
+        #: Whether a change of the task's output wakes :meth:`wait` (else the caller polls it).
+        self.sees_output = output
+        try:
+            mask = STATE_EVENTS | (OUTPUT_EVENTS if output else 0)
+            if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
+            if launcher:
+                self._pidfd = self._open_pidfd(launcher, launcher_start)
+        except BaseException:
+            self.close()
+            raise
+        #: Whether the launcher was watched and has since exited (or was gone to begin with).
+        self.launcher_gone = launcher is not None and self._pidfd is None and ender is None
+
+    @staticmethod
+    def _open_pidfd(pid: int, began: int | None) -> int | None:
+        """A pidfd of ``pid`` if it is still the process that started at ``began``, else None."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        if began is not None and start_time(pid) != began:
+            os.close(pidfd)  # the pid was reused: that is not the launcher
+            return None
+        return pidfd
+
+    def wait(self, timeout: float | None) -> set[str]:
+        """Block until something changes or ``timeout`` seconds pass (None: no limit); the
+        names of the task's files that changed (``SELF`` for the directory itself), with
+        ``"launcher"`` when the launcher (or the ``ender`` process) exited. Empty: the time
+        was up."""
+        end = self._end_fd()
+        handles = [self._inotify] if end is None else [self._inotify, end]
+        try:
+            ready, _, _ = select.select(handles, [], [], timeout)
+        except InterruptedError:
+            return set()
+        changed: set[str] = set()
+        if end is not None and end in ready:
+            self._ended()
+            changed.add("launcher")
+        if self._inotify in ready:
+            changed |= self._drain()
+        return changed
+
+    def _end_fd(self) -> int | None:
+        if self._pidfd is not None:
+            return self._pidfd
+        if self._ender is not None and self._ender.stdout is not None:
+            return self._ender.stdout.fileno()
+        return None
+
+    def _ended(self) -> None:
+        """The launcher (or the ender) has exited: stop selecting on it."""
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._ender is not None:
+            _reap(self._ender)
+            self._ender = None
+        self.launcher_gone = True
+
+    def _drain(self) -> set[str]:
+        names: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._inotify, 65536)
+            except BlockingIOError:
+                return names
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            at = 0
+            while at + _EVENT.size <= len(data):
+                _, mask, _, size = _EVENT.unpack_from(data, at)
+                name = data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
+                names.add(SELF if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) else os.fsdecode(name))
+                at += _EVENT.size + size
+
+    def close(self) -> None:
+        """Release the handles, and stop the ender process if it still runs."""
+        for fd in (self._pidfd, self._inotify):
+            if fd is not None and fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._pidfd = None
+        self._inotify = -1
+        if self._ender is not None:
+            _reap(self._ender)
+            self._ender = None
+
+    def __enter__(self) -> TaskWatch:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc`` (a child this process started, by its Popen) if it runs, and collect it."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def state_changed(names: set[str]) -> bool:
+    """Whether a change to ``names`` (what :meth:`TaskWatch.wait` gave) may have changed the
+    task's state: anything but its output, the lock file and temporary files."""
+    return any(n not in QUIET_NAMES and not n.endswith(".tmp") for n in names)
+
+
+def watch_task(
+    directory: str,
+    launcher: int | None,
+    launcher_start: int | None,
+    output: bool = True,
+    ender: Callable[[], subprocess.Popen[bytes]] | None = None,
+) -> TaskWatch | None:
+    """A :class:`TaskWatch` of a task (``output``: waking when its output grows too), or None
+    where this machine cannot give one. ``ender`` starts a process that exits when the task
+    does (a container's ``<runtime> wait``), for a task with no launcher here to watch."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    proc = None
+    try:
+        proc = ender() if ender is not None else None
+        return TaskWatch(directory, launcher, launcher_start, output and proc is None, proc)
+    except Exception:
+        if proc is not None:
+            _reap(proc)
+        return None

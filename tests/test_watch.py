@@ -1,0 +1,158 @@
+"""Waking on a change, not a timer: ``openclaw.watch`` and the local ``wait`` and ``logs --follow``.
+
+The watch is held against real files, real renames and real processes; the commands are
+run as processes, and whether they sleep is read from the kernel's own count of their
+context switches (``/proc/PID/status``), never from a timing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Env, console_script, wait_until
+
+from openclaw.watch import TaskWatch, start_time, state_changed, watch_task
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfd_open: Linux 5.3+")
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+
+def test_a_watch_wakes_on_a_renamed_rc_and_on_output_only_when_asked(tmp_path: Path) -> None:
+    proc = _sleeper()
+    (tmp_path / "stdout").touch()  # made by the launcher before anyone watches
+    try:
+        began = start_time(proc.pid)
+        with TaskWatch(str(tmp_path), proc.pid, began, output=False) as quiet:
+            assert quiet.wait(0.05) == set(), "nothing changed: the time is up"
+            with open(tmp_path / "stdout", "ab") as fh:
+                fh.write(b"a line\n")
+            assert quiet.wait(0.05) == set(), "output does not wake a waiter"
+            (tmp_path / "rc.tmp").write_text("0\n")
+            os.replace(tmp_path / "rc.tmp", tmp_path / "rc")
+            changed = quiet.wait(5)
+            assert "rc" in changed and state_changed(changed)
+        with TaskWatch(str(tmp_path), proc.pid, began, output=True) as loud:
+            with open(tmp_path / "stdout", "ab") as fh:
+                fh.write(b"another\n")
+            changed = loud.wait(5)
+            assert changed == {"stdout"} and not state_changed(changed)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_watch_wakes_when_the_launcher_exits_however_it_exits(tmp_path: Path) -> None:
+    proc = _sleeper()
+    with TaskWatch(str(tmp_path), proc.pid, start_time(proc.pid)) as watch:
+        assert not watch.launcher_gone
+        os.kill(proc.pid, signal.SIGKILL)  # no rc is written
+        assert watch.wait(5) == {"launcher"}
+        assert watch.launcher_gone
+        proc.wait()
+        assert watch.wait(0.05) == set(), "a launcher gone is not selected on again"
+
+
+def test_a_pid_that_started_at_another_time_is_not_the_launcher(tmp_path: Path) -> None:
+    proc = _sleeper()
+    try:
+        with TaskWatch(str(tmp_path), proc.pid, (start_time(proc.pid) or 0) + 1) as watch:
+            assert watch.launcher_gone, "a reused pid is never watched"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_removing_the_task_directory_wakes_the_watch(tmp_path: Path) -> None:
+    directory = tmp_path / "task"
+    directory.mkdir()
+    with watch_task(str(directory), None, None) as watch:  # type: ignore[union-attr]
+        directory.rmdir()
+        assert "" in watch.wait(5)
+
+
+def _switches(pid: int) -> int:
+    """The voluntary and involuntary context switches of ``pid`` so far (every wake counts)."""
+    total = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if "ctxt_switches:" in line:
+            total += int(line.split()[1])
+    return total
+
+
+def _blocked(oc: Env, *args: str) -> subprocess.Popen[bytes]:
+    """``openclaw-agent ARGS`` running in the background, once it is blocked (no longer on
+    a CPU) after starting up."""
+    proc = subprocess.Popen(
+        [console_script(), *args],
+        env=oc.env,
+        cwd=oc.workspace,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def settled() -> bool:
+        first = _switches(proc.pid)
+        time.sleep(0.3)
+        return _switches(proc.pid) - first <= 1
+
+    wait_until(settled, 30)
+    return proc
+
+
+@pytest.mark.parametrize("command", [("wait",), ("logs", "--follow")])
+def test_an_idle_local_task_is_watched_without_waking_and_its_end_is_seen(
+    oc: Env, command: tuple[str, ...]
+) -> None:
+    meta = oc.start("#fake bash until test -e gate; do sleep 0.05; done\n#fake text through")
+    task_id = meta["task_id"]
+    watcher = _blocked(oc, *command, "--task-id", task_id)
+    try:
+        before = _switches(watcher.pid)
+        time.sleep(1.5)  # the agent's own loop polls; its watcher does not
+        assert _switches(watcher.pid) - before <= 1, "the watcher woke while the task was idle"
+        (oc.workspace / "gate").touch()
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, err.decode()
+    if command != ("wait",):
+        assert b"through" in out
+    assert oc.status(task_id)["status"] == "completed"
+
+
+def test_a_wait_blocked_on_a_local_task_sees_a_kill_made_by_another_process(oc: Env) -> None:
+    meta = oc.start("#fake sleep 60")
+    waiter = _blocked(oc, "wait", "--task-id", meta["task_id"], "--json")
+    try:
+        oc.ok("kill", "--task-id", meta["task_id"], "--grace", "1")
+        out, _ = waiter.communicate(timeout=30)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode != 0
+    assert b'"killed"' in out
+
+
+def test_a_follower_whose_launcher_is_killed_outright_falls_back_to_looking(oc: Env) -> None:
+    meta = oc.start("#fake sleep 3\n#fake text survived")
+    follower = _blocked(oc, "logs", "--follow", "--task-id", meta["task_id"])
+    try:
+        os.kill(meta["pid"], signal.SIGKILL)  # the launcher alone; the agent runs on, then ends
+        out, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert b"survived" in out, err.decode()
+    assert oc.status(meta["task_id"])["status"] != "running"

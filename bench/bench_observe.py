@@ -34,6 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from sshd_harness import Sshd, chown, ensure_login_user, keygen, remove_tree, scratch_dir  # noqa: E402
 
+from openclaw.watch import start_time  # noqa: E402
+
 TARGET = 1.3
 #: One look by a process that stays up (``serve``, the MCP server): its connection is open.
 WARM_LOOK = """
@@ -58,15 +60,6 @@ def timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> t
     if proc.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
     return took, proc.stdout
-
-
-def start_time(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``, read now (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return int(fh.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def stop_groups(metas: list[dict[str, object]]) -> None:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO / "tests" / "fakes"))
 from anthropic_api import FakeAnthropicServer  # noqa: E402
 
 from openclaw import procs  # noqa: E402
+from openclaw.watch import start_time  # noqa: E402
 
 CLAUDE = REPO / ".tools" / "node_modules" / ".bin" / "claude"
 TARGET_RATIO = 0.5
@@ -70,15 +71,6 @@ def tagged_with(home: Path) -> list[tuple[int, int]]:
         if start:
             found.append((int(entry), start))
     return found
-
-
-def start_time(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``, read now (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return int(fh.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def main() -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from sshd_harness import Sshd, chown, ensure_login_user, keygen, remove_tree, scratch_dir  # noqa: E402
+from sshd_harness import Sshd, chown, ensure_login_user, keygen, plain_ssh, remove_tree, scratch_dir  # noqa: E402
 
 from openclaw.watch import start_time  # noqa: E402
 
@@ -121,9 +121,7 @@ def main() -> int:
             config.write_text(json.dumps({"executors": [executor]}))
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_AUTH", "OPENCLAW_"))}
             env.update(HOME=str(home), NO_COLOR="1")
-            plain = ["ssh", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes"]
-            plain += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-            plain += ["-i", str(key), "-p", str(sshd.port), f"{user.pw_name}@127.0.0.1", "true"]
+            plain = plain_ssh(sshd, known, key, user.pw_name, "true")
             oc = console_script()
             line = json.dumps({"prompt": "sleep", "executor": "bench", "workspace": str(scratch)})
             listing = [oc, "list", "--json"]

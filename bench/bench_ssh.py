@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from sshd_harness import Sshd, ensure_login_user, keygen, remove_tree, scratch_dir  # noqa: E402
+from sshd_harness import Sshd, ensure_login_user, keygen, plain_ssh, remove_tree, scratch_dir  # noqa: E402
 
 from openclaw import procs  # noqa: E402
 
@@ -87,25 +87,7 @@ def main() -> int:
             config.write_text(json.dumps({"executors": [executor, local]}))
             env = {k: v for k, v in os.environ.items() if not k.startswith(("SSH_AUTH", "OPENCLAW_"))}
             env.update(HOME=str(home), NO_COLOR="1")
-            plain = [
-                "ssh",
-                "-o",
-                "ControlMaster=no",
-                "-o",
-                "ControlPath=none",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                f"UserKnownHostsFile={known}",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-i",
-                str(key),
-                "-p",
-                str(sshd.port),
-                f"{user.pw_name}@127.0.0.1",
-                "true",
-            ]
+            plain = plain_ssh(sshd, known, key, user.pw_name, "true")
             oc = console_script()
             start = [oc, "start", "--json", "--executor", "bench", "--prompt", "#fake sleep 600"]
             start += ["--workspace", str(scratch)]

@@ -145,6 +145,14 @@ class Sshd:
         self.stop()
 
 
+def plain_ssh(sshd: Sshd, known_hosts: Path, key: Path, user: str, *command: str) -> list[str]:
+    """A plain OpenSSH command to ``sshd`` (no connection sharing, strict host keys): the
+    baseline the benchmarks time openclaw's SSH commands against."""
+    argv = ["ssh", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes"]
+    argv += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    return [*argv, "-i", str(key), "-p", str(sshd.port), f"{user}@127.0.0.1", *command]
+
+
 def scratch_dir(base: Path, owner: pwd.struct_passwd) -> Path:
     """A world-traversable directory owned by ``owner`` (the remote user's side of a test)."""
     base.mkdir(mode=0o755, parents=True, exist_ok=True)

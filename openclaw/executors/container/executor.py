@@ -64,12 +64,12 @@ from openclaw.executors.container.runtime import (
 )
 from openclaw.executors.container.staging import MOUNT, ROOT_USERS, volume_args
 from openclaw.executors.container.staging import stage as stage_task
-
-if TYPE_CHECKING:
-    from openclaw.watch import TaskWatch
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import TaskRecord
+
+if TYPE_CHECKING:
+    from openclaw.watch import TaskWatch
 
 
 def _entry() -> str:

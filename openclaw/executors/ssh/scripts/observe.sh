@@ -47,11 +47,12 @@ obs() {
     fi
 }
 
-# obs_many FILE: every task of the lines "ID PID START" on stdin ("-" for an unknown pid or
-# start); its frames are appended to FILE (/dev/stdout when no file could be made). One awk pass answers the common case (the
-# launcher runs as recorded, no exit status yet) with no fork per task: a shell loop reads
-# /proc/PID/stat a byte at a time, and it made a look at 1,000 running tasks cost a third
-# of a second on the host. Every other task goes through obs, as the awk pass lists it.
+# obs_many FILE: every task of the lines "ID PID START" on stdin ("-" for an unknown pid
+# or start); its frames are appended to FILE (/dev/stdout when no file could be made).
+# One awk pass answers the common case (the launcher runs as recorded, no exit status
+# yet) with no fork per task: a shell loop reads /proc/PID/stat a byte at a time, and
+# it made a look at 1,000 running tasks cost a third of a second on the host. Every
+# other task goes through obs, as the awk pass lists it.
 obs_many() {
     slow=$(awk -v root="$root" -v buf="$1" '
     function frame(k, v) { printf "%s %d\n%s\n", k, length(v), v >> buf }

@@ -405,9 +405,10 @@ def test_watching_a_container_task_blocks_in_the_runtimes_own_wait_not_inspect_p
     out = box.oc.ok(*command, "--task-id", meta["task_id"], timeout=60).out
     calls = [c[0] for c in box.logged_calls()]
     assert calls.count("wait") == 1, calls
-    # While the runtime's wait blocks, nothing asks the runtime: one look once it returned (a
-    # poll every second, or every 2 s backing off, made 3-6 over the 5 s).
-    assert calls[calls.index("wait") + 1 :].count("inspect") <= 1, calls
+    # While the runtime's wait blocks, nothing asks the runtime: once the container ended, one
+    # look, and (--follow) one check that its logs stream ended with it; a poll every second,
+    # or every 2 s backing off, made 3-6 over the 5 s.
+    assert calls[calls.index("wait") + 1 :].count("inspect") <= 2, calls
     if command[0] == "logs":
         assert "done" in out
     assert box.oc.status(meta["task_id"])["status"] == "completed"

@@ -1821,7 +1821,7 @@ class Manager:
         checked = woke = time.monotonic()
         # Where the executor can wake us on a change (local: inotify and a pidfd), an idle
         # task costs nothing between changes; elsewhere, or once the launcher is gone, poll.
-        watch = self._watch(meta, output=True) if source != "transcript" else None
+        watch = self._watch(meta, source) if source != "transcript" else None
         try:
             while True:
                 data, offset = read(meta, offset)
@@ -1864,12 +1864,12 @@ class Manager:
             if watch is not None:
                 watch.close()
 
-    def _watch(self, meta: TaskRecord, output: bool) -> TaskWatch | None:
+    def _watch(self, meta: TaskRecord, stream: str | None) -> TaskWatch | None:
         """The executor's :meth:`~Executor.watch` of a running task; None for any other."""
         if meta["status"] != states.RUNNING:
             return None
         try:
-            return self.executor_for(meta["executor"], meta["executor_type"]).watch(meta, output)
+            return self.executor_for(meta["executor"], meta["executor_type"]).watch(meta, stream)
         except OpenclawError:
             return None
 
@@ -1897,7 +1897,7 @@ class Manager:
                 if deadline is not None and now >= deadline:
                     raise WaitTimeout(meta)
                 if watch is None:
-                    watch = self._watch(meta, output=False)
+                    watch = self._watch(meta, None)
                 if watch is not None and not watch.launcher_gone:
                     # Woken when the task's state may have changed (its rc, its record, its
                     # launcher's exit): an idle wait costs nothing.

@@ -17,10 +17,14 @@ selecting on it and the caller looks on its own schedule. Where inotify or
 pidfd is not to be had (another OS, an old kernel, no inotify instances
 left), :func:`watch_task` returns None and callers poll as before.
 
-A container task's record directory is watched the same way; its end comes
-from the runtime's own ``<runtime> wait`` (a child process whose stdout
-closes when the container stops) instead of a pidfd, and its output is
-read from the runtime's follow stream on the caller's schedule.
+Where the launcher is not a process of this machine, a :class:`Feed` stands
+in for the pidfd: pipes that become readable when the task's output grows
+(when the feed carries it) and close when the task ends. A container
+task's feed is the runtime's own follow (``<runtime> logs --follow``, the
+stream ``--follow`` reads anyway) or, for ``wait``, ``<runtime> wait``; an
+SSH task's is one long-lived command on its host over the open connection.
+The task's record directory, which is on this machine, is watched by
+inotify as for a local task.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import struct
 import subprocess
 from collections.abc import Callable
 from types import TracebackType
+from typing import Protocol
 
 IN_MODIFY = 0x002
 IN_ATTRIB = 0x004
@@ -50,9 +55,11 @@ IN_IGNORED = 0x8000
 STATE_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF
 #: And a file written in place: the agent's output growing.
 OUTPUT_EVENTS = IN_MODIFY | IN_CLOSE_WRITE
+#: What :meth:`TaskWatch.wait` gives when a :class:`Feed` brought output.
+OUTPUT = "<output>"
 #: The names in a task directory whose change says nothing of the task's state: its output,
 #: and the lock file writers open.
-QUIET_NAMES = frozenset({"stdout", "stderr", ".lock"})
+QUIET_NAMES = frozenset({"stdout", "stderr", ".lock", OUTPUT})
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
 #: A name standing for the directory itself (removed or moved away).
 SELF = ""
@@ -75,6 +82,47 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+class Feed(Protocol):
+    """What wakes a watch of a task whose launcher is not a process of this machine."""
+
+    #: Whether the feed becomes readable when the task's output grows (else only at its end).
+    sees_output: bool
+
+    def fds(self) -> list[int]:
+        """The descriptors to select on; empty once the feed has ended."""
+
+    def take(self) -> bool:
+        """Take in what made a descriptor readable; True when the feed has ended with it (the
+        task's end, or the feed lost: the caller looks either way)."""
+
+    def close(self) -> None:
+        """Stop what the feed started, and release it."""
+
+
+class ProcessEnd:
+    """A :class:`Feed` of a child process (e.g. ``<runtime> wait NAME``) that exits when the
+    task ends; its stdout is selected on."""
+
+    sees_output = False
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc: subprocess.Popen[bytes] | None = proc
+
+    def fds(self) -> list[int]:
+        if self.proc is None or self.proc.stdout is None:
+            return []
+        return [self.proc.stdout.fileno()]
+
+    def take(self) -> bool:
+        self.close()
+        return True
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _reap(self.proc)
+            self.proc = None
+
+
 class TaskWatch:
     """An inotify watch on one task directory and, while it runs as recorded, a pidfd of its
     launcher. Use as a context manager; :meth:`wait` blocks until one of them fires."""
@@ -85,7 +133,7 @@ class TaskWatch:
         launcher: int | None,
         launcher_start: int | None,
         output: bool = True,
-        ender: subprocess.Popen[bytes] | None = None,
+        feed: Feed | None = None,
     ) -> None:
         libc = _libc()
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -93,11 +141,11 @@ class TaskWatch:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         self._inotify = fd
         self._pidfd: int | None = None
-        self._ender = ender
+        self._feed = feed
         #: Whether a change of the task's output wakes :meth:`wait` (else the caller polls it).
-        self.sees_output = output
+        self.sees_output = output and (feed is None or feed.sees_output)
         try:
-            mask = STATE_EVENTS | (OUTPUT_EVENTS if output else 0)
+            mask = STATE_EVENTS | (OUTPUT_EVENTS if output and feed is None else 0)
             if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
                 raise OSError(ctypes.get_errno(), f"inotify_add_watch {directory}")
             if launcher:
@@ -106,7 +154,7 @@ class TaskWatch:
             self.close()
             raise
         #: Whether the launcher was watched and has since exited (or was gone to begin with).
-        self.launcher_gone = launcher is not None and self._pidfd is None and ender is None
+        self.launcher_gone = launcher is not None and self._pidfd is None and feed is None
 
     @staticmethod
     def _open_pidfd(pid: int, began: int | None) -> int | None:
@@ -123,37 +171,42 @@ class TaskWatch:
     def wait(self, timeout: float | None) -> set[str]:
         """Block until something changes or ``timeout`` seconds pass (None: no limit); the
         names of the task's files that changed (``SELF`` for the directory itself), with
-        ``"launcher"`` when the launcher (or the ``ender`` process) exited. Empty: the time
-        was up."""
-        end = self._end_fd()
-        handles = [self._inotify] if end is None else [self._inotify, end]
+        ``"launcher"`` when the launcher exited (or the feed ended) and :data:`OUTPUT` when
+        the feed brought output. Empty: the time was up."""
+        ends = self._end_fds()
+        if self._feed is not None and not ends:
+            self._ended()  # the feed ended before this wait: the caller looks now
+            return {"launcher"}
         try:
-            ready, _, _ = select.select(handles, [], [], timeout)
+            ready, _, _ = select.select([self._inotify, *ends], [], [], timeout)
         except InterruptedError:
             return set()
         changed: set[str] = set()
-        if end is not None and end in ready:
-            self._ended()
-            changed.add("launcher")
+        if any(fd in ready for fd in ends):
+            if self._feed is None or self._feed.take():
+                self._ended()
+                changed.add("launcher")
+            else:
+                changed.add(OUTPUT)
         if self._inotify in ready:
             changed |= self._drain()
         return changed
 
-    def _end_fd(self) -> int | None:
+    def _end_fds(self) -> list[int]:
         if self._pidfd is not None:
-            return self._pidfd
-        if self._ender is not None and self._ender.stdout is not None:
-            return self._ender.stdout.fileno()
-        return None
+            return [self._pidfd]
+        if self._feed is not None:
+            return self._feed.fds()
+        return []
 
     def _ended(self) -> None:
-        """The launcher (or the ender) has exited: stop selecting on it."""
+        """The launcher has exited (or the feed ended): stop selecting on it."""
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
-        if self._ender is not None:
-            _reap(self._ender)
-            self._ender = None
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
         self.launcher_gone = True
 
     def _drain(self) -> set[str]:
@@ -175,7 +228,7 @@ class TaskWatch:
                 at += _EVENT.size + size
 
     def close(self) -> None:
-        """Release the handles, and stop the ender process if it still runs."""
+        """Release the handles, and the feed."""
         for fd in (self._pidfd, self._inotify):
             if fd is not None and fd >= 0:
                 try:
@@ -184,9 +237,9 @@ class TaskWatch:
                     pass
         self._pidfd = None
         self._inotify = -1
-        if self._ender is not None:
-            _reap(self._ender)
-            self._ender = None
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def __enter__(self) -> TaskWatch:
         return self
@@ -215,18 +268,18 @@ def watch_task(
     launcher: int | None,
     launcher_start: int | None,
     output: bool = True,
-    ender: Callable[[], subprocess.Popen[bytes]] | None = None,
+    feed: Callable[[], Feed] | None = None,
 ) -> TaskWatch | None:
     """A :class:`TaskWatch` of a task (``output``: waking when its output grows too), or None
-    where this machine cannot give one. ``ender`` starts a process that exits when the task
-    does (a container's ``<runtime> wait``), for a task with no launcher here to watch."""
+    where this machine cannot give one. ``feed`` makes the :class:`Feed` of a task with no
+    launcher on this machine to watch."""
     if not hasattr(os, "pidfd_open"):
         return None
-    proc = None
+    made = None
     try:
-        proc = ender() if ender is not None else None
-        return TaskWatch(directory, launcher, launcher_start, output and proc is None, proc)
+        made = feed() if feed is not None else None
+        return TaskWatch(directory, launcher, launcher_start, output, made)
     except Exception:
-        if proc is not None:
-            _reap(proc)
+        if made is not None:
+            made.close()
         return None

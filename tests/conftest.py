@@ -193,6 +193,39 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15, interval: floa
         time.sleep(interval)
 
 
+def context_switches(pid: int) -> int:
+    """The voluntary and involuntary context switches of every thread of ``pid`` so far (every
+    wake of any of them counts)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just ended
+        total += sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches:" in line)
+    return total
+
+
+def blocked_command(oc: Env, *args: str) -> subprocess.Popen[bytes]:
+    """``openclaw-agent ARGS`` running in the background, once it is blocked (no thread of it
+    on a CPU) after starting up."""
+    proc = subprocess.Popen(
+        [console_script(), *args],
+        env=oc.env,
+        cwd=oc.workspace,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def settled() -> bool:
+        first = context_switches(proc.pid)
+        time.sleep(0.3)
+        return context_switches(proc.pid) - first <= 1
+
+    wait_until(settled, 30)
+    return proc
+
+
 @pytest.fixture
 def oc(tmp_path: Path) -> Iterator[Env]:
     """An isolated openclaw user with the fake claude first on PATH."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKES, Env, wait_until
+from conftest import FAKES, Env, blocked_command, context_switches, wait_until
 from sshd_harness import SSHD, Sshd, chown, keygen, remove_tree, scratch_dir
 from test_local_executor import HOSTILE
 
@@ -241,6 +241,58 @@ def test_follow_streams_new_lines_until_the_task_ends(ssh: SSHEnv) -> None:
     assert events[-1]["type"] == "result" and events[-1]["result"] == "followed to the end"
     assert any(e["type"] == "assistant" for e in events)
     assert ssh.oc.status(meta["task_id"])["status"] == "completed"
+
+
+@pytest.mark.parametrize("command", [("wait",), ("logs", "--follow")])
+def test_an_idle_ssh_task_is_watched_without_a_round_trip_and_its_end_is_seen(
+    ssh: SSHEnv, command: tuple[str, ...]
+) -> None:
+    ws = ssh.remote.ws
+    meta = ssh.oc.start(
+        "#fake bash until test -e gate; do sleep 0.05; done\n#fake text through", "--workspace", str(ws)
+    )
+    watcher = blocked_command(ssh.oc, *command, "--task-id", meta["task_id"])
+    try:
+        before = context_switches(watcher.pid)
+        time.sleep(1.5)  # the agent's own loop polls; its watcher, and its SSH connection, do not
+        assert context_switches(watcher.pid) - before <= 2, "the watcher woke while the task was idle"
+        (ws / "gate").touch()
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, err.decode()
+    if command != ("wait",):
+        assert b"through" in out
+    assert ssh.oc.status(meta["task_id"])["status"] == "completed"
+
+
+def _host_watches(leader: int) -> list[int]:
+    """The watches running on the host (this machine, through sshd) for the task whose launcher
+    is ``leader``: its ``tail --pid``, found to be counted, never signalled."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == b"tail" and f"--pid={leader}".encode() in argv:
+            found.append(int(name))
+    return found
+
+
+def test_the_watch_on_the_host_ends_with_its_watcher(ssh: SSHEnv) -> None:
+    meta = ssh.oc.start("#fake sleep 120")
+    watcher = blocked_command(ssh.oc, "logs", "--follow", "--task-id", meta["task_id"])
+    try:
+        assert len(_host_watches(meta["pid"])) == 1
+    finally:
+        watcher.kill()  # no goodbye: its connection just drops
+        watcher.wait()
+    wait_until(lambda: not _host_watches(meta["pid"]), 15)
+    assert ssh.oc.status(meta["task_id"])["status"] == "running"
+    ssh.oc.ok("kill", "--task-id", meta["task_id"])
 
 
 def test_kill_leaves_no_process_of_the_task_on_the_host_including_detached_tool_children(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, console_script, wait_until
+from conftest import Env, blocked_command, context_switches, wait_until
 
 from openclaw.watch import TaskWatch, start_time, state_changed, watch_task
 
@@ -78,46 +78,17 @@ def test_removing_the_task_directory_wakes_the_watch(tmp_path: Path) -> None:
         assert "" in watch.wait(5)
 
 
-def _switches(pid: int) -> int:
-    """The voluntary and involuntary context switches of ``pid`` so far (every wake counts)."""
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if "ctxt_switches:" in line:
-            total += int(line.split()[1])
-    return total
-
-
-def _blocked(oc: Env, *args: str) -> subprocess.Popen[bytes]:
-    """``openclaw-agent ARGS`` running in the background, once it is blocked (no longer on
-    a CPU) after starting up."""
-    proc = subprocess.Popen(
-        [console_script(), *args],
-        env=oc.env,
-        cwd=oc.workspace,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-    def settled() -> bool:
-        first = _switches(proc.pid)
-        time.sleep(0.3)
-        return _switches(proc.pid) - first <= 1
-
-    wait_until(settled, 30)
-    return proc
-
-
 @pytest.mark.parametrize("command", [("wait",), ("logs", "--follow")])
 def test_an_idle_local_task_is_watched_without_waking_and_its_end_is_seen(
     oc: Env, command: tuple[str, ...]
 ) -> None:
     meta = oc.start("#fake bash until test -e gate; do sleep 0.05; done\n#fake text through")
     task_id = meta["task_id"]
-    watcher = _blocked(oc, *command, "--task-id", task_id)
+    watcher = blocked_command(oc, *command, "--task-id", task_id)
     try:
-        before = _switches(watcher.pid)
+        before = context_switches(watcher.pid)
         time.sleep(1.5)  # the agent's own loop polls; its watcher does not
-        assert _switches(watcher.pid) - before <= 1, "the watcher woke while the task was idle"
+        assert context_switches(watcher.pid) - before <= 1, "the watcher woke while the task was idle"
         (oc.workspace / "gate").touch()
         out, err = watcher.communicate(timeout=30)
     finally:
@@ -132,7 +103,7 @@ def test_an_idle_local_task_is_watched_without_waking_and_its_end_is_seen(
 
 def test_a_wait_blocked_on_a_local_task_sees_a_kill_made_by_another_process(oc: Env) -> None:
     meta = oc.start("#fake sleep 60")
-    waiter = _blocked(oc, "wait", "--task-id", meta["task_id"], "--json")
+    waiter = blocked_command(oc, "wait", "--task-id", meta["task_id"], "--json")
     try:
         oc.ok("kill", "--task-id", meta["task_id"], "--grace", "1")
         out, _ = waiter.communicate(timeout=30)
@@ -146,7 +117,7 @@ def test_a_wait_blocked_on_a_local_task_sees_a_kill_made_by_another_process(oc: 
 
 def test_a_follower_whose_launcher_is_killed_outright_falls_back_to_looking(oc: Env) -> None:
     meta = oc.start("#fake sleep 3\n#fake text survived")
-    follower = _blocked(oc, "logs", "--follow", "--task-id", meta["task_id"])
+    follower = blocked_command(oc, "logs", "--follow", "--task-id", meta["task_id"])
     try:
         os.kill(meta["pid"], signal.SIGKILL)  # the launcher alone; the agent runs on, then ends
         out, err = follower.communicate(timeout=60)

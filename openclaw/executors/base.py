@@ -80,9 +80,10 @@ class Executor(ABC):
     def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Observe every task in ``metas`` (all of this executor) in one go, by task id."""
 
-    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
-        """Something that wakes a follower (``output``) or waiter of the running task when it
-        changes, so that it need not poll; None (the default) where the executor cannot."""
+    def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:
+        """Something that wakes a waiter of the running task when its state may have changed
+        and, given ``stream``, a follower of that output when it grows, so that neither need
+        poll; None (the default) where the executor cannot."""
         return None
 
     @abstractmethod

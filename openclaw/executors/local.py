@@ -231,14 +231,14 @@ class LocalExecutor(Executor):
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
+    def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:
         """inotify on the task directory and a pidfd of the launcher (see :mod:`openclaw.watch`)."""
         from openclaw.watch import watch_task
 
         if not meta.get("pid"):
             return None  # nothing to know its end by
         directory = str(self.store.path(meta["task_id"]))
-        return watch_task(directory, meta.get("pid"), meta.get("pid_start_time"), output)
+        return watch_task(directory, meta.get("pid"), meta.get("pid_start_time"), stream is not None)
 
     def kill(self, meta: TaskRecord, grace: float) -> None:
         """Signal the launcher's group and session, the agent, their descendants and env-tagged processes.

@@ -51,7 +51,7 @@ from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
-from openclaw.executors.container.follow import DRAIN_TIMEOUT_S, LogFollower, close_followers
+from openclaw.executors.container.follow import DRAIN_TIMEOUT_S, FollowFeed, LogFollower, close_followers
 from openclaw.executors.container.runtime import (
     CALL_TIMEOUT_S,
     DEFAULT_RUNTIME,
@@ -534,14 +534,21 @@ class ContainerExecutor(Executor):
             data = self._stream(self._logs(meta), stream)
         return data.splitlines()[-lines:]
 
-    def watch(self, meta: TaskRecord, output: bool = True) -> TaskWatch | None:
-        """inotify on the task's record directory, and the runtime's own ``wait`` of its container
-        for its end (see :mod:`openclaw.watch`): no ``inspect`` while the task is idle."""
-        from openclaw.watch import watch_task
+    def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:
+        """inotify on the task's record directory and, for its output and its end, the runtime's
+        own follow of the ``stream`` (the one :meth:`read_from` reads) or, with no stream, its
+        ``wait`` of the container (see :mod:`openclaw.watch`): no ``inspect`` while the task
+        is idle, and one runtime process per watch."""
+        from openclaw.watch import Feed, ProcessEnd, watch_task
 
-        name = self._name(meta)
-        directory = str(self.store.path(meta["task_id"]))
-        return watch_task(directory, None, None, output, lambda: self.rt.popen("wait", name))
+        def feed() -> Feed:
+            if stream is None:
+                return ProcessEnd(self.rt.popen("wait", self._name(meta)))
+            if (meta["task_id"], stream) in self._whole_reads:
+                raise ExecutorError(self.config.name, "its follow lagged; read whole")
+            return FollowFeed(lambda: self._follower(meta, stream))
+
+        return watch_task(str(self.store.path(meta["task_id"])), None, None, stream is not None, feed)
 
     def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``).
@@ -557,15 +564,7 @@ class ContainerExecutor(Executor):
         if key in self._whole_reads:
             full = self._stream(self._logs(meta), stream)
             return full[offset:], max(offset, len(full))
-        follower = self._followers.get(key)
-        if follower is None:
-            try:
-                follower = LogFollower(self.rt.popen("logs", "--follow", self._name(meta)), stream)
-            except RuntimeUnavailable as exc:
-                raise ExecutorError(
-                    self.config.name, f"cannot read the output of {self._name(meta)}: {exc}"
-                ) from None
-            self._followers[key] = follower
+        follower = self._follower(meta, stream)
         final = meta["status"] in states.FINAL
         follower.pump(DRAIN_TIMEOUT_S if final else 0.0, skip_to=offset)
         data, end = follower.read_from(offset)
@@ -584,6 +583,20 @@ class ContainerExecutor(Executor):
         # It failed (the container gone? the runtime down?) or lags: the whole log says which.
         full = self._stream(self._logs(meta), stream)
         return full[offset:], max(offset, len(full))
+
+    def _follower(self, meta: TaskRecord, stream: str) -> LogFollower:
+        """The running follow of the task's ``stream``, started when there is none."""
+        key = (meta["task_id"], stream)
+        follower = self._followers.get(key)
+        if follower is None:
+            try:
+                follower = LogFollower(self.rt.popen("logs", "--follow", self._name(meta)), stream)
+            except RuntimeUnavailable as exc:
+                raise ExecutorError(
+                    self.config.name, f"cannot read the output of {self._name(meta)}: {exc}"
+                ) from None
+            self._followers[key] = follower
+        return follower
 
     def _running(self, meta: TaskRecord) -> bool:
         """Whether the task's container still runs (asked once its runtime follow has ended)."""

@@ -6,6 +6,7 @@ import os
 import select
 import subprocess
 import time
+from collections.abc import Callable
 
 #: Seconds a read of an ended task waits for ``logs --follow`` to deliver the rest of its output.
 DRAIN_TIMEOUT_S = 30.0
@@ -35,6 +36,10 @@ class LogFollower:
     def held(self) -> int:
         """How many bytes of the stream are taken in and not read yet."""
         return len(self._data)
+
+    def fds(self) -> list[int]:
+        """The runtime's pipes still open (empty once it has ended)."""
+        return list(self._open)
 
     @property
     def ended(self) -> bool:
@@ -86,6 +91,34 @@ class LogFollower:
         for pipe in (self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+class FollowFeed:
+    """The :class:`~openclaw.watch.Feed` of a followed stream: readable when the runtime
+    writes output, ended when its follow ends (the container stopped, or the follow was
+    lost). The follower itself is the executor's, which reads from it and closes it."""
+
+    sees_output = True
+
+    def __init__(self, follower: Callable[[], LogFollower]) -> None:
+        self._follower = follower
+
+    def fds(self) -> list[int]:
+        try:
+            return self._follower().fds()
+        except Exception:  # the runtime is gone: the caller looks, and finds out
+            return []
+
+    def take(self) -> bool:
+        try:
+            follower = self._follower()
+        except Exception:
+            return True
+        follower.pump()
+        return follower.ended
+
+    def close(self) -> None:
+        pass
 
 
 def close_followers(followers: dict[tuple[str, str], LogFollower]) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openclaw import faults, launch
 from openclaw.agents.base import Launch
@@ -29,6 +29,9 @@ from openclaw.records import TaskStore
 from openclaw.scripts import standalone_launcher, taskprocs
 from openclaw.states import FINAL, Observation, stamp
 from openclaw.task import TaskRecord
+
+if TYPE_CHECKING:
+    from openclaw.watch import TaskWatch
 
 #: Default ``remote_root``: where task directories are created on the host. In the
 #: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
@@ -574,6 +577,38 @@ class SSHExecutor(Executor):
             why = "the launcher was killed and the agent is gone, with no exit status recorded"
             return Observation(alive=False, reason=why)
         return Observation(alive=False)
+
+    # -- watch -------------------------------------------------------------------------------------
+    def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:
+        """inotify on the task's record directory (here), and one long-lived ``watch.sh`` on the
+        host over the open connection, for its output and its end (see :mod:`.feed`): no
+        round trip while the task is idle. None when its launcher is not running as recorded
+        (the caller looks, and polls)."""
+        from openclaw.executors.ssh.feed import RemoteFeed
+        from openclaw.watch import Feed, watch_task
+
+        pid, began = meta.get("pid"), meta.get("pid_start_time")
+        if not pid or began is None:
+            return None
+        values: dict[str, str | int] = {
+            "task_id": check_id(meta["task_id"]),
+            "leader": str(int(pid)),
+            "leader_start": str(int(began)),
+            "stream": self._stream(stream) if stream is not None else "",
+        }
+
+        def feed() -> Feed:
+            script = self._script("watch", values=values, pre=taskprocs())
+            try:
+                conn = self.session.open()
+                made = RemoteFeed.open(conn.transport, script, stream, self.session.connect_timeout + 30)
+            except Unreachable as exc:
+                raise ExecutorError(self.config.name, f"cannot watch the task: {exc.problem}") from None
+            if made is None:
+                raise ExecutorError(self.config.name, "its launcher is not running as recorded")
+            return made
+
+        return watch_task(str(self.store.path(meta["task_id"])), None, None, stream is not None, feed)
 
     # -- git ---------------------------------------------------------------------------------------
     def git_host(self) -> str | None:

@@ -20,6 +20,10 @@ from openclaw.executors.ssh.hostkeys import Target, accepts_new_keys, describe_c
 from openclaw.executors.ssh.protocol import Answer, CutShort, whole
 
 
+#: Seconds between the idle wakes of a connection's transport thread (paramiko's own: 0.1).
+IDLE_CHECK_S = 10.0
+
+
 class Unreachable(Exception):
     """Connecting or talking to the host failed; ``args`` are the problem and the fix."""
 
@@ -152,6 +156,13 @@ class Session:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.connect_kwargs["sock"] = sock
         conn.open()
+        # Paramiko's transport thread wakes every 0.1 s (its socket timeout) to see whether it
+        # should stop, even with nothing to read: 600 wakes a minute of an idle watch, where
+        # ssh itself sleeps. Nothing else needs those wakes (we set no keepalive), and a close
+        # is seen at once: paramiko's close does not wait for the thread.
+        sock = getattr(conn.transport, "sock", None)
+        if sock is not None and hasattr(sock, "settimeout"):
+            sock.settimeout(IDLE_CHECK_S)
 
     @staticmethod
     def _close_conn(conn: Any) -> None:

@@ -36,6 +36,8 @@ def test_wheel_contains_schemas_launcher_and_console_script(tmp_path: Path) -> N
         "openclaw/taskprocs.sh",
         "openclaw/executors/ssh/scripts/prelude.sh",
         "openclaw/executors/ssh/scripts/launch.sh",
+        "openclaw/executors/ssh/scripts/collect.sh",
+        "openclaw/executors/ssh/scripts/watch.sh",
         "openclaw/executors/container/entry.sh",
         "openclaw/executors/ray/entry.sh",
         "openclaw/cli.py",

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, blocked_command, context_switches, wait_until
+from conftest import Env, blocked_command, context_switches
 
 from openclaw.watch import TaskWatch, start_time, state_changed, watch_task
 

@@ -22,7 +22,7 @@ from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
-from openclaw.executors.ssh.protocol import Answer, check_id, observations, render
+from openclaw.executors.ssh.protocol import Answer, check_id, observations, render, script_text
 from openclaw.executors.ssh.session import Session, Unreachable, is_connection_error, put
 from openclaw.launch import read_pid_file
 from openclaw.records import TaskStore
@@ -179,7 +179,8 @@ class SSHExecutor(Executor):
                 for name, data in _task_files(meta, prompt, env_text, standalone_launcher()):
                     put(sftp, f"{task_dir}/{name}", data)
                 faults.point("ssh.uploaded")
-                script = self._launch_script(task_dir, task_id, home, workspace, agent_abs, spec)
+                script = self._launch_script(task_dir, task_id, workspace, agent_abs, spec)
+                script += self._collect_script(task_dir, home, workspace, agent_abs, alone=False)
                 try:
                     out, err = self.session.exec(conn, script, 60)
                     launched = Answer.parse(out, err)
@@ -254,7 +255,9 @@ class SSHExecutor(Executor):
                 scripts[n] = self._prepare_script(task_id, meta, spec)
         # 1. one exec: every task's checks and private directory.
         prepared: dict[int, tuple[str, str, str, str]] = {}
-        answers = self._nested(scripts, self.session.connect_timeout + 30 + len(scripts))
+        answers = self._nested(
+            scripts, self.session.connect_timeout + 30 + len(scripts), head=("secure", "batchroot")
+        )
         for n, answer in answers.items():
             try:
                 prepared[n] = self._prepared(answer, items[n][1])
@@ -286,13 +289,20 @@ class SSHExecutor(Executor):
                     "start the task again" if gone else f"remove {task_dir} on {self.host} by hand",
                 )
             prepared = {}
-        # 3. one exec: every launch, each waiting for its own pid.
-        launches = {
-            n: self._launch_script(task_dir, items[n][0]["task_id"], home, ws, agent_abs, items[n][1])
-            for n, (task_dir, home, ws, agent_abs) in prepared.items()
+        # 3. one exec: every launch, then every launch's answer once its pid is there. The
+        # launchers start up side by side, so the waits for their pids overlap.
+        scripts = {
+            2 * n: self._launch_script(task_dir, items[n][0]["task_id"], ws, agent_abs, items[n][1])
+            for n, (task_dir, _, ws, agent_abs) in prepared.items()
         }
+        scripts.update(
+            (2 * n + 1, self._collect_script(task_dir, home, ws, agent_abs))
+            for n, (task_dir, home, ws, agent_abs) in prepared.items()
+        )
         try:
-            launched = self._nested(launches, 60 + LAUNCH_TIMEOUT_S * len(launches), once=True)
+            both = self._nested(scripts, 60 + LAUNCH_TIMEOUT_S * len(prepared), once=True)
+            # A launch that failed answers itself (its collect finds nothing launched).
+            launched = {n: both[2 * n] if both[2 * n].text("fail") else both[2 * n + 1] for n in prepared}
         except Unreachable as exc:
             launched = {}
             for n, (task_dir, _, _, _) in prepared.items():
@@ -322,26 +332,27 @@ class SSHExecutor(Executor):
                 sftp.close()
         return [o if o is not None else StartError("the start did not finish") for o in out]
 
-    def _nested(self, scripts: dict[int, str], timeout: float, once: bool = False) -> dict[int, Answer]:
-        """Run several scripts in one exec, each in a ``sh`` of its own (fed by a quoted
-        here-document, so nothing in it is expanded), and return each one's own framed answer.
-        Raises :class:`Unreachable` when the host cannot be reached or the answer is cut.
-        ``once``: never sent twice (launches), even when the connection drops during it."""
+    def _nested(
+        self, scripts: dict[int, str], timeout: float, once: bool = False, head: tuple[str, ...] = ()
+    ) -> dict[int, Answer]:
+        """Run several scripts in one exec, in order, each in a subshell of its own (its values,
+        exports and exit its own), and return each one's own framed answer. ``head``: shipped
+        scripts the batch's shell runs first (what its subshells inherit, such as
+        ``batchroot``). Raises :class:`Unreachable` when the host cannot be reached or the
+        answer is cut. ``once``: never sent twice (launches), even when the connection drops
+        during it."""
         if not scripts:
             return {}
-        token = "OPENCLAW_EOF_" + os.urandom(8).hex()
         # Every script runs before any answer is written, with SIGPIPE and SIGHUP ignored: a
         # connection lost meanwhile (the answers' writes fail) stops no launch half-way; each
-        # task's own answer file then tells a read-back what happened.
+        # task's own answer file then tells a read-back what happened. A subshell is a fork
+        # and no exec: a batch's shell parses every script once, as one brace group.
         body = "trap '' HUP PIPE\nt=$(mktemp -d) || { f fail mktemp; end; }\n"
         for n, script in scripts.items():
-            inner = "{\n" + script + "\nend\n}\n"
-            if token in inner:  # cannot happen: a random token
-                raise ExecutorError(self.config.name, "a script holds the here-document's end")
-            body += f"sh -s >\"$t/{n}\" <<'{token}'\n{inner}{token}\n"
+            body += f"(\n{script}\nend\n) >\"$t/{n}\"\n"
         body += "".join(f'from a{n} "$t/{n}" 0\n' for n in scripts)
         body += 'rm -rf -- "$t"\n'
-        script = self._script(values={}, tail=body)
+        script = self._script(*head, values={}, tail=body)
         if once:
             try:
                 out_bytes, err_bytes = self.session.exec(self.session.open(), script, timeout)
@@ -453,19 +464,33 @@ class SSHExecutor(Executor):
         raise StartError(f"{why}; the task directory is gone from the host", "start the task again")
 
     def _launch_script(
-        self, task_dir: str, task_id: str, home: str, workspace: str, agent_abs: str, spec: Launch
+        self, task_dir: str, task_id: str, workspace: str, agent_abs: str, spec: Launch
     ) -> str:
-        """The detached launch, waiting for the pid file: scripts/launch.sh (the agent's args as "$@")."""
+        """The detached launch: scripts/launch.sh (the agent's args as "$@")."""
         values: dict[str, str | int] = {
             "dir": task_dir,
             "task_id": task_id,
-            "home": home,
             "workspace": workspace,
             "agent": agent_abs,
             "timeout": launch.timeout_arg(spec.timeout_s),
-            "steps": int(LAUNCH_TIMEOUT_S / 0.002),
         }
         return self._script("secure", "launch", values=values, args=spec.argv[1:])
+
+    def _collect_script(
+        self, task_dir: str, home: str, workspace: str, agent_abs: str, alone: bool = True
+    ) -> str:
+        """The launch's answer once the launcher wrote its pid file: scripts/collect.sh; run in
+        a shell of its own (``alone``), or appended to the launch's script."""
+        values: dict[str, str | int] = {
+            "dir": task_dir,
+            "home": home,
+            "workspace": workspace,
+            "agent": agent_abs,
+            "steps": int(LAUNCH_TIMEOUT_S / 0.002),
+        }
+        if alone:
+            return self._script("collect", values=values)
+        return "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in values.items()) + script_text("collect")
 
     def _launched(self, answer: Answer, task_dir: str) -> dict[str, Any]:
         """The launch's answer as record fields; or the StartError it means."""

@@ -19,7 +19,6 @@ from openclaw.errors import ExecutorError
 from openclaw.executors.ssh.hostkeys import Target, accepts_new_keys, describe_connect_error, make_policy
 from openclaw.executors.ssh.protocol import Answer, CutShort, whole
 
-
 #: Seconds between the idle wakes of a connection's transport thread (paramiko's own: 0.1).
 IDLE_CHECK_S = 10.0
 
@@ -160,9 +159,9 @@ class Session:
         # should stop, even with nothing to read: 600 wakes a minute of an idle watch, where
         # ssh itself sleeps. Nothing else needs those wakes (we set no keepalive), and a close
         # is seen at once: paramiko's close does not wait for the thread.
-        sock = getattr(conn.transport, "sock", None)
-        if sock is not None and hasattr(sock, "settimeout"):
-            sock.settimeout(IDLE_CHECK_S)
+        carrier = getattr(conn.transport, "sock", None)  # a socket, or a gateway's channel
+        if carrier is not None and hasattr(carrier, "settimeout"):
+            carrier.settimeout(IDLE_CHECK_S)
 
     @staticmethod
     def _close_conn(conn: Any) -> None:

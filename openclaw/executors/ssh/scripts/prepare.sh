@@ -4,13 +4,35 @@
 # root_var (the variable that must be 1 for the agent to run as root, or empty when it has
 # no such rule; a plain name) and the agent's environment, exported. Sourced after
 # prelude.sh and secure.sh.
+#
+# It forks only for mkdir and ls (secure.sh): a batch runs it once per task. Where the
+# batch's shell has checked the remote root already (batchroot.sh: root_ok), it is not
+# checked again.
 fail() { f fail "$1"; f detail "${2:-}"; end; }
+# find_agent NAME: sets agent to what `command -v NAME` would run, without its fork.
+find_agent() {
+    case $1 in
+        */*) [ -e "$1" ] && agent=$1 ;;
+        *) IFS=:
+           for p in $PATH; do
+               if [ -f "${p:-.}/$1" ] && [ -x "${p:-.}/$1" ]; then
+                   agent=${p:-.}/$1
+                   unset IFS
+                   return 0
+               fi
+           done
+           unset IFS
+           return 1 ;;
+    esac
+}
+cd -P -- "$HOME" 2>/dev/null || fail insecure "the home directory $HOME is missing"
+HOME_P=$PWD
 ws=$workspace
 # shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${ws#"~/"} ;; esac
 cd -P -- "$ws" 2>/dev/null || fail workspace "$ws"
 ws=$PWD
-if agent=$(command -v -- "$agent_path"); then
+if find_agent "$agent_path"; then
     if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then fail agent-perm "$agent"; fi
 else
     # Not found as a command: is it there, but not executable (or not readable)?
@@ -32,9 +54,10 @@ case $root_var in
            [ "$rv" = 1 ] || fail root "$rv"
        fi ;;
 esac
-HOME_P=$(cd -P -- "$HOME" 2>/dev/null && pwd) || fail insecure "the home directory $HOME is missing"
 taskroot "$HOME_P"
-secure_root "$root" || fail insecure "$problem"
+if [ "${root_ok:-}" != "$root" ]; then
+    secure_root "$root" || fail insecure "$problem"
+fi
 dir=$root/$task_id
 mkdir -m 700 -- "$dir" 2>/dev/null || fail mkdir "cannot create $dir (it exists, or the root is not writable)"
 private "$dir" || fail insecure "$problem"

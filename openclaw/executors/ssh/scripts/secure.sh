@@ -5,7 +5,12 @@
 # must be root's; DIR itself must be ours and a real directory (never a symlink).
 # Missing directories are made one by one, 0700, and checked. `problem` says what is
 # wrong. ls -ldn is POSIX: mode, links, uid.
-me=$(id -u)
+# me: the effective uid, from /proc without a fork (id -u where there is no /proc).
+me=
+while read -r o_key _ o_euid _; do
+    [ "$o_key" = Uid: ] && { me=$o_euid; break; }
+done </proc/self/status 2>/dev/null
+[ -n "$me" ] || me=$(id -u)
 # shellcheck disable=SC2046
 owner_mode() { set -- $(ls -ldn -- "$1" 2>/dev/null); o_mode=${1:-}; o_uid=${3:-}; }
 private() {

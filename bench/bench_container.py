@@ -8,10 +8,9 @@ It also times the same bare ``run -d`` launched from a Python that first
 imports the libraries ``start`` needs on its way (invoke, plumbum, pyyaml,
 jsonschema): the floor those libraries set, whatever our own code does.
 
-    python bench/bench_container.py [--runs 15] [--runtime podman|docker] [--cpu-seconds 10]
+    python bench/bench_container.py [--runs 15] [--runtime podman|docker]
 
-It also reports the CPU that watching one idle task costs (``logs --follow``
-and ``wait``), beside the runtime's own ``logs --follow``.
+What watching an idle container task costs is measured by bench_idle.py.
 
 With ``--runtime docker`` the docker CLI talks to a ``podman system service``
 started (and stopped) by this script. Every container and the image are
@@ -24,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -61,36 +59,10 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - began, proc.stdout
 
 
-def cpu_of(argv: list[str], env: dict[str, str], seconds: float) -> float:
-    """CPU seconds (user + system, its waited-for children included) ``argv`` uses in ``seconds``."""
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    time.sleep(seconds)
-    proc.send_signal(signal.SIGINT)
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0  # reaped above
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_while_idle(
-    start: list[str], env: dict[str, str], runtime: str, seconds: float, names: list[str]
-) -> None:
-    """What watching one idle task costs: ``logs --follow`` and ``wait``, beside the runtime's own follow."""
-    meta = json.loads(subprocess.run(start, env=env, capture_output=True, check=True).stdout)
-    names.append(meta["host"])
-    own = cpu_of([runtime, "logs", "--follow", meta["host"]], env, seconds)
-    follow = cpu_of([console_script(), "logs", "--follow", "--task-id", meta["task_id"]], env, seconds)
-    waited = cpu_of([console_script(), "wait", "--task-id", meta["task_id"]], env, seconds)
-    print(f"CPU over {seconds:.0f} s of watching one idle task (share of one core):")
-    print(f"  {runtime} logs --follow (baseline):   {own:.2f} s  ({own / seconds:.1%})")
-    print(f"  openclaw-agent logs --follow:   {follow:.2f} s  ({follow / seconds:.1%}, startup included)")
-    print(f"  openclaw-agent wait:            {waited:.2f} s  ({waited / seconds:.1%}, startup included)")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--runtime", choices=["podman", "docker"], default="podman")
-    parser.add_argument("--cpu-seconds", type=float, default=10.0, help="0 skips the idle-watch CPU figures")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="openclaw-bench-container-"))
@@ -201,8 +173,6 @@ def main() -> int:
             print(f"  {FLOORS[imports]:<44} median {m:.3f} s  {m / b:.2f} x")
         every = statistics.median(floors[max(FLOORS, key=len)])
         print(f"start against the floor of all its libraries: {o / every:.2f} x (our own code's share)")
-        if args.cpu_seconds > 0:
-            cpu_while_idle(start, env, args.runtime, args.cpu_seconds, names)
         ratio = o / b
         verdict = "ok" if ratio <= TARGET_RATIO else "OVER TARGET"
         print(f"ratio: {ratio:.2f} x (target <= {TARGET_RATIO} x): {verdict}")

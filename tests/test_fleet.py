@@ -260,8 +260,8 @@ def test_a_local_queue_flows_when_an_agent_exits_with_nobody_watching(oc: Env) -
     after = oc.start("#fake text after", "--after", busy["task_id"])
     assert queued["status"] == after["status"] == "queued"
     # No openclaw-agent command runs from here on: the launcher of the busy task drains.
-    wait_until(lambda: on_disk(oc, queued["task_id"])["status"] != "queued", timeout=30, interval=0.1)
-    wait_until(lambda: on_disk(oc, after["task_id"])["status"] != "queued", timeout=30, interval=0.1)
+    wait_until(lambda: on_disk(oc, queued["task_id"])["status"] != "queued", timeout=60, interval=0.1)
+    wait_until(lambda: on_disk(oc, after["task_id"])["status"] != "queued", timeout=60, interval=0.1)
     assert on_disk(oc, queued["task_id"])["dispatched_at"] >= on_disk(oc, busy["task_id"])["created_at"]
     hook = (oc.tasks_dir / busy["task_id"] / "on-exit").read_text()
     assert "unset OPENCLAW_TASK_ID" in hook and " drain --quiet" in hook

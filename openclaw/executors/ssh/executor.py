@@ -64,6 +64,18 @@ def _task_files(meta: TaskRecord, prompt: bytes, env_text: str, launcher: bytes)
     return files
 
 
+def _split_answers(answer: Answer, count: int) -> list[bytes]:
+    """The ``count`` answers of a batch (``answers`` in prelude.sh: their sizes, then all of
+    them in one frame), each cut from the whole; an empty one for any that is missing."""
+    sizes = [int(line.split()[0]) for line in (answer.text("sizes") or "").splitlines() if line.strip()]
+    whole = answer.get("answers") or b""
+    parts, at = [], 0
+    for size in sizes[:count]:
+        parts.append(whole[at : at + size])
+        at += size
+    return parts + [b""] * (count - len(parts))
+
+
 def _digits(value: int | None) -> str:
     """A recorded pid or start time as digits, "-" for none."""
     return "-" if value is None else str(int(value))
@@ -347,11 +359,12 @@ class SSHExecutor(Executor):
         # connection lost meanwhile (the answers' writes fail) stops no launch half-way; each
         # task's own answer file then tells a read-back what happened. A subshell is a fork
         # and no exec: a batch's shell parses every script once, as one brace group.
+        # The answers come back as two frames: their sizes (one wc) and all of them (one cat).
         body = "trap '' HUP PIPE\nt=$(mktemp -d) || { f fail mktemp; end; }\n"
         for n, script in scripts.items():
-            body += f"(\n{script}\nend\n) >\"$t/{n}\"\n"
-        body += "".join(f'from a{n} "$t/{n}" 0\n' for n in scripts)
-        body += 'rm -rf -- "$t"\n'
+            body += f'(\n{script}\nend\n) >"$t/{n}"\n'
+        body += f'cd "$t" || {{ f fail mktemp; end; }}\nset -- {" ".join(str(n) for n in scripts)}\n'
+        body += 'answers "$@"\ncd / && rm -rf -- "$t"\n'
         script = self._script(*head, values={}, tail=body)
         if once:
             try:
@@ -372,9 +385,9 @@ class SSHExecutor(Executor):
         if answer.text("fail"):
             raise Unreachable(f"cannot run scripts on {self.host}: mktemp failed", "check /tmp on that host")
         out: dict[int, Answer] = {}
-        for n in scripts:
+        for n, part in zip(scripts, _split_answers(answer, len(scripts)), strict=True):
             try:
-                out[n] = Answer.parse(answer.get(f"a{n}") or b"")
+                out[n] = Answer.parse(part)
             except (ValueError, EOFError) as exc:  # CutShort: that task's script did not finish
                 out[n] = Answer((("fail", b"answer"), ("detail", str(exc).encode())))
         return out

@@ -29,6 +29,26 @@ from() {
     [ "$n" -gt 0 ] && tail -c "+$(($3 + 1))" "$2" 2>/dev/null | head -c "$n"
     printf '\n'
 }
+# answers FILE...: the files (a batch's answers, in the current directory) as two frames,
+# "sizes" (one "SIZE" line each, in order) and "answers" (all of them, one after another):
+# one wc and one cat, however many there are.
+answers() {
+    sizes=$(wc -c -- "$@" 2>/dev/null)
+    s='' total=0
+    while read -r n name; do
+        [ -n "$name" ] || continue
+        [ "$name" = total ] && [ "$#" -gt 1 ] && continue
+        s="$s$n
+"
+        total=$((total + n))
+    done <<SIZES
+$sizes
+SIZES
+    f sizes "$s"
+    printf 'answers %s\n' "$total"
+    cat -- "$@"
+    printf '\n'
+}
 end() { printf '%s\n' "$OPENCLAW_END"; exit 0; }
 # taskroot HOME: sets $root to remote_root, "~" and "~/..." taken under HOME.
 taskroot() {

@@ -170,6 +170,14 @@ def plant_finished(tasks: Path, count: int) -> None:
     TaskStore(tasks).index.rebuild("planted")
 
 
+def machine_cpu() -> float:
+    """CPU seconds this machine has spent busy (all cores, every process) since boot."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
@@ -397,7 +405,7 @@ def bench_drain(tmp: Path, runs: int, budget: float) -> list[Row]:
 
 
 def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
-    from sshd_harness import Sshd, ensure_login_user, scratch_dir
+    from sshd_harness import Sshd, chown, ensure_login_user, scratch_dir
 
     user = ensure_login_user()
     scratch = scratch_dir(Path("/tmp/openclaw-ssh-tests") / f"bench-fleet-{uuid.uuid4().hex}", user)
@@ -411,7 +419,13 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
     rows: list[Row] = []
     servers: list[Sshd] = []
     try:
-        executors = ssh_hosts(tmp, scratch, home, FROM_HOSTS, servers)
+        # The agent is a shell that sleeps: the four hosts are this machine, and 200 Python fakes
+        # starting at once would time their own start-up (about 40 s of CPU), not the dispatch.
+        sleeper = scratch / "sleeper"
+        sleeper.write_text("#!/bin/sh\nexec sleep 600\n")
+        sleeper.chmod(0o755)
+        chown(sleeper, user)
+        executors = ssh_hosts(tmp, scratch, home, FROM_HOSTS, servers, agent=sleeper)
         cfg = home / ".config" / "openclaw" / "coding-agent.yaml"
         cfg.parent.mkdir(parents=True, mode=0o700)
         cfg.write_text(json.dumps({"executors": executors}))
@@ -440,7 +454,14 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
         batches: list[float] = []
         missing = ""
         for _ in range(max(1, min(runs, 3))):
+            busy = machine_cpu()
             took, proc = run([oc, "start", "--from", str(batch)], env, ws, check=False)
+            busy = machine_cpu() - busy
+            cores = os.cpu_count() or 1
+            log(
+                f"from: {took:.2f} s; this machine (client, sshds, shells, launchers) was busy "
+                f"{busy:.2f} CPU-s of {took * cores:.2f} ({busy / (took * cores):.0%} of {cores} cores)"
+            )
             for raw in proc.stdout.splitlines():
                 with contextlib.suppress(ValueError, AttributeError, TypeError):
                     tid = json.loads(raw).get("task_id")
@@ -465,7 +486,7 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
             target = f"<= {FROM_TARGET_X:.1f}x"
             rows.append(Row(what, many, len(batches), ratio, target, verdict(ratio, FROM_TARGET_X)))
     finally:
-        stop_ssh_tasks(oc, env, ws, task_ids)
+        stop_ssh_tasks(oc, env, ws, task_ids, by_pid=True)
         for sshd in servers:
             sshd.stop()
         projects = Path(user.pw_dir) / ".claude" / "projects"
@@ -476,10 +497,12 @@ def bench_from(tmp: Path, runs: int, budget: float) -> list[Row]:
     return rows
 
 
-def ssh_hosts(tmp: Path, scratch: Path, home: Path, count: int, servers: list[Any]) -> list[dict[str, Any]]:
+def ssh_hosts(
+    tmp: Path, scratch: Path, home: Path, count: int, servers: list[Any], agent: Path = FAKE_CLAUDE
+) -> list[dict[str, Any]]:
     """``count`` SSH hosts for the user at ``home``: a key of its own, an sshd each on its own
     loopback port (appended to ``servers`` as it starts, for the caller to stop), their host
-    keys known; as executors ``host0``... of the fake claude."""
+    keys known; as executors ``host0``... of ``agent`` (default: the fake claude)."""
     from sshd_harness import Sshd, ensure_login_user, keygen
 
     user = ensure_login_user()
@@ -499,7 +522,7 @@ def ssh_hosts(tmp: Path, scratch: Path, home: Path, count: int, servers: list[An
                 "port": sshd.port,
                 "user": user.pw_name,
                 "key_path": str(key),
-                "claude_path": str(FAKE_CLAUDE),
+                "claude_path": str(agent),
                 "remote_root": str(scratch / f"tasks{i}"),
             }
         )
@@ -507,11 +530,20 @@ def ssh_hosts(tmp: Path, scratch: Path, home: Path, count: int, servers: list[An
     return executors
 
 
-def stop_ssh_tasks(oc: str, env: dict[str, str], cwd: Path, task_ids: list[str]) -> None:
+def stop_ssh_tasks(
+    oc: str, env: dict[str, str], cwd: Path, task_ids: list[str], by_pid: bool = False
+) -> None:
     """Stop whatever of this bench's SSH tasks still runs: ``openclaw-agent kill`` by id, and
-    (the hosts are this machine) the recorded pid of any that survives it."""
+    (the hosts are this machine) the recorded pid of any that survives it. ``by_pid``: by the
+    recorded pid first (hundreds of tasks: one ``kill`` process each would take minutes)."""
     if not task_ids:
         return
+    if by_pid:
+        _, proc = run([oc, "list", "--json"], env, cwd, check=False)
+        with contextlib.suppress(ValueError, TypeError):
+            for meta in json.loads(proc.stdout):
+                if meta.get("task_id") in task_ids and meta.get("status") == "running":
+                    stop_agent(meta)
     from openclaw import states
 
     def records() -> dict[str, dict[str, Any]]:

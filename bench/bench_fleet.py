@@ -503,13 +503,10 @@ def ssh_hosts(
     """``count`` SSH hosts for the user at ``home``: a key of its own, an sshd each on its own
     loopback port (appended to ``servers`` as it starts, for the caller to stop), their host
     keys known; as executors ``host0``... of ``agent`` (default: the fake claude)."""
-    from sshd_harness import Sshd, ensure_login_user, keygen
+    from sshd_harness import Sshd, authorize, ensure_login_user, known_hosts
 
     user = ensure_login_user()
-    key = keygen(tmp / f"id_ed25519_{uuid.uuid4().hex[:8]}")
-    authorized = scratch / "authorized_keys"
-    authorized.write_text(key.with_suffix(".pub").read_text())
-    authorized.chmod(0o644)
+    key, authorized = authorize(tmp / f"id_ed25519_{uuid.uuid4().hex[:8]}", scratch)
     executors = []
     for i in range(count):
         sshd = Sshd(scratch / f"sshd{i}", authorized, log_level="ERROR").start()
@@ -526,7 +523,7 @@ def ssh_hosts(
                 "remote_root": str(scratch / f"tasks{i}"),
             }
         )
-    (home / ".ssh" / "known_hosts").write_text("".join(s.known_hosts_line() for s in servers))
+    known_hosts(home, *servers)
     return executors
 
 

@@ -209,24 +209,19 @@ def container_case(root: Path, seconds: float) -> bool:
 def ssh_host(root: Path) -> Iterator[tuple[dict[str, str], list[str], Path]]:
     """One sshd on 127.0.0.1 and an ``ssh`` executor on it: the env, the plain ssh argv
     (without its command) and the login user's scratch directory (its tasks under ``tasks``)."""
-    from sshd_harness import Sshd, chown, ensure_login_user, keygen, plain_ssh, remove_tree, scratch_dir
+    import sshd_harness as harness
 
-    user = ensure_login_user()
-    scratch = scratch_dir(Path("/tmp/openclaw-ssh-tests") / f"bench-idle-{uuid.uuid4().hex}", user)
+    user = harness.ensure_login_user()
+    scratch = harness.scratch_dir(Path("/tmp/openclaw-ssh-tests") / f"bench-idle-{uuid.uuid4().hex}", user)
     try:
-        key = keygen(root / "id_ed25519")
-        authorized = scratch / "authorized_keys"
-        authorized.write_text(key.with_suffix(".pub").read_text())
-        authorized.chmod(0o644)
+        key, authorized = harness.authorize(root / "id_ed25519", scratch)
         fake = scratch / "claude"
         shutil.copy(FAKES / "claude", fake)
         fake.chmod(0o755)
-        chown(fake, user)
+        harness.chown(fake, user)
         home = root / "home"
-        (home / ".ssh").mkdir(parents=True, mode=0o700)
-        with Sshd(scratch / "sshd", authorized, log_level="ERROR") as sshd:
-            known = home / ".ssh" / "known_hosts"
-            known.write_text(sshd.known_hosts_line())
+        with harness.Sshd(scratch / "sshd", authorized, log_level="ERROR") as sshd:
+            known = harness.known_hosts(home, sshd)
             executor = {
                 "name": "host",
                 "type": "ssh",
@@ -240,9 +235,9 @@ def ssh_host(root: Path) -> Iterator[tuple[dict[str, str], list[str], Path]]:
             config = home / ".config" / "openclaw" / "coding-agent.yaml"
             config.parent.mkdir(parents=True)
             config.write_text(json.dumps({"executors": [executor]}))
-            yield clean_env(home), plain_ssh(sshd, known, key, user.pw_name), scratch
+            yield clean_env(home), harness.plain_ssh(sshd, known, key, user.pw_name), scratch
     finally:
-        remove_tree(scratch)
+        harness.remove_tree(scratch)
 
 
 def ssh_case(root: Path, seconds: float) -> bool:

@@ -32,7 +32,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from sshd_harness import Sshd, chown, ensure_login_user, keygen, plain_ssh, remove_tree, scratch_dir  # noqa: E402
+from sshd_harness import (  # noqa: E402
+    Sshd,
+    authorize,
+    chown,
+    ensure_login_user,
+    known_hosts,
+    plain_ssh,
+    remove_tree,
+    scratch_dir,
+)
 
 from openclaw.watch import start_time  # noqa: E402
 
@@ -93,19 +102,14 @@ def main() -> int:
     started: list[dict[str, object]] = []
     rows = []
     try:
-        key = keygen(tmp / "id_ed25519")
-        authorized = scratch / "authorized_keys"
-        authorized.write_text(key.with_suffix(".pub").read_text())
-        authorized.chmod(0o644)
+        key, authorized = authorize(tmp / "id_ed25519", scratch)
         sleeper = scratch / "sleeper"
         sleeper.write_text("#!/bin/sh\nexec sleep 900\n")
         sleeper.chmod(0o755)
         chown(sleeper, user)
         home = tmp / "home"
-        (home / ".ssh").mkdir(parents=True, mode=0o700)
         with Sshd(scratch / "sshd", authorized, log_level="ERROR") as sshd:
-            known = home / ".ssh" / "known_hosts"
-            known.write_text(sshd.known_hosts_line())
+            known = known_hosts(home, sshd)
             config = home / ".config" / "openclaw" / "coding-agent.yaml"
             config.parent.mkdir(parents=True)
             executor = {

@@ -226,6 +226,26 @@ def blocked_command(oc: Env, *args: str) -> subprocess.Popen[bytes]:
     return proc
 
 
+def watched_idle(oc: Env, command: tuple[str, ...], task_id: str, gate: Path, wakes: int = 1) -> bytes:
+    """Run ``openclaw-agent COMMAND --task-id TASK_ID`` on a task that waits for ``gate``;
+    assert that, once started up, it wakes at most ``wakes`` times in 1.5 s (the agent's own
+    loop polls; its watcher must not); then create ``gate`` and return its stdout once it
+    has exited 0 with the task."""
+    watcher = blocked_command(oc, *command, "--task-id", task_id)
+    try:
+        before = context_switches(watcher.pid)
+        time.sleep(1.5)
+        assert context_switches(watcher.pid) - before <= wakes, "the watcher woke while the task was idle"
+        gate.touch()
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, err.decode()
+    return out
+
+
 @pytest.fixture
 def oc(tmp_path: Path) -> Iterator[Env]:
     """An isolated openclaw user with the fake claude first on PATH."""

@@ -145,6 +145,24 @@ class Sshd:
         self.stop()
 
 
+def authorize(key: Path, scratch: Path) -> tuple[Path, Path]:
+    """A new client key at ``key`` and ``scratch``/authorized_keys holding it (world-readable,
+    for the login user's sshd): the key and the authorized_keys file."""
+    keygen(key)
+    authorized = scratch / "authorized_keys"
+    authorized.write_text(key.with_suffix(".pub").read_text())
+    authorized.chmod(0o644)
+    return key, authorized
+
+
+def known_hosts(home: Path, *servers: Sshd) -> Path:
+    """``home``/.ssh/known_hosts holding the servers' host keys (and nothing else)."""
+    (home / ".ssh").mkdir(parents=True, mode=0o700, exist_ok=True)
+    path = home / ".ssh" / "known_hosts"
+    path.write_text("".join(s.known_hosts_line() for s in servers))
+    return path
+
+
 def plain_ssh(sshd: Sshd, known_hosts: Path, key: Path, user: str, *command: str) -> list[str]:
     """A plain OpenSSH command to ``sshd`` (no connection sharing, strict host keys): the
     baseline the benchmarks time openclaw's SSH commands against."""

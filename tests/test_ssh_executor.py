@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAKES, Env, blocked_command, context_switches, wait_until
+from conftest import FAKES, Env, blocked_command, wait_until, watched_idle
 from sshd_harness import SSHD, Sshd, chown, keygen, remove_tree, scratch_dir
 from test_local_executor import HOSTILE
 
@@ -251,18 +251,8 @@ def test_an_idle_ssh_task_is_watched_without_a_round_trip_and_its_end_is_seen(
     meta = ssh.oc.start(
         "#fake bash until test -e gate; do sleep 0.05; done\n#fake text through", "--workspace", str(ws)
     )
-    watcher = blocked_command(ssh.oc, *command, "--task-id", meta["task_id"])
-    try:
-        before = context_switches(watcher.pid)
-        time.sleep(1.5)  # the agent's own loop polls; its watcher, and its SSH connection, do not
-        assert context_switches(watcher.pid) - before <= 2, "the watcher woke while the task was idle"
-        (ws / "gate").touch()
-        out, err = watcher.communicate(timeout=30)
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
-    assert watcher.returncode == 0, err.decode()
+    # Its SSH connection sleeps too (paramiko's transport thread would wake 10 times a second).
+    out = watched_idle(ssh.oc, command, meta["task_id"], ws / "gate", wakes=2)
     if command != ("wait",):
         assert b"through" in out
     assert ssh.oc.status(meta["task_id"])["status"] == "completed"

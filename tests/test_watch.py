@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import Env, blocked_command, context_switches
+from conftest import Env, blocked_command, watched_idle
 
 from openclaw.watch import TaskWatch, start_time, state_changed, watch_task
 
@@ -84,18 +83,7 @@ def test_an_idle_local_task_is_watched_without_waking_and_its_end_is_seen(
 ) -> None:
     meta = oc.start("#fake bash until test -e gate; do sleep 0.05; done\n#fake text through")
     task_id = meta["task_id"]
-    watcher = blocked_command(oc, *command, "--task-id", task_id)
-    try:
-        before = context_switches(watcher.pid)
-        time.sleep(1.5)  # the agent's own loop polls; its watcher does not
-        assert context_switches(watcher.pid) - before <= 1, "the watcher woke while the task was idle"
-        (oc.workspace / "gate").touch()
-        out, err = watcher.communicate(timeout=30)
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
-    assert watcher.returncode == 0, err.decode()
+    out = watched_idle(oc, command, task_id, oc.workspace / "gate")
     if command != ("wait",):
         assert b"through" in out
     assert oc.status(task_id)["status"] == "completed"

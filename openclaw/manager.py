@@ -101,6 +101,10 @@ WAIT_BACKOFF = 1.5
 #: Finished tasks the dashboard shows beside the active ones (``list`` shows them all).
 RECENT_FINISHED = 20
 WAIT_MAX_INTERVAL_S = 2.0
+#: A task that a watch wakes on change is still looked at this often (seconds): what no watch
+#: sees (a connection that died silently, a runtime follow that outlives its container) is
+#: found then.
+WATCH_LOOK_S = 120.0
 
 
 def _dispatching(fields: dict[str, Any]) -> Callable[[TaskRecord], TaskRecord | None]:
@@ -1846,13 +1850,16 @@ class Manager:
                     # not see is read every interval, which asks the executor nothing.
                     if now - woke < interval:  # a busy agent wakes us at most once an interval
                         time.sleep(interval - (now - woke))
-                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    left = max(0.0, checked + WATCH_LOOK_S - time.monotonic())
+                    if deadline is not None:
+                        left = min(left, max(0.0, deadline - time.monotonic()))
                     if not watch.sees_output:
-                        left = interval if left is None else min(interval, left)
+                        left = min(interval, left)
                     changed = watch.wait(left)
                     woke = time.monotonic()
-                    if state_changed(changed):
+                    if state_changed(changed) or woke - checked >= WATCH_LOOK_S:
                         meta = self.refresh([meta])[0].record
+                        checked = time.monotonic()
                     continue
                 time.sleep(interval)
                 # Reading new bytes is cheap; asking whether the task ended costs more, so at
@@ -1880,28 +1887,36 @@ class Manager:
     def wait(self, ref: str, timeout: float | None = None, interval: float = 0.25) -> TaskRecord:
         """Block until the task is in a final state and return its record.
 
-        The task is checked after ``interval`` seconds, then ever less often,
-        up to every :data:`WAIT_MAX_INTERVAL_S`: a short task is seen to end at
-        once, and a long wait costs a runtime call or SSH round trip every few
-        seconds, not four a second. Raises :class:`WaitTimeout` after
-        ``timeout`` seconds; the task is left running.
+        Where the executor can watch the task (:meth:`~Executor.watch`), this
+        sleeps until the watch says its state may have changed, and looks at
+        least every :data:`WATCH_LOOK_S`. Elsewhere the task is checked after
+        ``interval`` seconds, then ever less often, up to every
+        :data:`WAIT_MAX_INTERVAL_S`: a short task is seen to end at once, and a
+        long wait costs a runtime call or SSH round trip every few seconds, not
+        four a second. Raises :class:`WaitTimeout` after ``timeout`` seconds;
+        the task is left running.
         """
         from openclaw.watch import state_changed
 
         meta = self.get(ref)
         deadline = None if timeout is None else time.monotonic() + timeout
         watch: TaskWatch | None = None
+        asked = None  # the status a watch was last asked for in (once per status: none may come)
         try:
             while meta["status"] not in states.FINAL:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     raise WaitTimeout(meta)
-                if watch is None:
+                if watch is None and asked != meta["status"]:
+                    asked = meta["status"]
                     watch = self._watch(meta, None)
                 if watch is not None and not watch.launcher_gone:
                     # Woken when the task's state may have changed (its rc, its record, its
-                    # launcher's exit): an idle wait costs nothing.
-                    if not state_changed(watch.wait(None if deadline is None else deadline - now)):
+                    # launcher's exit): an idle wait costs nothing but a look every
+                    # WATCH_LOOK_S. Output alone (a feed that carries it) is no reason to look.
+                    left = WATCH_LOOK_S if deadline is None else min(WATCH_LOOK_S, deadline - now)
+                    changed = watch.wait(left)
+                    if changed and not state_changed(changed):
                         continue
                 else:
                     time.sleep(interval if deadline is None else min(interval, deadline - now))

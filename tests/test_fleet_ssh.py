@@ -542,6 +542,28 @@ def test_a_batch_starts_each_ssh_hosts_tasks_in_one_prepare_one_sftp_and_one_lau
         assert (host.record / f"{meta['task_id']}.stdin").read_text() == lines[n]["prompt"]
 
 
+def test_agents_started_by_a_batch_get_the_signal_dispositions_a_single_start_gives(
+    fleet: SSHFleet,
+) -> None:
+    fleet.oc.write_config(json.dumps({"executors": [fleet.ssh_executor(fleet.a)]}))
+    single = fleet.oc.start("#fake sleep 30", "--executor", "a", "--workspace", str(fleet.ws))
+    batch = fleet.ws / "probe.jsonl"
+    line = json.dumps({"prompt": "#fake sleep 30", "executor": "a", "workspace": str(fleet.ws)}) + "\n"
+    batch.write_text(line * 2)
+    out = fleet.oc.ok("start", "--from", str(batch), timeout=120).out
+    started = [single, *(json.loads(x) for x in out.splitlines())]
+    ignored = {}
+    for meta in started:
+        # The launcher (this machine, through sshd) holds what its agent was exec'd with.
+        status = Path(f"/proc/{meta['pid']}/status").read_text()
+        ignored[meta["task_id"]] = int(re.search(r"SigIgn:\s*([0-9a-f]+)", status).group(1), 16)  # type: ignore[union-attr]
+    # The batch's shell ignores SIGPIPE while it launches; its agents must not inherit that.
+    assert not ignored[single["task_id"]] & (1 << (signal.SIGPIPE - 1))
+    assert len(set(ignored.values())) == 1, {k: hex(v) for k, v in ignored.items()}
+    for meta in started:
+        fleet.oc.ok("kill", "--task-id", meta["task_id"])
+
+
 def test_a_batch_whose_connection_drops_after_the_launches_were_sent_reads_each_back_once(
     fleet: SSHFleet,
 ) -> None:

@@ -64,16 +64,21 @@ def _task_files(meta: TaskRecord, prompt: bytes, env_text: str, launcher: bytes)
     return files
 
 
-def _split_answers(answer: Answer, count: int) -> list[bytes]:
-    """The ``count`` answers of a batch (``answers`` in prelude.sh: their sizes, then all of
-    them in one frame), each cut from the whole; an empty one for any that is missing."""
-    sizes = [int(line.split()[0]) for line in (answer.text("sizes") or "").splitlines() if line.strip()]
+def _split_answers(answer: Answer, names: list[str]) -> dict[str, bytes]:
+    """A batch's answers by name (``answers`` in prelude.sh: the size and name of each answer
+    file there was, then all of them in one frame); an answer whose file was missing, or cut
+    off, is empty (a task's answer that cannot be read, which is never another task's)."""
     whole = answer.get("answers") or b""
-    parts, at = [], 0
-    for size in sizes[:count]:
-        parts.append(whole[at : at + size])
-        at += size
-    return parts + [b""] * (count - len(parts))
+    parts: dict[str, bytes] = {}
+    at = 0
+    for line in (answer.text("sizes") or "").splitlines():
+        size, _, name = line.strip().partition(" ")
+        if not size.isdigit():
+            continue
+        if name in names and at + int(size) <= len(whole):
+            parts[name] = whole[at : at + int(size)]
+        at += int(size)
+    return {name: parts.get(name, b"") for name in names}
 
 
 def _digits(value: int | None) -> str:
@@ -267,9 +272,8 @@ class SSHExecutor(Executor):
                 scripts[n] = self._prepare_script(task_id, meta, spec)
         # 1. one exec: every task's checks and private directory.
         prepared: dict[int, tuple[str, str, str, str]] = {}
-        answers = self._nested(
-            scripts, self.session.connect_timeout + 30 + len(scripts), head=("secure", "batchroot")
-        )
+        timeout = self.session.connect_timeout + 30 + len(scripts)
+        answers = self._nested(scripts, timeout, head=("secure", "batchroot"), share="root_ok")
         for n, answer in answers.items():
             try:
                 prepared[n] = self._prepared(answer, items[n][1])
@@ -313,8 +317,12 @@ class SSHExecutor(Executor):
         )
         try:
             both = self._nested(scripts, 60 + LAUNCH_TIMEOUT_S * len(prepared), once=True)
-            # A launch that failed answers itself (its collect finds nothing launched).
-            launched = {n: both[2 * n] if both[2 * n].text("fail") else both[2 * n + 1] for n in prepared}
+            launched = {}
+            for n, (task_dir, _, _, _) in prepared.items():
+                try:
+                    launched[n] = self._launch_outcome(task_dir, both[2 * n], both[2 * n + 1])
+                except StartError as failed:
+                    out[n] = failed
         except Unreachable as exc:
             launched = {}
             for n, (task_dir, _, _, _) in prepared.items():
@@ -344,15 +352,33 @@ class SSHExecutor(Executor):
                 sftp.close()
         return [o if o is not None else StartError("the start did not finish") for o in out]
 
+    def _launch_outcome(self, task_dir: str, spawned: Answer, collected: Answer) -> Answer:
+        """Which answer of a batch launch says what happened: a pid collected always wins; a
+        launch that failed answers itself (its collect found nothing launched); a collect
+        answer that cannot be read is read back from the host (``launched``)."""
+        if collected.text("pid"):
+            return collected
+        if spawned.text("fail") not in (None, "answer"):
+            return spawned
+        if collected.text("fail") == "answer":
+            return self._launch_answer(task_dir, ValueError("its answer could not be read"))
+        return collected
+
     def _nested(
-        self, scripts: dict[int, str], timeout: float, once: bool = False, head: tuple[str, ...] = ()
+        self,
+        scripts: dict[int, str],
+        timeout: float,
+        once: bool = False,
+        head: tuple[str, ...] = (),
+        share: str = "",
     ) -> dict[int, Answer]:
         """Run several scripts in one exec, in order, each in a subshell of its own (its values,
-        exports and exit its own), and return each one's own framed answer. ``head``: shipped
-        scripts the batch's shell runs first (what its subshells inherit, such as
-        ``batchroot``). Raises :class:`Unreachable` when the host cannot be reached or the
-        answer is cut. ``once``: never sent twice (launches), even when the connection drops
-        during it."""
+        exports and exit its own), and return each one's own framed answer.
+
+        ``head``: shipped scripts the batch's shell runs first; ``share``: a variable they
+        set, given to each script as ``$1`` (which no export of the script can change).
+        Raises :class:`Unreachable` when the host cannot be reached or the answer is cut.
+        ``once``: never sent twice (launches), even when the connection drops during it."""
         if not scripts:
             return {}
         # Every script runs before any answer is written, with SIGPIPE and SIGHUP ignored: a
@@ -361,8 +387,9 @@ class SSHExecutor(Executor):
         # and no exec: a batch's shell parses every script once, as one brace group.
         # The answers come back as two frames: their sizes (one wc) and all of them (one cat).
         body = "trap '' HUP PIPE\nt=$(mktemp -d) || { f fail mktemp; end; }\n"
+        given = f'set -- "${{{share}:-}}"\n' if share else ""
         for n, script in scripts.items():
-            body += f'(\n{script}\nend\n) >"$t/{n}"\n'
+            body += f'(\n{given}{script}\nend\n) >"$t/{n}"\n'
         body += f'cd "$t" || {{ f fail mktemp; end; }}\nset -- {" ".join(str(n) for n in scripts)}\n'
         body += 'answers "$@"\ncd / && rm -rf -- "$t"\n'
         script = self._script(*head, values={}, tail=body)
@@ -385,9 +412,10 @@ class SSHExecutor(Executor):
         if answer.text("fail"):
             raise Unreachable(f"cannot run scripts on {self.host}: mktemp failed", "check /tmp on that host")
         out: dict[int, Answer] = {}
-        for n, part in zip(scripts, _split_answers(answer, len(scripts)), strict=True):
+        parts = _split_answers(answer, [str(n) for n in scripts])
+        for n in scripts:
             try:
-                out[n] = Answer.parse(part)
+                out[n] = Answer.parse(parts[str(n)])
             except (ValueError, EOFError) as exc:  # CutShort: that task's script did not finish
                 out[n] = Answer((("fail", b"answer"), ("detail", str(exc).encode())))
         return out

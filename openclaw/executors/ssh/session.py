@@ -9,6 +9,7 @@ unlocked: Fabric's ``open`` is not thread-safe.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import socket
 import threading
@@ -153,14 +154,23 @@ class Session:
         elif not gw and "sock" not in conn.connect_kwargs:
             sock = socket.create_connection((conn.host, conn.port), timeout=self.connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # TCP keepalive: the kernel finds a peer gone silently (a host down, a dropped NAT
+            # entry) with no wake of this process, and ends the watches on that connection.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 15), ("TCP_KEEPCNT", 4)):
+                if hasattr(socket, name):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
             conn.connect_kwargs["sock"] = sock
         conn.open()
         # Paramiko's transport thread wakes every 0.1 s (its socket timeout) to see whether it
         # should stop, even with nothing to read: 600 wakes a minute of an idle watch, where
-        # ssh itself sleeps. Nothing else needs those wakes (we set no keepalive), and a close
-        # is seen at once: paramiko's close does not wait for the thread.
+        # ssh itself sleeps. Nothing else needs those wakes (we set no SSH keepalive; a close
+        # shuts the socket down, which wakes the thread). Not for a ProxyCommand, whose recv
+        # spins until its timeout once the command has ended.
+        import paramiko
+
         carrier = getattr(conn.transport, "sock", None)  # a socket, or a gateway's channel
-        if carrier is not None and hasattr(carrier, "settimeout"):
+        if isinstance(carrier, (socket.socket, paramiko.Channel)):
             carrier.settimeout(IDLE_CHECK_S)
 
     @staticmethod
@@ -168,8 +178,12 @@ class Session:
         hop = conn
         while hop is not None and not isinstance(hop, str):
             try:
-                hop.close()
                 sock = hop.connect_kwargs.pop("sock", None)
+                if sock is not None:
+                    # Wakes the transport thread's wait on it, so the host sees the close now.
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                hop.close()
                 if sock is not None:
                     sock.close()
             except Exception:

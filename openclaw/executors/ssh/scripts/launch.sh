@@ -11,6 +11,9 @@ private "$dir" || { f fail insecure; f detail "$problem"; end; }
 cd "$dir" || { f fail mkdir; f detail "$dir"; end; }
 chmod 600 prompt env launcher.sh
 : >>"$dir/launcher.log"
+# A batch's shell ignores SIGPIPE (so a dropped connection stops no launch half-way); an
+# ignored signal stays ignored through exec, and the agent must get it as a single start does.
+trap - PIPE
 setsid nohup /bin/sh "$dir/launcher.sh" "$dir" "$workspace" "$task_id" "$timeout" -- \
     "$agent" "$@" >>"$dir/launcher.log" 2>&1 </dev/null &
 launcher=$!

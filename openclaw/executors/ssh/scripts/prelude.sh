@@ -30,15 +30,15 @@ from() {
     printf '\n'
 }
 # answers FILE...: the files (a batch's answers, in the current directory) as two frames,
-# "sizes" (one "SIZE" line each, in order) and "answers" (all of them, one after another):
-# one wc and one cat, however many there are.
+# "sizes" (a "SIZE NAME" line for each that exists, in order) and "answers" (those files,
+# one after another): one wc and one cat, however many there are.
 answers() {
     sizes=$(wc -c -- "$@" 2>/dev/null)
     s='' total=0
     while read -r n name; do
         [ -n "$name" ] || continue
         [ "$name" = total ] && [ "$#" -gt 1 ] && continue
-        s="$s$n
+        s="$s$n $name
 "
         total=$((total + n))
     done <<SIZES

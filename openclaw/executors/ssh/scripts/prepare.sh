@@ -6,8 +6,9 @@
 # prelude.sh and secure.sh.
 #
 # It forks only for mkdir and ls (secure.sh): a batch runs it once per task. Where the
-# batch's shell has checked the remote root already (batchroot.sh: root_ok), it is not
-# checked again.
+# batch's shell has checked the remote root already (batchroot.sh), it gives that root as
+# "$1" and it is not checked again.
+checked_root=${1:-}
 fail() { f fail "$1"; f detail "${2:-}"; end; }
 # find_agent NAME: sets agent to what `command -v NAME` would run, without its fork.
 find_agent() {
@@ -55,7 +56,7 @@ case $root_var in
        fi ;;
 esac
 taskroot "$HOME_P"
-if [ "${root_ok:-}" != "$root" ]; then
+if [ -z "$checked_root" ] || [ "$checked_root" != "$root" ]; then
     secure_root "$root" || fail insecure "$problem"
 fi
 dir=$root/$task_id

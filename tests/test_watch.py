@@ -115,3 +115,39 @@ def test_a_follower_whose_launcher_is_killed_outright_falls_back_to_looking(oc: 
             follower.wait()
     assert b"survived" in out, err.decode()
     assert oc.status(meta["task_id"])["status"] != "running"
+
+
+@pytest.mark.parametrize("how", ["wait", "follow"])
+def test_a_watch_that_never_wakes_still_lets_wait_and_follow_see_the_end_by_a_periodic_look(
+    oc: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str
+) -> None:
+    """What no watch sees (an SSH connection dead without a close, a runtime follow that
+    outlives its container) must not block a waiter forever: it still looks now and then."""
+    from openclaw import manager as manager_module
+    from openclaw.config import load
+    from openclaw.executors.local import LocalExecutor
+    from openclaw.records import TaskStore
+
+    config = oc.write_config("executors: [{name: local, type: local}]\n")
+    meta = oc.start("#fake sleep 1\n#fake text seen")
+    deaf = tmp_path / "deaf"
+    deaf.mkdir()
+    monkeypatch.setattr(manager_module, "WATCH_LOOK_S", 0.5)
+    monkeypatch.setattr(LocalExecutor, "watch", lambda *_: TaskWatch(str(deaf), None, None, output=False))
+    manager = manager_module.Manager(load(str(config)), TaskStore(oc.tasks_dir))
+
+    def hung(*_: object) -> None:
+        raise AssertionError("blocked on a watch that never wakes")
+
+    # No --timeout: nothing but the periodic look can end them (a hang fails by the alarm).
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        if how == "wait":
+            assert manager.wait(meta["task_id"])["status"] == "completed"
+        else:
+            assert b"seen" in b"".join(manager.follow(meta, 0.1))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert oc.status(meta["task_id"])["status"] == "completed"

@@ -1,15 +1,17 @@
 """The CPU that watching one idle task costs, beside the runtime's own follow of the same output.
 
 For each executor, one task whose agent writes nothing (the fake claude sleeping) is watched at
-once by ``openclaw-agent logs --follow``, ``openclaw-agent wait`` and what follows that output
-without us (the baseline):
+once by ``openclaw-agent logs --follow``, ``openclaw-agent wait``, ``openclaw-agent serve``
+(which watches every task of the store) and what follows that output without us (the
+baseline):
 
 - local: ``tail -f`` of its stdout file;
 - container: ``podman logs --follow`` of its container;
 - ssh: ``ssh host tail -f`` of its stdout file on the host (one sshd on 127.0.0.1).
 
 Once each has started up, the CPU each uses is read over the same window (default 60 s):
-utime + stime of the watcher and of every process under it (``podman wait``, ``podman logs``),
+utime + stime of the watcher and of every process under it (``podman wait``, ``podman logs``,
+serve's ``podman events``),
 from ``/proc``; start-up is counted apart. Only this machine's side is counted (for ssh, not
 the host's sshd and tail, the same for both).
 
@@ -86,7 +88,7 @@ def clean_env(home: Path) -> dict[str, str]:
 def measure(
     baseline: list[str], task_id: str, env: dict[str, str], cwd: Path, seconds: float
 ) -> list[tuple[str, float, float]]:
-    """(name, start-up s, window s) of the baseline and our two watchers, run side by side."""
+    """(name, start-up s, window s) of the baseline and our three watchers, run side by side."""
     oc = console_script()
 
     def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
@@ -103,6 +105,7 @@ def measure(
         "baseline": spawn(baseline),
         "openclaw-agent logs --follow": spawn([oc, "logs", "--follow", "--task-id", task_id]),
         "openclaw-agent wait": spawn([oc, "wait", "--task-id", task_id]),
+        "openclaw-agent serve": spawn([oc, "serve"]),
     }
     try:
         time.sleep(SETTLE_S)

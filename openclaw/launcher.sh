@@ -27,7 +27,8 @@
 #   - in a task worktree (TASK_DIR/worktree), commits what the agent left
 #     uncommitted to the task's branch and writes TASK_DIR/changes;
 #   - then writes the agent's exit status atomically to TASK_DIR/rc ("128+N"
-#     when a signal ended it);
+#     when a signal ended it), and appends the task's id to .ended beside
+#     TASK_DIR: one file that a watcher of every task there (serve) follows;
 #   - and, when TASK_DIR/on-exit exists and tasks are queued beside TASK_DIR,
 #     runs it detached (the local executor's drain of the queue).
 set -u
@@ -48,6 +49,8 @@ umask 077
 
 finish() {
     printf '%s\n' "$1" >"$dir/rc.tmp" && mv -f "$dir/rc.tmp" "$dir/rc"
+    # One short append (O_APPEND: whole, whoever else appends), after the rc it announces.
+    printf '%s\n' "$task_id" >>"${dir%/*}/.ended" 2>/dev/null
     # A slot just freed: with tasks queued, the dispatcher's hook (a drain; the local executor
     # writes it) dispatches the next, so a local queue flows with nobody watching. Detached in
     # a session of its own, and no process of this task (it unsets OPENCLAW_TASK_ID).

@@ -11,6 +11,10 @@ Layout of ``~/.local/share/openclaw/tasks/<task-id>/`` (mode 0700)::
     rc           the agent's exit status, written atomically by the launcher when it exits
     launcher.log the launcher's own diagnostics
 
+Beside the task directories, ``.ended`` gets one line, a task id, from each
+launcher once it has written its ``rc``: what ``serve`` follows to hear of
+every local task's end at once (:class:`openclaw.watch.StoreWatch`).
+
 Every write of ``.meta.json`` is validated, written to a temporary file and
 renamed over the old one; every read is validated. A record that fails either
 is reported by id and never rewritten.

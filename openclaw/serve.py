@@ -1,12 +1,23 @@
 """``openclaw-agent serve``: an optional foreground supervisor, pueue's daemon for this tool.
 
-Every interval it looks at every active and queued task (one batch per
-executor: one round trip per host), lets the queue flow into what that freed,
-and tells the notification targets of tasks that ended (and of tasks whose
-teller died: see :mod:`openclaw.notify`). Nothing depends on it: every
-command does the same for the tasks it looks at. One ``serve`` per task store
-(an flock on ``tasks/.serve.lock``, which holds its pid); SIGTERM or Ctrl-C
-ends it within a second.
+A look takes in every active and queued task (one batch per executor: one
+round trip per host), lets the queue flow into what that freed, and tells the
+notification targets of tasks that ended (and of tasks whose teller died:
+see :mod:`openclaw.notify`). Nothing depends on it: every command does the
+same for the tasks it looks at. One ``serve`` per task store (an flock on
+``tasks/.serve.lock``, which holds its pid); SIGTERM or Ctrl-C ends it within
+a second.
+
+Between looks it waits without a timer (:class:`openclaw.watch.StoreWatch`):
+one inotify watch on the store (a new task; ``.ended``, which each local
+launcher appends to at its end), a pidfd of each local launcher, and per
+executor with running tasks one alarm of its own: one ``<runtime> events``
+per container executor, one long-lived ``ended.sh`` per SSH host. A look
+follows each wake. Only what cannot be watched is looked at every
+``--interval``: the tasks of an executor with no alarm (Ray) or whose alarm
+could not be made (a host unreachable), and a queue with nothing running to
+free it. Everything is looked at every :data:`LOOK_S` whatever happens, in
+case a wake was missed.
 """
 
 from __future__ import annotations
@@ -22,23 +33,27 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from openclaw import states
 from openclaw.errors import OpenclawError, UsageError
 
 if TYPE_CHECKING:
     from openclaw.manager import Manager
-    from openclaw.task import Observed
+    from openclaw.task import Observed, TaskRecord
+    from openclaw.watch import Alarm, StoreWatch
 
 log = logging.getLogger("openclaw")
 #: States a task leaves the watch in (after it was logged once).
 FINAL_SHOWN = frozenset({"completed", "failed", "killed", "lost"})
 
-#: Seconds between two looks, unless ``--interval`` says otherwise.
+#: Seconds between two looks at what cannot be watched, unless ``--interval`` says otherwise.
 DEFAULT_INTERVAL_S = 2.0
+#: Seconds between two looks at everything, watched or not (as ``wait`` and ``logs --follow``).
+LOOK_S = 120.0
 #: How long a stop waits for a look under way before it leaves it behind.
 STOP_WAIT_S = 0.8
-#: Between two looks, how often the exit files of this machine's running tasks and the records
-#: directory are checked: an exit file that appears, or a new task, brings the next look
-#: forward (a stat each, no process).
+#: Where the store cannot be watched (no inotify), how often the exit files of this machine's
+#: running tasks and the records directory are checked between looks: an exit file that
+#: appears, or a new task, brings the next look forward (a stat each, no process).
 EXIT_CHECK_S = 0.2
 #: The lock file, beside the records.
 LOCK_NAME = ".serve.lock"
@@ -93,6 +108,10 @@ class Server:
         self._exits: list[str] = []
         #: The records directory's mtime at the last look: a new task changes it.
         self._listed: int | None = None
+        #: The wait between looks, once the loop has made it (None: the store is not watched).
+        self._watch: StoreWatch | None = None
+        #: The executors with running tasks but no alarm (looked at every interval).
+        self._unwatched: set[str] = set()
         #: Called with every look's views (``--http``'s board), in the look's thread.
         self.on_look: Callable[[list[Observed]], None] | None = None
         #: Run in the main thread while the looks go on (``--http``'s web server), instead of
@@ -128,19 +147,17 @@ class Server:
             self._fd = None
 
     def run(self) -> None:
-        """Look, wait, look again, until SIGTERM, SIGINT or :attr:`stop`."""
+        """Look, wait, look again, until SIGTERM, SIGINT or :meth:`halt`."""
         self.hold()
-        previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-        log.info("serve: watching %s every %gs (pid %d)", self.manager.store.root, self.interval, os.getpid())
+        previous = {s: signal.signal(s, lambda *_: self.halt()) for s in (signal.SIGTERM, signal.SIGINT)}
+        log.info("serve: watching %s (pid %d)", self.manager.store.root, os.getpid())
         worker = threading.Thread(target=self._loop, name="openclaw-serve", daemon=True)
         try:
             worker.start()
             if self.front is not None:
                 self.front()  # handles SIGINT and SIGTERM itself, and returns on one
-                self.stop.set()
-            while not self.stop.wait(0.1):
-                if not worker.is_alive():
-                    break
+                self.halt()
+            self.stop.wait()  # a signal's handler runs while the main thread waits here
             worker.join(STOP_WAIT_S)
         finally:
             for sig, handler in previous.items():
@@ -148,19 +165,92 @@ class Server:
             self.release()
             log.info("serve: stopped")
 
+    def halt(self) -> None:
+        """Stop: the wait under way returns now, and no look begins after it."""
+        self.stop.set()
+        if self._watch is not None:
+            self._watch.wake()
+
     def _loop(self) -> None:
-        while not self.stop.is_set():
-            began = time.monotonic()
-            try:
-                self.cycle()
-            except OpenclawError as exc:
-                log.warning("serve: %s", exc.one_line())
-            except Exception:  # a look that failed must not end the supervisor
-                log.exception("serve: a look failed")
-            self._pause(began + self.interval)
+        from openclaw.watch import StoreWatch
+
+        try:
+            self._watch = StoreWatch(str(self.manager.store.root))
+        except OSError as exc:
+            log.info("serve: cannot watch the store (%s): looking every %gs", exc, self.interval)
+        try:
+            while not self.stop.is_set():
+                began, since = time.monotonic(), time.time()
+                views: list[Observed] | None = None
+                try:
+                    views = self.cycle()
+                except OpenclawError as exc:
+                    log.warning("serve: %s", exc.one_line())
+                except Exception:  # a look that failed must not end the supervisor
+                    log.exception("serve: a look failed")
+                if self._watch is None:
+                    self._pause(began + self.interval)
+                    continue
+                timed = views is None or self._arm(self._watch, views, since)
+                self._watch.wait(max(0.0, began + (self.interval if timed else LOOK_S) - time.monotonic()))
+        finally:
+            self.stop.set()  # the main thread waits for this
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                watch.close()
+
+    def _arm(self, watch: StoreWatch, views: list[Observed], since: float) -> bool:
+        """Watch the records of the tasks still active or queued; make sure each executor with
+        running tasks has its alarm (the look that found them began at ``since``), and drop
+        those of executors with none; whether anything is left that only a look on the
+        ``--interval`` can follow."""
+        store = self.manager.store
+        watch.track(
+            {str(store.path(v.record["task_id"])) for v in views if v.record["status"] not in states.FINAL}
+        )
+        running: dict[str, list[TaskRecord]] = {}
+        unreached: set[str] = set()
+        for v in views:
+            if v.record["status"] in states.ACTIVE:
+                running.setdefault(v.record["executor"], []).append(v.record)
+                if v.unknown:
+                    unreached.add(v.record["executor"])
+        for name in watch.armed() - set(running):
+            watch.disarm(name)
+        timed = any(v.record["status"] in states.WAITING for v in views) and not running
+        for name, metas in running.items():
+            alarm = watch.alarm(name)
+            if alarm is not None and alarm.covers({m["task_id"] for m in metas}):
+                timed = timed or alarm.partial
+                continue
+            made = None if name in unreached else self._alarm(name, metas, since)
+            if made is None:
+                watch.disarm(name)
+                timed = True
+            else:
+                watch.arm(name, made)
+                timed = timed or made.partial
+        return timed
+
+    def _alarm(self, name: str, metas: list[TaskRecord], since: float) -> Alarm | None:
+        """Executor ``name``'s alarm, or None (said once in the log, until one is made again)."""
+        why = "it has no alarm"
+        try:
+            made = self.manager.executor_for(name, metas[0].get("executor_type")).alarm(metas, since)
+        except OpenclawError as exc:
+            made, why = None, exc.one_line()
+        except Exception as exc:  # e.g. the runtime gone
+            made, why = None, str(exc) or type(exc).__name__
+        if made is None and name not in self._unwatched:
+            self._unwatched.add(name)
+            log.info("serve: looking at %s every %gs (%s)", name, self.interval, why)
+        elif made is not None:
+            self._unwatched.discard(name)
+        return made
 
     def _pause(self, until: float) -> None:
-        """Wait until ``until`` (monotonic), or until a local task's exit file appears."""
+        """Where the store cannot be watched: wait until ``until`` (monotonic), or until a local
+        task's exit file appears or a task is made."""
         while not self.stop.is_set():
             left = until - time.monotonic()
             if left <= 0:
@@ -175,8 +265,8 @@ class Server:
         except OSError:
             return None
 
-    def cycle(self) -> None:
-        """One look (:meth:`Manager.watch`), logging what changed since the last."""
+    def cycle(self) -> list[Observed]:
+        """One look (:meth:`Manager.watch`), logging what changed since the last; its views."""
         self._listed = self._stamp()
         views = self.manager.watch()
         now = {v.record["task_id"]: v.status for v in views}
@@ -192,6 +282,7 @@ class Server:
         self._seen = {k: v for k, v in now.items() if v not in FINAL_SHOWN}
         if self.on_look is not None:
             self.on_look(views)
+        return views
 
 
 def configure_logging(path: str | None) -> None:

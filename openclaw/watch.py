@@ -29,6 +29,7 @@ inotify as for a local task.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -283,3 +284,262 @@ def watch_task(
         if made is not None:
             made.close()
         return None
+
+
+# -- serve: one wait for every task of the store ---------------------------------------------------
+#: The file beside the task directories that each launcher appends its task's id to when it
+#: has written its ``rc`` (``launcher.sh``): on this machine and on each SSH host, one file
+#: that tells of every task's end there.
+ENDED = ".ended"
+#: The most launchers of this machine :class:`PidfdAlarm` holds a pidfd of (one descriptor
+#: each); beyond, a launcher killed outright is found by the next periodic look.
+MAX_PIDFDS = 256
+#: Root events: a task directory made, renamed in or out, or removed; ``.ended`` appended to;
+#: the store itself gone.
+_ROOT_EVENTS = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF
+#: A watched task directory's events: its record replaced (another process changed the task).
+_TASK_EVENTS = IN_MOVED_TO
+_IN_ISDIR = 0x40000000
+#: The record's file name in a task directory (:data:`openclaw.records.META`).
+_META = b".meta.json"
+
+
+class Alarm(Protocol):
+    """What wakes ``serve`` when a task of one executor may have ended: descriptors that become
+    readable then. Made by :meth:`openclaw.executors.base.Executor.alarm`."""
+
+    def fds(self) -> list[int]:
+        """The descriptors to wait on; empty once the alarm is lost (serve looks, and makes a
+        new one)."""
+
+    def take(self) -> bool:
+        """Take in what made a descriptor readable; True when a task may have ended."""
+
+    #: Whether some of the tasks it was made for cannot be heard of (serve then looks on its
+    #: ``--interval`` too).
+    partial: bool
+
+    def covers(self, task_ids: set[str]) -> bool:
+        """Whether this alarm still tells of the end of each of ``task_ids`` (the executor's
+        running tasks at the last look); when not, serve makes a new one."""
+
+    def close(self) -> None:
+        """Stop what the alarm started, and release it."""
+
+
+class PidfdAlarm:
+    """The :class:`Alarm` of this machine's launchers: a pidfd of each (up to
+    :data:`MAX_PIDFDS`; the rest are found by the periodic look), readable when one exits
+    however it exits (killed outright, it writes no ``rc``). Their ordinary ends come by
+    ``.ended``, which :class:`StoreWatch` follows. A launcher already gone while its task
+    still counts as running (its agent runs on without it) cannot be watched: the alarm is
+    then :attr:`partial`."""
+
+    def __init__(self, launchers: dict[str, tuple[int | None, int | None]]) -> None:
+        self._ids = set(launchers)
+        self._fds: list[int] = []
+        #: Whether some task's end cannot be heard (serve looks on its interval too).
+        self.partial = False
+        #: A launcher exited since: serve looks, and makes a new alarm.
+        self._rang = False
+        for pid, began in list(launchers.values())[:MAX_PIDFDS]:
+            if not pid:
+                continue
+            fd = TaskWatch._open_pidfd(pid, began)
+            if fd is None:
+                self.partial = True
+            else:
+                self._fds.append(fd)
+
+    def fds(self) -> list[int]:
+        return [] if self._rang else list(self._fds)
+
+    def take(self) -> bool:
+        self._rang = True  # which one does not matter: the look finds out
+        return True
+
+    def covers(self, task_ids: set[str]) -> bool:
+        return task_ids <= self._ids
+
+    def close(self) -> None:
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+
+class StoreWatch:
+    """``serve``'s one wait for every task of the store: an inotify watch on the store's root
+    (a task directory made or removed; ``.ended`` appended to: a task of this machine ended),
+    one on each task directory :meth:`track` watches (its record replaced by another process:
+    a ``kill``, a dispatch) and, per executor with running tasks, its :class:`Alarm`, all in
+    one ``epoll``. Idle, it costs nothing: no timer, no process, no round trip."""
+
+    def __init__(self, root: str) -> None:
+        import selectors
+
+        libc = _libc()
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self._inotify = fd
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._sel = selectors.DefaultSelector()
+        self._alarms: dict[str, Alarm] = {}
+        self._by_fd: dict[int, str] = {}
+        self._libc = libc
+        #: The tracked task directories' watch descriptors, by path.
+        self._tracked: dict[str, int] = {}
+        try:
+            self._root_wd = libc.inotify_add_watch(fd, os.fsencode(root), _ROOT_EVENTS)
+            if self._root_wd < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {root}")
+            self._sel.register(fd, 1)  # EVENT_READ
+            self._sel.register(self._wake_r, 1)
+        except BaseException:
+            self.close()
+            raise
+
+    def wake(self) -> None:
+        """Make a :meth:`wait` under way (in another thread) return now."""
+        if self._inotify < 0:
+            return  # closed: its descriptors may be another file's by now
+        try:
+            os.write(self._wake_w, b"!")
+        except (BlockingIOError, OSError):
+            pass
+
+    def track(self, directories: set[str]) -> None:
+        """Watch the records of exactly these task directories (the active and queued tasks);
+        one that cannot be watched (gone, no inotify watches left) is left to the looks."""
+        for path in set(self._tracked) - directories:
+            self._libc.inotify_rm_watch(self._inotify, self._tracked.pop(path))
+        for path in directories - set(self._tracked):
+            wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(path), _TASK_EVENTS)
+            if wd >= 0:
+                self._tracked[path] = wd
+
+    def armed(self) -> set[str]:
+        """The executors with an alarm."""
+        return set(self._alarms)
+
+    def alarm(self, name: str) -> Alarm | None:
+        """Executor ``name``'s alarm, if armed."""
+        return self._alarms.get(name)
+
+    def arm(self, name: str, alarm: Alarm) -> None:
+        """Wait on ``alarm`` for executor ``name`` (in place of any alarm it had)."""
+        self.disarm(name)
+        self._alarms[name] = alarm
+        for fd in alarm.fds():
+            self._sel.register(fd, 1)
+            self._by_fd[fd] = name
+
+    def disarm(self, name: str) -> None:
+        """Stop waiting on executor ``name``'s alarm, and close it."""
+        alarm = self._alarms.pop(name, None)
+        if alarm is None:
+            return
+        for fd in [f for f, n in self._by_fd.items() if n == name]:
+            self._sel.unregister(fd)
+            del self._by_fd[fd]
+        alarm.close()
+
+    def wait(self, timeout: float | None) -> set[str]:
+        """Block until something may have changed or ``timeout`` seconds pass; what woke it:
+        ``"ended"`` (``.ended`` grew), ``"new"`` (a task directory made), ``"removed"`` (one
+        removed), ``"record"`` (a tracked task's record replaced), ``"store"`` (the root
+        itself removed or moved), ``"woken"`` (:meth:`wake`), or the name of an
+        executor whose alarm rang (or was lost: it is then disarmed). Empty: the time was up.
+        An alarm already lost rings at once; a change of nothing that matters (another file
+        of the root) is waited through."""
+        import time
+
+        why: set[str] = {n for n, a in self._alarms.items() if not a.fds()}
+        for name in why:
+            self.disarm(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not why:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            try:
+                ready = self._sel.select(left)
+            except InterruptedError:
+                continue
+            if not ready:
+                break
+            for key, _ in ready:
+                why |= self._take(key.fd)
+        return why
+
+    def _take(self, fd: int) -> set[str]:
+        if fd == self._inotify:
+            return self._drain()
+        if fd == self._wake_r:
+            with contextlib.suppress(OSError):
+                while os.read(self._wake_r, 64):
+                    pass
+            return {"woken"}
+        name = self._by_fd.get(fd)
+        if name is None:
+            return set()
+        alarm = self._alarms[name]
+        rang = alarm.take()
+        if not alarm.fds():
+            self.disarm(name)
+            rang = True
+        return {name} if rang else set()
+
+    def _drain(self) -> set[str]:
+        why: set[str] = set()
+        while True:
+            try:
+                data = os.read(self._inotify, 65536)
+            except BlockingIOError:
+                return why
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            at = 0
+            while at + _EVENT.size <= len(data):
+                wd, mask, _, size = _EVENT.unpack_from(data, at)
+                name = data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
+                at += _EVENT.size + size
+                if mask & IN_IGNORED:
+                    continue  # a watch removed (by track, or with its directory)
+                if wd != self._root_wd:
+                    if name == _META:
+                        why.add("record")
+                elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+                    why.add("store")
+                elif not mask & _IN_ISDIR or name.startswith(b"."):
+                    if name == ENDED.encode() and mask & (IN_MODIFY | IN_CREATE):
+                        why.add("ended")
+                elif mask & (IN_CREATE | IN_MOVED_TO):
+                    why.add("new")
+                elif mask & (IN_DELETE | IN_MOVED_FROM):
+                    why.add("removed")
+
+    def close(self) -> None:
+        """Close every alarm, and the watch."""
+        fds, self._inotify = (self._inotify, self._wake_r, self._wake_w), -1
+        for name in list(self._alarms):
+            self.disarm(name)
+        self._sel.close()
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> StoreWatch:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

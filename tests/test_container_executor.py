@@ -867,3 +867,60 @@ def test_timeout_is_enforced_inside_the_container(box: Box) -> None:
     final = oc.wait_status(meta["task_id"], lambda s: s not in ("pending", "running"), timeout=40)
     assert final["status"] == "failed" and final["error"] == "timed out after 2s"
     assert final["exit_code"] == 124
+
+
+# -- serve ------------------------------------------------------------------------------------------
+def test_serve_watches_container_tasks_by_one_runtime_event_stream_and_sees_their_end(
+    box: Box, tmp_path: Path
+) -> None:
+    from test_notify import Serve, logged
+
+    box.spy()
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen(
+        [console_script(), "serve", "--interval", "3600", "--log", str(log)],  # no look on a timer
+        env=box.oc.env,
+        cwd=box.oc.workspace,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    s = Serve(proc, log)
+    try:
+        wait_until(lambda: log.exists() and "watching" in log.read_text(), timeout=20)
+        metas = [box.start(f"#fake delay {n}\n#fake text done") for n in (3, 5)]
+        for meta in metas:
+            logged(s, meta["task_id"], "completed", timeout=60)
+        names = [c[0] for c in box.logged_calls()]
+        # One event stream for the executor's two tasks; a look (one inspect of both) per wake,
+        # not per second: the tasks ran 5 s.
+        assert names.count("events") == 1, names
+        assert names.count("inspect") <= 8, names
+        assert s.stop() < 1.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_container_event_alarm_replays_an_end_it_missed_since_the_last_look(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openclaw.config import load
+    from openclaw.manager import Manager
+    from openclaw.records import TaskStore
+
+    since = time.time()
+    meta = box.start("#fake text quick")
+    box.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    for key, value in box.rt.env.items():
+        monkeypatch.setenv(key, value)
+    manager = Manager(load(str(box.oc.config_file)), TaskStore(box.oc.tasks_dir))
+    alarm = manager.executor_for("box").alarm([meta], since)
+    assert alarm is not None
+    try:
+        import select
+
+        ready, _, _ = select.select(alarm.fds(), [], [], 20)
+        assert ready and alarm.take(), "the died event from before the alarm was replayed"
+    finally:
+        alarm.close()

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Env, console_script, wait_until
+from conftest import Env, console_script, context_switches, wait_until
+
+from openclaw.watch import start_time
 
 SECRET = "s3cret-for-the-hook-only"
 
@@ -210,6 +212,51 @@ def test_serve_drains_the_queue_when_a_slot_frees(oc: Env, serve: Any) -> None:
         timeout=20,
     )
     assert json.loads((oc.tasks_dir / first / ".meta.json").read_text())["status"] == "completed"
+
+
+def logged(s: Serve, task_id: str, *statuses: str, timeout: float = 15) -> str:
+    """Wait for ``serve``'s log to say the task reached one of ``statuses``; which."""
+
+    def said() -> str | None:
+        lines = s.log.read_text().splitlines()
+        return next((st for line in lines for st in statuses if line.endswith(f"task {task_id} {st}")), None)
+
+    found: str = wait_until(said, timeout=timeout)
+    return found
+
+
+def test_serve_sleeps_while_a_local_task_idles_and_sees_its_end_without_a_timer(oc: Env, serve: Any) -> None:
+    configure(oc, executor={"max_concurrent": 1})
+    s = serve("--interval", "3600")  # a look on the interval would come in an hour
+    meta = oc.start("#fake bash until test -e gate; do sleep 0.05; done\n#fake text through")
+    logged(s, meta["task_id"], "running")
+    queued = oc.start("#fake text next")  # waits for the slot: serve's looks must not rewrite it
+    logged(s, queued["task_id"], "queued")
+    time.sleep(0.5)  # its looks after the starts are over
+    before = context_switches(s.proc.pid)
+    time.sleep(1.5)
+    assert context_switches(s.proc.pid) - before <= 1, "serve woke while its task idled"
+    (oc.workspace / "gate").touch()
+    assert logged(s, meta["task_id"], "completed") == "completed"
+    assert logged(s, queued["task_id"], "completed") == "completed"  # drained into the freed slot
+
+
+def test_serve_sees_a_local_launcher_killed_outright_by_its_pidfd(oc: Env, serve: Any) -> None:
+    configure(oc)
+    s = serve("--interval", "3600")
+    meta = oc.start("#fake delay 60")  # the agent sleeps itself: no tool process
+    logged(s, meta["task_id"], "running")
+    time.sleep(0.5)  # serve has armed its pidfd after the look that saw the task running
+    launcher = meta["pid"]
+    agent = int((oc.tasks_dir / meta["task_id"] / "pid").read_text().split()[2])
+    # Both gone, no rc written, and nothing left when the launcher's end wakes serve: the
+    # launcher (ours, by its recorded pid) held still while its agent is killed first.
+    os.kill(launcher, signal.SIGSTOP)
+    os.kill(agent, signal.SIGKILL)
+    wait_until(lambda: start_time(agent) is None, timeout=10)  # a zombie, or gone
+    os.kill(launcher, signal.SIGKILL)
+    assert logged(s, meta["task_id"], "failed", "lost") in ("failed", "lost")
+    assert not (oc.tasks_dir / meta["task_id"] / "rc").exists()
 
 
 # -- deliveries --------------------------------------------------------------------------------

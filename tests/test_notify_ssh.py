@@ -1,14 +1,18 @@
-"""A notification for an SSH task that ends while ``serve`` runs."""
+"""A notification for an SSH task that ends while ``serve`` runs, and serve's watch of an SSH host."""
 
 from __future__ import annotations
 
 import json
+import os
+import select
 import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 import test_notify as notes
 import test_ssh_executor as sshmod
-from conftest import wait_until
+from conftest import context_switches, wait_until
 from test_notify import Receiver
 from test_ssh_executor import SSHEnv
 
@@ -36,3 +40,68 @@ def test_an_ssh_task_ending_while_serve_runs_is_told_within_two_intervals(
     )
     time.sleep(interval * 2)
     assert len(receiver.posts) == 1
+
+
+def _ended_watches(ssh: SSHEnv) -> list[int]:
+    """The watches of the host's ``.ended`` running there (this machine, through sshd): found
+    to be counted, never signalled."""
+    target = str(ssh.remote.tasks / ".ended").encode()
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == b"tail" and target in argv:
+            found.append(int(name))
+    return found
+
+
+def test_serve_watches_an_ssh_host_by_one_quiet_command_and_sees_its_tasks_end_without_a_timer(
+    ssh: SSHEnv, serve: Any
+) -> None:
+    s = serve("--interval", "3600")  # a look on the interval would come in an hour
+    ws = ssh.remote.ws
+    gate = "#fake bash until test -e {}; do sleep 0.05; done\n#fake text through"
+    metas = [ssh.oc.start(gate.format(g), "--workspace", str(ws)) for g in ("g1", "g2")]
+    for meta in metas:
+        notes.logged(s, meta["task_id"], "running", timeout=30)
+    wait_until(lambda: len(_ended_watches(ssh)) == 1, timeout=15)
+    time.sleep(0.5)
+    before = context_switches(s.proc.pid)
+    time.sleep(1.5)
+    # Its SSH connection sleeps too (paramiko's transport thread would wake 10 times a second).
+    assert context_switches(s.proc.pid) - before <= 2, "serve woke while the host's tasks idled"
+    (ws / "g1").touch()
+    notes.logged(s, metas[0]["task_id"], "completed", timeout=30)
+    (ws / "g2").touch()
+    notes.logged(s, metas[1]["task_id"], "completed", timeout=30)
+    assert len(_ended_watches(ssh)) <= 1
+    assert s.stop() < 1.0
+    wait_until(lambda: not _ended_watches(ssh), timeout=15)
+
+
+def test_an_ssh_host_alarm_rings_at_once_for_a_task_that_ended_before_it_began(
+    ssh: SSHEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openclaw.config import load
+    from openclaw.manager import Manager
+    from openclaw.records import TaskStore
+
+    meta = ssh.oc.start("#fake text quick")
+    ssh.oc.wait_status(meta["task_id"], "completed", timeout=60)
+    monkeypatch.setenv("HOME", ssh.oc.env["HOME"])  # its known_hosts
+    manager = Manager(load(str(ssh.oc.config_file)), TaskStore(ssh.oc.tasks_dir))
+    executor = manager.executor_for(meta["executor"])
+    alarm = executor.alarm([meta], time.time() - 60)  # it ran when the last look saw it
+    assert alarm is not None
+    try:
+        assert alarm.fds() == [], "a task whose rc is already there rings the alarm at once"
+    finally:
+        alarm.close()
+    quiet = executor.alarm([], time.time())
+    assert quiet is not None
+    try:
+        assert quiet.fds() and not select.select(quiet.fds(), [], [], 0.5)[0]
+    finally:
+        quiet.close()

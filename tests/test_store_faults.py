@@ -64,8 +64,9 @@ def plant_tasks(oc: Env, count: int) -> list[str]:
 
 
 def tasks_dir_entries(oc: Env) -> list[str]:
-    """The tasks directory's entries, but for .cache (derived data: the memo, the index)."""
-    return sorted(n for n in os.listdir(oc.tasks_dir) if n != ".cache")
+    """The tasks directory's entries, but for .cache (derived data: the memo, the index) and
+    .ended (the launchers' list of ends, which serve follows)."""
+    return sorted(n for n in os.listdir(oc.tasks_dir) if n not in (".cache", ".ended"))
 
 
 # -- 1. concurrent cleanup ------------------------------------------------------------------

@@ -187,6 +187,25 @@ def test_the_event_stream_carries_task_changes_and_a_tasks_log_entries(oc: Env) 
         assert removed == {"task_id": task_id}
 
 
+def test_the_board_hears_of_changes_made_elsewhere_without_a_timer(oc: Env) -> None:
+    """With a look on the interval an hour away, every change still reaches the page: a new
+    task (its directory made), a record changed by another process (a queued task killed),
+    a local task's end (``.ended``), a cleanup (its directory removed)."""
+    oc.write_config(json.dumps({"executors": [{"name": "local", "type": "local", "max_concurrent": 1}]}))
+    with dashboard(oc, interval="3600") as d, d.events() as stream:
+        next_event(stream, lambda e, _: e == "hello")
+        first = oc.start("#fake bash until test -e gate; do sleep 0.05; done")["task_id"]
+        next_event(stream, lambda e, x: e == "task" and x["task_id"] == first and x["status"] == "running")
+        second = oc.start("#fake text never")["task_id"]
+        next_event(stream, lambda e, x: e == "task" and x["task_id"] == second and x["status"] == "queued")
+        oc.ok("kill", "--task-id", second)
+        next_event(stream, lambda e, x: e == "task" and x["task_id"] == second and x["status"] == "killed")
+        (oc.workspace / "gate").touch()
+        next_event(stream, lambda e, x: e == "task" and x["task_id"] == first and x["status"] == "completed")
+        oc.ok("cleanup", "--task-id", second)
+        assert next_event(stream, lambda e, _: e == "removed")[1] == {"task_id": second}
+
+
 def test_openapi_describes_every_route_of_the_api(oc: Env) -> None:
     from openclaw.web.app import Web
 

@@ -21,7 +21,7 @@ from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
     from openclaw.executors.ssh.protocol import Answer
-    from openclaw.watch import TaskWatch
+    from openclaw.watch import Alarm, TaskWatch
 
 
 class Executor(ABC):
@@ -84,6 +84,13 @@ class Executor(ABC):
         """Something that wakes a waiter of the running task when its state may have changed
         and, given ``stream``, a follower of that output when it grows, so that neither need
         poll; None (the default) where the executor cannot."""
+        return None
+
+    def alarm(self, metas: list[TaskRecord], since: float) -> Alarm | None:
+        """What wakes ``serve`` when any task of this executor may end, ``metas`` being those
+        running at its last look (begun at ``since``, a Unix time): the alarm must also ring
+        for an end it missed since then. None (the default) where the executor cannot give
+        one: serve then looks on its ``--interval``."""
         return None
 
     @abstractmethod

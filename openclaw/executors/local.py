@@ -23,7 +23,7 @@ from openclaw.tail import tail_bytes, tail_lines
 from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
-    from openclaw.watch import TaskWatch
+    from openclaw.watch import Alarm, TaskWatch
 
 #: How long ``start`` waits for the launcher to report the agent's pid.
 LAUNCH_TIMEOUT_S = 10.0
@@ -239,6 +239,16 @@ class LocalExecutor(Executor):
             return None  # nothing to know its end by
         directory = str(self.store.path(meta["task_id"]))
         return watch_task(directory, meta.get("pid"), meta.get("pid_start_time"), stream is not None)
+
+    def alarm(self, metas: list[TaskRecord], since: float) -> Alarm | None:
+        """A pidfd of each launcher (one killed outright writes no ``rc``). Their ordinary
+        ends need nothing here: each launcher appends to the store's ``.ended``, which serve
+        follows by inotify."""
+        from openclaw.watch import PidfdAlarm
+
+        if not hasattr(os, "pidfd_open"):
+            return None
+        return PidfdAlarm({m["task_id"]: (m.get("pid"), m.get("pid_start_time")) for m in metas})
 
     def kill(self, meta: TaskRecord, grace: float) -> None:
         """Signal the launcher's group and session, the agent, their descendants and env-tagged processes.

@@ -69,7 +69,7 @@ from openclaw.states import Observation
 from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
-    from openclaw.watch import TaskWatch
+    from openclaw.watch import Alarm, TaskWatch
 
 
 def _entry() -> str:
@@ -549,6 +549,20 @@ class ContainerExecutor(Executor):
             return FollowFeed(lambda: self._follower(meta, stream))
 
         return watch_task(str(self.store.path(meta["task_id"])), None, None, stream is not None, feed)
+
+    def alarm(self, metas: list[TaskRecord], since: float) -> Alarm | None:
+        """The runtime's event stream of this executor's containers (see
+        :class:`~.follow.EventsAlarm`): one process, however many tasks, and no ``inspect``."""
+        from openclaw.executors.container.follow import EventsAlarm
+
+        proc = self.rt.popen(
+            "events",
+            "--since",
+            str(max(0, int(since) - 1)),
+            "--filter",
+            f"label=openclaw.executor={self.config.name}",
+        )
+        return EventsAlarm(proc)
 
     def read_from(self, meta: TaskRecord, stream: str, offset: int) -> tuple[bytes, int]:
         """What the container's ``stream`` holds from byte ``offset`` on (for ``--follow``).

@@ -1,4 +1,5 @@
-"""Following a container's output: one ``<runtime> logs --follow`` per followed stream."""
+"""Following a container's output (one ``<runtime> logs --follow`` per followed stream) and its
+executor's events (one ``<runtime> events`` for serve)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,52 @@ def close_followers(followers: dict[tuple[str, str], LogFollower]) -> None:
     for follower in followers.values():
         follower.close()
     followers.clear()
+
+
+#: The actions of ``<runtime> events`` that may end a task: podman says ``died``, Docker (and
+#: podman's Docker API) ``die``; a container removed behind the task's back ends it too.
+ENDING_ACTIONS = frozenset({b"die", b"died", b"remove"})
+
+
+class EventsAlarm:
+    """The :class:`~openclaw.watch.Alarm` of one container executor: its runtime's own event
+    stream (``<runtime> events --since T --filter label=openclaw.executor=NAME``), one process
+    for all its tasks, readable when a container of theirs dies or is removed. ``--since``
+    replays what happened since the last look began."""
+
+    partial = False
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc: subprocess.Popen[bytes] | None = proc
+        self._partial = b""
+        if proc.stdout is not None:
+            os.set_blocking(proc.stdout.fileno(), False)
+
+    def fds(self) -> list[int]:
+        if self.proc is None or self.proc.stdout is None:
+            return []
+        return [self.proc.stdout.fileno()]
+
+    def take(self) -> bool:
+        if self.proc is None or self.proc.stdout is None:
+            return True
+        try:
+            data = os.read(self.proc.stdout.fileno(), 1 << 16)
+        except BlockingIOError:
+            return False
+        if not data:  # the stream ended (the runtime gone): serve looks, and makes a new one
+            self.close()
+            return True
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()[-4096:]
+        return any(ENDING_ACTIONS.intersection(line.split(b" (", 1)[0].split()) for line in lines)
+
+    def covers(self, task_ids: set[str]) -> bool:
+        return True  # every container of the executor, now and later
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.communicate()
+            self.proc = None

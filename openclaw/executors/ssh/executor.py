@@ -31,7 +31,7 @@ from openclaw.states import FINAL, Observation, stamp
 from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
-    from openclaw.watch import TaskWatch
+    from openclaw.watch import Alarm, TaskWatch
 
 #: Default ``remote_root``: where task directories are created on the host. In the
 #: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
@@ -675,6 +675,19 @@ class SSHExecutor(Executor):
             return made
 
         return watch_task(str(self.store.path(meta["task_id"])), None, None, stream is not None, feed)
+
+    def alarm(self, metas: list[TaskRecord], since: float) -> Alarm | None:
+        """One long-lived ``ended.sh`` on the host, over the open connection, for every task
+        there (see :class:`~.feed.HostEnds`): a line when one ends, nothing while they idle."""
+        from openclaw.executors.ssh.feed import HostEnds
+
+        ids = " ".join(check_id(m["task_id"]) for m in metas)
+        script = self._script("ended", values={"ids": ids})
+        try:
+            conn = self.session.open()
+            return HostEnds.open(conn.transport, script, self.session.connect_timeout + 30)
+        except Unreachable as exc:
+            raise ExecutorError(self.config.name, f"cannot watch its tasks: {exc.problem}") from None
 
     # -- git ---------------------------------------------------------------------------------------
     def git_host(self) -> str | None:

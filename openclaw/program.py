@@ -14,6 +14,8 @@ import sys
 import types
 from typing import Any
 
+from openclaw.lazy import deferred
+
 
 def _defer_unittest_mock() -> bool:
     """Stand in for ``unittest.mock`` while invoke is imported; True if the stand-in is in place.
@@ -76,7 +78,8 @@ def _import_invoke(modules: tuple[str, ...] = INVOKE_MODULES) -> bool:
             del sys.modules["unittest.mock"]
 
 
-_import_invoke()
+with deferred("invoke.vendor.yaml"):  # read only for an invoke config file: see openclaw.lazy
+    _import_invoke()
 from invoke.exceptions import Exit, ParseError, UnexpectedExit  # noqa: E402
 from invoke.parser.argument import Argument  # noqa: E402
 from invoke.program import Program  # noqa: E402

@@ -11,7 +11,9 @@ from conftest import Env
 HEAVY = ("fabric", "paramiko", "plumbum", "jsonschema")
 
 
-def imported_modules(oc: Env, *args: str) -> set[str]:
+def imported_modules(oc: Env, *args: str, full: bool = False) -> set[str]:
+    """The top-level packages (``full``: the modules) that ``openclaw-agent ARGS`` imported."""
+    name = "m" if full else "m.split('.')[0]"
     code = (
         "import sys\n"
         "from openclaw.program import program\n"
@@ -19,7 +21,7 @@ def imported_modules(oc: Env, *args: str) -> set[str]:
         f"    program.run(['openclaw-agent', *{list(args)!r}])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(m.split('.')[0] for m in sys.modules)))\n"
+        f"sys.stderr.write('\\nMODULES ' + ' '.join(sorted({name} for m in sys.modules)))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], env=oc.env, capture_output=True, text=True, cwd=oc.workspace
@@ -59,6 +61,54 @@ def test_start_on_local_loads_plumbum_and_jsonschema_but_not_fabric(oc: Env) -> 
     loaded = imported_modules(oc, "start", "--prompt=#fake text hi")
     assert {"plumbum", "jsonschema"} <= loaded
     assert not loaded & {"fabric", "paramiko"}
+
+
+def test_start_on_local_loads_neither_invokes_yaml_nor_urllib_request(oc: Env) -> None:
+    """invoke's vendored PyYAML (for invoke config files) and plumbum's urllib.request (for
+    as_uri) stand in until read (openclaw.lazy): ~30 ms of every start."""
+    loaded = imported_modules(oc, "start", "--prompt=#fake text hi", full=True)
+    assert "plumbum" in loaded and "invoke.program" in loaded
+    assert not loaded & {"invoke.vendor.yaml", "urllib.request", "http.client"}, loaded
+
+
+def test_an_invoke_config_file_is_still_read_through_the_yaml_stand_in(oc: Env) -> None:
+    (oc.home / ".invoke.yaml").write_text("run:\n  echo: true\n")
+    code = (
+        "import sys\n"
+        "from openclaw.program import program\n"
+        "import invoke.util\n"
+        "assert type(invoke.util.yaml).__name__ == '_StandIn'\n"
+        "try:\n"
+        "    program.run(['openclaw-agent', 'list'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "assert invoke.util.yaml.safe_load('a: [1]') == {'a': [1]}\n"
+        "assert type(sys.modules['invoke.vendor.yaml']).__name__ == 'module'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_stand_in_read_while_its_library_is_imported_is_the_real_module_at_once(tmp_path: Path) -> None:
+    (tmp_path / "eager_user.py").write_text("import json_helper_mod\nVALUE = json_helper_mod.VALUE\n")
+    (tmp_path / "json_helper_mod.py").write_text("VALUE = 42\n")
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from openclaw.lazy import deferred\n"
+        "with deferred('json_helper_mod'):\n"
+        "    import eager_user\n"
+        "assert eager_user.VALUE == 42\n"
+        "assert type(sys.modules['json_helper_mod']).__name__ == 'module'\n"
+        "with deferred('urllib.request'):\n"
+        "    from plumbum import local\n"
+        "assert 'urllib.request' not in sys.modules\n"
+        "assert local.path('/tmp').as_uri() == 'file:///tmp'\n"
+        "import urllib.request\n"
+        "assert type(urllib.request).__name__ == 'module'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_the_unittest_mock_stand_in_never_outlives_the_invoke_import(oc: Env) -> None:

@@ -86,7 +86,10 @@ class LocalExecutor(Executor):
         argv = [binary, *argv[1:]]
         # plumbum builds the argv (no shell string); the launcher leads a new
         # session, and every stream goes to a file, never a pipe.
-        from plumbum import local
+        from openclaw.lazy import deferred
+
+        with deferred("urllib.request"):  # for LocalPath.as_uri only: see openclaw.lazy
+            from plumbum import local
 
         launcher = local["/bin/sh"].bound_command(
             str(package_file("launcher.sh")),

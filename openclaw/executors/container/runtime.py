@@ -80,7 +80,10 @@ class Runtime:
         ``run``), never the user's: podman 4.3's conmon drops an ``oom`` file
         into the cwd of whoever ran the container when it is OOM-killed.
         """
-        from plumbum import local
+        from openclaw.lazy import deferred
+
+        with deferred("urllib.request"):  # for LocalPath.as_uri only: see openclaw.lazy
+            from plumbum import local
 
         cmd = local[self.binary()][list(args)]
         try:

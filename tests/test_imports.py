@@ -57,10 +57,12 @@ def test_commands_on_an_unchanged_config_file_do_not_load_jsonschema_again(oc: E
         assert "jsonschema" not in loaded, args
 
 
-def test_start_on_local_loads_plumbum_and_jsonschema_but_not_fabric(oc: Env) -> None:
-    loaded = imported_modules(oc, "start", "--prompt=#fake text hi")
-    assert {"plumbum", "jsonschema"} <= loaded
-    assert not loaded & {"fabric", "paramiko"}
+def test_start_on_local_loads_plumbum_but_neither_jsonschema_nor_fabric(oc: Env) -> None:
+    """Its records pass the generated check (openclaw.meta_check): jsonschema is only for a
+    config file not seen before, and for a record that fails the check."""
+    loaded = imported_modules(oc, "start", "--prompt=#fake text hi", full=True)
+    assert "plumbum" in loaded and "openclaw.meta_check" in loaded
+    assert not loaded & {"jsonschema", "fabric", "paramiko"}, loaded & {"jsonschema", "fabric", "paramiko"}
 
 
 def test_start_on_local_loads_neither_invokes_yaml_nor_urllib_request(oc: Env) -> None:

@@ -337,3 +337,85 @@ def test_an_observation_made_of_a_stale_record_never_settles_the_newer_one(oc: E
     kept = manager._apply(stale, nothing_seen)
     assert kept is not None and kept["status"] == "running" and kept["pid"] == meta["pid"]
     assert oc.status(meta["task_id"])["status"] == "running"
+
+
+# -- the generated record check (openclaw.meta_check) ------------------------------------------
+def test_the_generated_record_check_is_the_schema_as_it_is_now() -> None:
+    """openclaw/meta_check.py is what tests/schema_codegen.py makes of today's schema."""
+    import schema_codegen
+
+    assert schema_codegen.TARGET.read_text(encoding="utf-8") == schema_codegen.generate(), (
+        "the schema changed: run python tests/schema_codegen.py"
+    )
+
+
+def _breaks(value: Any, depth: int = 0) -> Any:
+    """Every document one change away from ``value``: each key removed, each value replaced by
+    each kind of wrong value (down to three levels), and an unknown key added."""
+    odd: list[Any] = [None, 0, -1, 1.5, 10**20, True, "", "x", "a" * 300, "ok\n", [], [1], {}, {"k": 1}]
+    if isinstance(value, dict):
+        for key in value:
+            yield {k: v for k, v in value.items() if k != key}
+            for other in odd:
+                yield {**value, key: other}
+            if depth < 3:
+                for inner in _breaks(value[key], depth + 1):
+                    yield {**value, key: inner}
+        yield {**value, "unknown_key": 1}
+    elif isinstance(value, list) and value and depth < 3:
+        for inner in _breaks(value[0], depth + 1):
+            yield [inner, *value[1:]]
+
+
+def test_the_generated_record_check_never_passes_what_jsonschema_fails(oc: Env) -> None:
+    """The fast check decides alone only when it passes a record: it must never pass one that
+    jsonschema fails (a record it fails goes to jsonschema). Held over records of real tasks
+    in several states, and every document one change away from them."""
+    from openclaw import meta_check, schema
+
+    done = oc.start("#fake text hi")
+    oc.wait_status(done["task_id"], "completed")
+    failed = oc.start("#fake exit 3")
+    oc.wait_status(failed["task_id"], "failed")
+    killed = oc.start("#fake sleep 60")
+    oc.ok("kill", "--task-id", killed["task_id"])
+    records = [
+        json.loads((oc.tasks_dir / m["task_id"] / ".meta.json").read_text()) for m in (done, failed, killed)
+    ]
+    validator = schema._validator(schema.META_SCHEMA)
+
+    def fast_passes(doc: Any) -> bool:
+        try:
+            meta_check.validate(doc)
+            return True
+        except Exception:
+            return False
+
+    checked = rejected = 0
+    for record in records:
+        assert validator.is_valid(record) and fast_passes(record), "a real record passes both"
+        for doc in _breaks(record):
+            checked += 1
+            if fast_passes(doc):
+                assert validator.is_valid(doc), doc
+            else:
+                rejected += 1
+                # And the verdict given is jsonschema's own.
+                assert schema.first_problem(schema.META_SCHEMA, doc) == (
+                    None if validator.is_valid(doc) else schema.problems(schema.META_SCHEMA, doc)[0]
+                )
+    assert checked > 1000 and rejected > checked // 4, (checked, rejected)
+
+
+def test_a_generated_check_of_another_schema_is_never_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edited schema, check not regenerated: records are checked by jsonschema alone."""
+    from openclaw import meta_check, schema
+
+    monkeypatch.setattr(meta_check, "SCHEMA_DIGEST", "0" * 32)
+    schema._fast_check.cache_clear()
+    try:
+        assert schema._fast_check(schema.META_SCHEMA) is None
+        assert schema.first_problem(schema.META_SCHEMA, dict(new_meta())) is None
+        assert schema.first_problem(schema.META_SCHEMA, {**new_meta(), "status": "napping"}) is not None
+    finally:
+        schema._fast_check.cache_clear()

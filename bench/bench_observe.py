@@ -11,7 +11,10 @@ Target (issue 17): observing 1,000 running tasks on one host <= 1.3x the plain s
 the ratio flat in N. Every task started here is stopped by its launcher's process group
 (its recorded pid and start time), then everything is removed.
 
-    python bench/bench_observe.py [--runs 9] [--steps 50,400,1000]
+    python bench/bench_observe.py [--runs 9] [--steps 50,400,1000] [--profile FILE]
+
+``--profile FILE`` also runs the last step's ``list --json`` once under cProfile, and writes
+its stats to FILE (read them with ``python -m pstats FILE``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,23 @@ for _ in range(int(sys.argv[1])):
 print(statistics.median(took))
 """
 
+#: ``list --json`` under cProfile (the console script leaves by ``os._exit`` while an SSH
+#: transport thread runs, before cProfile's own ``-o`` would write).
+PROFILED = """
+import cProfile, sys
+from openclaw.program import program
+profile = cProfile.Profile()
+try:
+    profile.runcall(program.run, ["openclaw-agent", "list", "--json"])
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats(sys.argv[1])
+    sys.stdout.flush()
+    import os
+    os._exit(0)
+"""
+
 
 def timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> tuple[float, bytes]:
     began = time.perf_counter()
@@ -93,6 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--steps", default="50,400,1000")
+    parser.add_argument("--profile", help="write cProfile stats of the last step's list here")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
 
@@ -144,6 +165,8 @@ def main() -> int:
                 base, mine = statistics.median(ssh_s), statistics.median(list_s)
                 warm = float(timed([sys.executable, "-c", WARM_LOOK, str(args.runs)], env)[1])
                 rows.append((n, running, base, mine, warm))
+            if args.profile:
+                timed([sys.executable, "-c", PROFILED, os.path.abspath(args.profile)], env)
     finally:
         stop_groups(started)
         remove_tree(scratch)

@@ -14,6 +14,7 @@ on a fresh machine with no set-up.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from openclaw.errors import ConfigError, UsageError
-from openclaw.paths import config_path, data_dir
+from openclaw.paths import config_path, data_dir, make_private_dirs
 from openclaw.schema import CONFIG_SCHEMA, ValidMemo, digest, first_problem, key_path
 
 #: Used when neither the executor nor ``defaults`` sets it.
@@ -37,6 +38,9 @@ BUILTIN_DEFAULT: dict[str, Any] = {"executors": [{"name": "local", "type": "loca
 MEMO = "config.validated"
 #: How many valid config texts the memo remembers (e.g. several files used with --config).
 MEMO_LIMIT = 16
+#: The last config text parsed, as JSON beside the memo (a cache; safe to delete): a command
+#: on an unchanged file reads it instead of importing PyYAML (~20 ms) and parsing again.
+PARSED = "config.parsed.json"
 
 
 @dataclass(frozen=True)
@@ -366,30 +370,83 @@ def parse(text: str, path: Path, source: str = "file") -> Config:
     """Parse and validate config ``text`` (read from ``path``).
 
     The limits (size, depth, expanded size), NUL characters and numbers that
-    are not finite are checked on every load, before anything else looks at
-    the data; only the schema check is skipped for a text the memo lists.
+    are not finite are checked on every parse, before anything else looks at
+    the data. The same text (by digest) gives the same data: the last one
+    parsed is kept as JSON (:data:`PARSED`), and the schema check is skipped
+    for a text the memo lists.
     """
     encoded = text.encode("utf-8", "surrogatepass")
     if len(encoded) > MAX_BYTES:
         raise _too_big(path)
-    data = _load_yaml(text, path)
+    key = digest(encoded)
+    data = _parsed(key)
     if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "the file must hold a mapping (executors:, defaults:)")
-    found = _check_values(data)
-    if found:
-        raise ConfigError(str(path), found[1], found[0])
-    _on_keys(data)
+        data = _load_yaml(text, path)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(str(path), "the file must hold a mapping (executors:, defaults:)")
+        found = _check_values(data)
+        if found:
+            raise ConfigError(str(path), found[1], found[0])
+        _on_keys(data)
+        _keep_parsed(key, data)
     # A text already found valid is not run through jsonschema again (see ValidMemo).
     memo = ValidMemo(data_dir() / MEMO, CONFIG_SCHEMA, limit=MEMO_LIMIT, mkdir=True)
-    key = digest(encoded)
     known = key in memo
     config = build(data, path, source, exists=True, validate=not known)
     if not known:
         memo.add(key)
         memo.flush()
     return config
+
+
+def _parsed(key: str) -> dict[str, Any] | None:
+    """The data of the config text whose digest is ``key``, if it is the one kept."""
+    try:
+        with open(data_dir() / PARSED, encoding="utf-8") as fh:
+            kept = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if isinstance(kept, dict) and kept.get("digest") == key and isinstance(kept.get("data"), dict):
+        return kept["data"]  # type: ignore[no-any-return]
+    return None
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether ``value`` comes back from JSON as it is: mappings with string keys, lists,
+    strings, numbers, booleans and nulls only (YAML may also give dates, sets, other keys)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, (str, int, float)):
+            return False
+    return True
+
+
+def _keep_parsed(key: str, data: dict[str, Any]) -> None:
+    """Keep ``data`` as the parse of the text whose digest is ``key`` (0600, in the private
+    data directory, written atomically); best effort, and only what JSON gives back as is."""
+    if not _json_exact(data):
+        return
+    target = data_dir() / PARSED
+    tmp = target.with_name(f"{PARSED}.{os.getpid()}.tmp")
+    try:
+        make_private_dirs(target.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fd, 0o600)
+            json.dump({"digest": key, "data": data}, fh)
+        os.replace(tmp, target)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _on_keys(data: dict[Any, Any]) -> None:

@@ -119,6 +119,27 @@ def test_a_config_text_found_valid_is_remembered_and_any_edit_is_validated_again
     assert result.code == 2 and "unknown key 'hostt'" in result.err
 
 
+def test_the_last_config_parsed_is_kept_as_json_and_any_edit_is_parsed_again(oc: Env) -> None:
+    kept = oc.home / ".local" / "share" / "openclaw" / "config.parsed.json"
+    first = "executors:\n  - {name: one, type: local, labels: [a]}\n"
+    oc.write_config(first)
+    assert [r["name"] for r in oc.ok("executors", "--json").json()] == ["one"]
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert json.loads(kept.read_text())["data"] == yaml.safe_load(first)
+    # An edit is parsed again (and validated again), whatever was kept.
+    oc.write_config("executors:\n  - {name: two, type: local}\n  - {name: three, type: local}\n")
+    assert [r["name"] for r in oc.ok("executors", "--json").json()] == ["two", "three"]
+    assert [e["name"] for e in json.loads(kept.read_text())["data"]["executors"]] == ["two", "three"]
+    # A kept parse that is broken, or of another text, is parsed over.
+    kept.write_text("{not json")
+    assert [r["name"] for r in oc.ok("executors", "--json").json()] == ["two", "three"]
+    kept.write_text(json.dumps({"digest": "0" * 32, "data": {"executors": [{"name": "x", "type": "local"}]}}))
+    assert [r["name"] for r in oc.ok("executors", "--json").json()] == ["two", "three"]
+    # A bad edit is still refused, with its line.
+    oc.write_config("executors:\n  - {name: two, type: local, hostt: x}\n")
+    assert "unknown key 'hostt'" in oc.run("executors").err
+
+
 def test_init_writes_commented_sample_and_refuses_to_overwrite(oc: Env) -> None:
     oc.ok("config", "--init")
     text = oc.config_file.read_text()

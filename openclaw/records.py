@@ -150,6 +150,8 @@ class TaskStore:
         self._index: Index | None = None
         #: Records read lately, with the inode, time and size of their file then.
         self._recent: dict[str, tuple[tuple[int, int, int], TaskRecord]] = {}
+        #: Whether :meth:`records_of` ran before in this process (it then remembers what it reads).
+        self._looked = False
 
     @property
     def root(self) -> Path:
@@ -600,8 +602,14 @@ class TaskStore:
         from openclaw.index import ACTIVE_OR_WAITING
 
         # An active task's record read by this store before, unchanged since, is not decoded
-        # again: serve looks at its tasks every few seconds.
-        stamps = {r.task_id: self._stamp(r.task_id) for r in rows if r.status in ACTIVE_OR_WAITING}
+        # again: serve looks at its tasks every few seconds. A process's first look stamps
+        # nothing (a stat per task, ~25 us each here): most processes never look again.
+        stamps = (
+            {r.task_id: self._stamp(r.task_id) for r in rows if r.status in ACTIVE_OR_WAITING}
+            if self._looked
+            else {}
+        )
+        self._looked = True
         indexed: dict[str, TaskRecord] = {}
         for task_id, stamp in stamps.items():
             hit = self._remembered(task_id, stamp)

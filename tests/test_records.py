@@ -419,3 +419,25 @@ def test_a_generated_check_of_another_schema_is_never_used(monkeypatch: pytest.M
         assert schema.first_problem(schema.META_SCHEMA, {**new_meta(), "status": "napping"}) is not None
     finally:
         schema._fast_check.cache_clear()
+
+
+def test_a_store_that_looks_again_remembers_unchanged_records_and_rereads_changed_ones(
+    tmp_path: Path,
+) -> None:
+    """records_of: a process's first look reads (no stat per task: most processes never look
+    again); from its second look on it remembers what it read, by each file's stamp."""
+    store = TaskStore(tmp_path)
+    metas = [new_meta() for _ in range(3)]
+    for meta in metas:
+        store.create(meta)
+    rows, _ = store.catalogue(None)
+    assert sorted(m["task_id"] for m in store.records_of(rows)) == sorted(m["task_id"] for m in metas)
+    assert store._recent == {}, "the first look stamps and remembers nothing"
+    store.records_of(rows)
+    assert set(store._recent) == {m["task_id"] for m in metas}
+    changed = with_fields(metas[0], priority=7)
+    store.write(changed)
+    rows, _ = store.catalogue(None)
+    again = {m["task_id"]: m for m in store.records_of(rows)}
+    assert again[changed["task_id"]]["priority"] == 7, "a changed file is read again"
+    assert again[metas[1]["task_id"]] == metas[1]

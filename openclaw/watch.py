@@ -36,7 +36,7 @@ import os
 import select
 import struct
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Protocol
 
@@ -68,6 +68,25 @@ SELF = ""
 
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
+
+
+def inotify_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
+    """Every event waiting on the non-blocking inotify descriptor ``fd``, as (watch descriptor,
+    mask, name: empty for the watched directory itself)."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            raise
+        at = 0
+        while at + _EVENT.size <= len(data):
+            wd, mask, _, size = _EVENT.unpack_from(data, at)
+            yield wd, mask, data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
+            at += _EVENT.size + size
 
 
 def start_time(pid: int) -> int | None:
@@ -211,22 +230,10 @@ class TaskWatch:
         self.launcher_gone = True
 
     def _drain(self) -> set[str]:
-        names: set[str] = set()
-        while True:
-            try:
-                data = os.read(self._inotify, 65536)
-            except BlockingIOError:
-                return names
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
-            at = 0
-            while at + _EVENT.size <= len(data):
-                _, mask, _, size = _EVENT.unpack_from(data, at)
-                name = data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
-                names.add(SELF if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) else os.fsdecode(name))
-                at += _EVENT.size + size
+        return {
+            SELF if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) else os.fsdecode(name)
+            for _, mask, name in inotify_events(self._inotify)
+        }
 
     def close(self) -> None:
         """Release the handles, and the feed."""
@@ -495,34 +502,22 @@ class StoreWatch:
 
     def _drain(self) -> set[str]:
         why: set[str] = set()
-        while True:
-            try:
-                data = os.read(self._inotify, 65536)
-            except BlockingIOError:
-                return why
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
-            at = 0
-            while at + _EVENT.size <= len(data):
-                wd, mask, _, size = _EVENT.unpack_from(data, at)
-                name = data[at + _EVENT.size : at + _EVENT.size + size].rstrip(b"\0")
-                at += _EVENT.size + size
-                if mask & IN_IGNORED:
-                    continue  # a watch removed (by track, or with its directory)
-                if wd != self._root_wd:
-                    if name == _META:
-                        why.add("record")
-                elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
-                    why.add("store")
-                elif not mask & _IN_ISDIR or name.startswith(b"."):
-                    if name == ENDED.encode() and mask & (IN_MODIFY | IN_CREATE):
-                        why.add("ended")
-                elif mask & (IN_CREATE | IN_MOVED_TO):
-                    why.add("new")
-                elif mask & (IN_DELETE | IN_MOVED_FROM):
-                    why.add("removed")
+        for wd, mask, name in inotify_events(self._inotify):
+            if mask & IN_IGNORED:
+                continue  # a watch removed (by track, or with its directory)
+            if wd != self._root_wd:
+                if name == _META:
+                    why.add("record")
+            elif mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+                why.add("store")
+            elif not mask & _IN_ISDIR or name.startswith(b"."):
+                if name == ENDED.encode() and mask & (IN_MODIFY | IN_CREATE):
+                    why.add("ended")
+            elif mask & (IN_CREATE | IN_MOVED_TO):
+                why.add("new")
+            elif mask & (IN_DELETE | IN_MOVED_FROM):
+                why.add("removed")
+        return why
 
     def close(self) -> None:
         """Close every alarm, and the watch."""

@@ -188,3 +188,18 @@ def chown(path: Path, owner: pwd.struct_passwd) -> Path:
 def remove_tree(path: Path) -> None:
     """Remove a test's remote-side directory."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def commands_running(argv0: bytes, arg: bytes) -> list[int]:
+    """The processes (of any user: the host's side runs as the login user) whose argv[0] is
+    ``argv0`` and which have ``arg`` among their arguments, e.g. a watch's ``tail`` on the host:
+    found to be counted, never signalled."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == argv0 and arg in argv:
+            found.append(int(name))
+    return found

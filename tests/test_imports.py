@@ -30,6 +30,12 @@ def imported_modules(oc: Env, *args: str, full: bool = False) -> set[str]:
     return set(line.split())
 
 
+def runs_clean(code: str, env: dict[str, str] | None = None) -> None:
+    """Run ``code`` in a fresh interpreter; it must exit 0."""
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_help_version_and_status_load_no_heavy_library(oc: Env) -> None:
     meta = oc.start("#fake text hi")
     oc.wait_status(meta["task_id"], "completed")
@@ -87,8 +93,7 @@ def test_an_invoke_config_file_is_still_read_through_the_yaml_stand_in(oc: Env) 
         "assert invoke.util.yaml.safe_load('a: [1]') == {'a': [1]}\n"
         "assert type(sys.modules['invoke.vendor.yaml']).__name__ == 'module'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    runs_clean(code, oc.env)
 
 
 def test_a_stand_in_read_while_its_library_is_imported_is_the_real_module_at_once(tmp_path: Path) -> None:
@@ -109,8 +114,7 @@ def test_a_stand_in_read_while_its_library_is_imported_is_the_real_module_at_onc
         "import urllib.request\n"
         "assert type(urllib.request).__name__ == 'module'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    runs_clean(code)
 
 
 def test_the_unittest_mock_stand_in_never_outlives_the_invoke_import(oc: Env) -> None:
@@ -123,8 +127,7 @@ def test_the_unittest_mock_stand_in_never_outlives_the_invoke_import(oc: Env) ->
         "from invoke.context import Mock\n"
         "assert isinstance(Mock(), unittest.mock.Mock)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    runs_clean(code, oc.env)
 
 
 def test_a_module_needing_more_of_unittest_mock_than_the_stand_in_falls_back_to_the_real_import(
@@ -142,8 +145,7 @@ def test_a_module_needing_more_of_unittest_mock_than_the_stand_in_falls_back_to_
         "import needs_patch, unittest.mock\n"
         "assert needs_patch.PATCH is unittest.mock.patch\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=oc.env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    runs_clean(code, oc.env)
 
 
 def test_ray_commands_never_import_ray_nor_the_web_stack(oc: Env) -> None:

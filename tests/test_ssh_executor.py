@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKES, Env, blocked_command, wait_until, watched_idle
-from sshd_harness import SSHD, Sshd, chown, keygen, remove_tree, scratch_dir
+from sshd_harness import SSHD, Sshd, chown, commands_running, keygen, remove_tree, scratch_dir
 from test_local_executor import HOSTILE
 
 from openclaw import procs
@@ -260,16 +260,8 @@ def test_an_idle_ssh_task_is_watched_without_a_round_trip_and_its_end_is_seen(
 
 def _host_watches(leader: int) -> list[int]:
     """The watches running on the host (this machine, through sshd) for the task whose launcher
-    is ``leader``: its ``tail --pid``, found to be counted, never signalled."""
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0] == b"tail" and f"--pid={leader}".encode() in argv:
-            found.append(int(name))
-    return found
+    is ``leader``: its ``tail --pid``."""
+    return commands_running(b"tail", f"--pid={leader}".encode())
 
 
 def test_the_watch_on_the_host_ends_with_its_watcher(ssh: SSHEnv) -> None:

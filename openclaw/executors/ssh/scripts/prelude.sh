@@ -50,6 +50,18 @@ SIZES
     printf '\n'
 }
 end() { printf '%s\n' "$OPENCLAW_END"; exit 0; }
+# held PID: wait for PID (a watch started in the background) while the caller keeps this
+# script's stdin (its channel) open, and stop it once that ends (the watcher done or gone),
+# so nothing of a watch outlives its watcher. Background commands get /dev/null as stdin:
+# the channel is read through fd 3.
+held() {
+    exec 3<&0
+    { cat <&3 >/dev/null; kill "$1"; } >/dev/null 2>&1 &
+    held_c=$!
+    exec 3<&-
+    wait "$1"
+    kill "$held_c" 2>/dev/null
+}
 # taskroot HOME: sets $root to remote_root, "~" and "~/..." taken under HOME.
 taskroot() {
     # shellcheck disable=SC2088 # a literal "~/" in the config, taken under HOME here

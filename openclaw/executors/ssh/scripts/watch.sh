@@ -16,7 +16,6 @@ if [ "$st" = 0 ] || [ "$st" != "$leader_start" ] || [ -f "$d/rc" ]; then
 fi
 file=/dev/null
 [ -n "$stream" ] && file=$d/$stream
-exec 3<&0
 if tail --pid="$$" -c 0 /dev/null >/dev/null 2>&1; then
     printf 'watch tail\n'
     tail -c 0 --pid="$leader" -f -- "$file" 2>/dev/null &
@@ -26,10 +25,5 @@ else
         sleep 1
     done &
 fi
-w=$!
-{ cat <&3 >/dev/null; kill "$w"; } >/dev/null 2>&1 &
-c=$!
-exec 3<&-
-wait "$w"
-kill "$c" 2>/dev/null
+held $!
 exit 0

@@ -149,9 +149,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
         if "command" in data_keys:
             data_keys.remove("command")
             data__command = data["command"]
-            if not isinstance(data__command, (list, tuple)):
+            if not isinstance(data__command, (list,)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".command must be array", value=data__command, name="" + (name_prefix or "data") + ".command", definition={'description': "The agent's argv (never holds the prompt or secrets).", 'type': 'array', 'items': {'type': 'string'}}, rule='type')
-            data__command_is_list = isinstance(data__command, (list, tuple))
+            data__command_is_list = isinstance(data__command, (list,))
             if data__command_is_list:
                 data__command_len = len(data__command)
                 for data__command_x, data__command_item in enumerate(data__command):
@@ -160,9 +160,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
         if "env_names" in data_keys:
             data_keys.remove("env_names")
             data__envnames = data["env_names"]
-            if not isinstance(data__envnames, (list, tuple)):
+            if not isinstance(data__envnames, (list,)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".env_names must be array", value=data__envnames, name="" + (name_prefix or "data") + ".env_names", definition={'description': 'Names (never values) of the variables set for the agent.', 'type': 'array', 'items': {'type': 'string'}}, rule='type')
-            data__envnames_is_list = isinstance(data__envnames, (list, tuple))
+            data__envnames_is_list = isinstance(data__envnames, (list,))
             if data__envnames_is_list:
                 data__envnames_len = len(data__envnames)
                 for data__envnames_x, data__envnames_item in enumerate(data__envnames):
@@ -239,9 +239,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
         if "labels" in data_keys:
             data_keys.remove("labels")
             data__labels = data["labels"]
-            if not isinstance(data__labels, (list, tuple)):
+            if not isinstance(data__labels, (list,)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".labels must be array", value=data__labels, name="" + (name_prefix or "data") + ".labels", definition={'type': 'array', 'items': {'type': 'string'}}, rule='type')
-            data__labels_is_list = isinstance(data__labels, (list, tuple))
+            data__labels_is_list = isinstance(data__labels, (list,))
             if data__labels_is_list:
                 data__labels_len = len(data__labels)
                 for data__labels_x, data__labels_item in enumerate(data__labels):
@@ -466,9 +466,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
         if "notify_to" in data_keys:
             data_keys.remove("notify_to")
             data__notifyto = data["notify_to"]
-            if not isinstance(data__notifyto, (list, tuple)):
+            if not isinstance(data__notifyto, (list,)):
                 raise JsonSchemaValueException("" + (name_prefix or "data") + ".notify_to must be array", value=data__notifyto, name="" + (name_prefix or "data") + ".notify_to", definition={'description': "Webhooks this task itself tells when it ends (start --notify), beside the config's.", 'type': 'array', 'items': {'type': 'string', 'pattern': '^https?://'}}, rule='type')
-            data__notifyto_is_list = isinstance(data__notifyto, (list, tuple))
+            data__notifyto_is_list = isinstance(data__notifyto, (list,))
             if data__notifyto_is_list:
                 data__notifyto_len = len(data__notifyto)
                 for data__notifyto_x, data__notifyto_item in enumerate(data__notifyto):
@@ -526,9 +526,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
                 if "deliveries" in data__notify_keys:
                     data__notify_keys.remove("deliveries")
                     data__notify__deliveries = data__notify["deliveries"]
-                    if not isinstance(data__notify__deliveries, (list, tuple)):
+                    if not isinstance(data__notify__deliveries, (list,)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".notify.deliveries must be array", value=data__notify__deliveries, name="" + (name_prefix or "data") + ".notify.deliveries", definition={'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'required': ['to', 'outcome'], 'properties': {'to': {'type': 'string'}, 'outcome': {'enum': ['delivered', 'failed', None]}, 'at': {'type': ['string', 'null']}, 'attempts': {'type': 'integer', 'minimum': 0}, 'error': {'type': ['string', 'null']}}}}, rule='type')
-                    data__notify__deliveries_is_list = isinstance(data__notify__deliveries, (list, tuple))
+                    data__notify__deliveries_is_list = isinstance(data__notify__deliveries, (list,))
                     if data__notify__deliveries_is_list:
                         data__notify__deliveries_len = len(data__notify__deliveries)
                         for data__notify__deliveries_x, data__notify__deliveries_item in enumerate(data__notify__deliveries):
@@ -586,9 +586,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
                 if "labels" in data__routing_keys:
                     data__routing_keys.remove("labels")
                     data__routing__labels = data__routing["labels"]
-                    if not isinstance(data__routing__labels, (list, tuple)):
+                    if not isinstance(data__routing__labels, (list,)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".routing.labels must be array", value=data__routing__labels, name="" + (name_prefix or "data") + ".routing.labels", definition={'type': 'array', 'items': {'type': 'string'}}, rule='type')
-                    data__routing__labels_is_list = isinstance(data__routing__labels, (list, tuple))
+                    data__routing__labels_is_list = isinstance(data__routing__labels, (list,))
                     if data__routing__labels_is_list:
                         data__routing__labels_len = len(data__routing__labels)
                         for data__routing__labels_x, data__routing__labels_item in enumerate(data__routing__labels):
@@ -597,9 +597,9 @@ def validate_https___openclaw_dev_schemas_task_meta_schema_json(data, custom_for
                 if "candidates" in data__routing_keys:
                     data__routing_keys.remove("candidates")
                     data__routing__candidates = data__routing["candidates"]
-                    if not isinstance(data__routing__candidates, (list, tuple)):
+                    if not isinstance(data__routing__candidates, (list,)):
                         raise JsonSchemaValueException("" + (name_prefix or "data") + ".routing.candidates must be array", value=data__routing__candidates, name="" + (name_prefix or "data") + ".routing.candidates", definition={'type': 'array', 'items': {'type': 'string'}}, rule='type')
-                    data__routing__candidates_is_list = isinstance(data__routing__candidates, (list, tuple))
+                    data__routing__candidates_is_list = isinstance(data__routing__candidates, (list,))
                     if data__routing__candidates_is_list:
                         data__routing__candidates_len = len(data__routing__candidates)
                         for data__routing__candidates_x, data__routing__candidates_item in enumerate(data__routing__candidates):

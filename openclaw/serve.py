@@ -49,6 +49,10 @@ FINAL_SHOWN = frozenset({"completed", "failed", "killed", "lost"})
 DEFAULT_INTERVAL_S = 2.0
 #: Seconds between two looks at everything, watched or not (as ``wait`` and ``logs --follow``).
 LOOK_S = 120.0
+#: An alarm lost sooner than this after it was made was lost soon; two in a row, and the
+#: executor is looked at on the interval for :data:`ALARM_BACKOFF_S` instead.
+ALARM_SHORT_S = 5.0
+ALARM_BACKOFF_S = 60.0
 #: How long a stop waits for a look under way before it leaves it behind.
 STOP_WAIT_S = 0.8
 #: Where the store cannot be watched (no inotify), how often the exit files of this machine's
@@ -112,6 +116,11 @@ class Server:
         self._watch: StoreWatch | None = None
         #: The executors with running tasks but no alarm (looked at every interval).
         self._unwatched: set[str] = set()
+        #: Per executor: when its alarm was last made, how many in a row were lost soon after,
+        #: and until when none is made (see :meth:`_may_make`).
+        self._made: dict[str, float] = {}
+        self._quick: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         #: Called with every look's views (``--http``'s board), in the look's thread.
         self.on_look: Callable[[list[Observed]], None] | None = None
         #: Run in the main thread while the looks go on (``--http``'s web server), instead of
@@ -176,7 +185,7 @@ class Server:
 
         try:
             self._watch = StoreWatch(str(self.manager.store.root))
-        except OSError as exc:
+        except Exception as exc:  # no inotify (another OS, no instances left): poll
             log.info("serve: cannot watch the store (%s): looking every %gs", exc, self.interval)
         try:
             while not self.stop.is_set():
@@ -191,8 +200,13 @@ class Server:
                 if self._watch is None:
                     self._pause(began + self.interval)
                     continue
-                timed = views is None or self._arm(self._watch, views, since)
-                self._watch.wait(max(0.0, began + (self.interval if timed else LOOK_S) - time.monotonic()))
+                try:
+                    timed = views is None or self._arm(self._watch, views, since)
+                    until = began + (self.interval if timed else LOOK_S)
+                    self._watch.wait(max(0.0, until - time.monotonic()))
+                except Exception:  # a wait that failed must not end the supervisor either
+                    log.exception("serve: a wait failed")
+                    self.stop.wait(self.interval)
         finally:
             self.stop.set()  # the main thread waits for this
             watch, self._watch = self._watch, None
@@ -217,20 +231,47 @@ class Server:
                     unreached.add(v.record["executor"])
         for name in watch.armed() - set(running):
             watch.disarm(name)
+        for gone in set(self._made) - set(running):
+            self._made.pop(gone)
+            self._quick.pop(gone, None)
         timed = any(v.record["status"] in states.WAITING for v in views) and not running
+        now = time.monotonic()
         for name, metas in running.items():
             alarm = watch.alarm(name)
             if alarm is not None and alarm.covers({m["task_id"] for m in metas}):
                 timed = timed or alarm.partial
                 continue
-            made = None if name in unreached else self._alarm(name, metas, since)
+            made = None
+            broke = name in watch.broken
+            watch.broken.discard(name)
+            if name not in unreached and self._may_make(name, broke, now):
+                made = self._alarm(name, metas, since)
             if made is None:
                 watch.disarm(name)
                 timed = True
             else:
                 watch.arm(name, made)
+                self._made[name] = now
                 timed = timed or made.partial
         return timed
+
+    def _may_make(self, name: str, broke: bool, now: float) -> bool:
+        """Whether to make executor ``name`` a new alarm now (``broke``: its last one ended
+        without ringing). Two broken in a row within :data:`ALARM_SHORT_S` of being made (a
+        runtime whose event stream ends at once, a host whose watch cannot start) and none
+        is made for :data:`ALARM_BACKOFF_S`: the executor is looked at on the interval
+        meanwhile. An alarm that rang (a launcher's end) is made again at once."""
+        if now < self._retry_at.get(name, 0.0):
+            return False
+        made = self._made.get(name)
+        soon = broke and made is not None and now - made < ALARM_SHORT_S
+        self._quick[name] = self._quick.get(name, 0) + 1 if soon else 0
+        if self._quick[name] >= 2:
+            self._quick[name] = 0
+            self._retry_at[name] = now + ALARM_BACKOFF_S
+            log.info("serve: the alarm of %s keeps ending: looking every %gs a while", name, self.interval)
+            return False
+        return True
 
     def _alarm(self, name: str, metas: list[TaskRecord], since: float) -> Alarm | None:
         """Executor ``name``'s alarm, or None (said once in the log, until one is made again)."""

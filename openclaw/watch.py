@@ -49,6 +49,7 @@ IN_CREATE = 0x100
 IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
 IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
 #: What changes the state of a task directory: a file made, renamed in or out, or removed
 #: (the launcher's ``rc`` and ``pid`` and the record are written aside and renamed into
@@ -316,8 +317,17 @@ class Alarm(Protocol):
     readable then. Made by :meth:`openclaw.executors.base.Executor.alarm`."""
 
     def fds(self) -> list[int]:
-        """The descriptors to wait on; empty once the alarm is lost (serve looks, and makes a
-        new one)."""
+        """The descriptors to wait on (none: nothing of it to wait on, e.g. no launcher to
+        watch yet)."""
+
+    @property
+    def lost(self) -> bool:
+        """Whether the alarm has rung for good or can no longer ring (its process or channel
+        gone): serve looks, and makes a new one."""
+
+    @property
+    def broken(self) -> bool:
+        """Whether it is lost without having rung (its process or channel ended)."""
 
     def take(self) -> bool:
         """Take in what made a descriptor readable; True when a task may have ended."""
@@ -340,19 +350,22 @@ class PidfdAlarm:
     however it exits (killed outright, it writes no ``rc``). Their ordinary ends come by
     ``.ended``, which :class:`StoreWatch` follows. A launcher already gone while its task
     still counts as running (its agent runs on without it) cannot be watched: the alarm is
-    then :attr:`partial`."""
+    then :attr:`partial`. It covers the tasks whose launcher's pid was known when it was
+    made: a task that gets one later is given a new alarm."""
 
     def __init__(self, launchers: dict[str, tuple[int | None, int | None]]) -> None:
-        self._ids = set(launchers)
+        self._ids = {task_id for task_id, (pid, _) in launchers.items() if pid}
         self._fds: list[int] = []
         #: Whether some task's end cannot be heard (serve looks on its interval too).
         self.partial = False
         #: A launcher exited since: serve looks, and makes a new alarm.
         self._rang = False
-        for pid, began in list(launchers.values())[:MAX_PIDFDS]:
-            if not pid:
-                continue
-            fd = TaskWatch._open_pidfd(pid, began)
+        for pid, began in [v for v in launchers.values() if v[0]][:MAX_PIDFDS]:
+            try:
+                fd = TaskWatch._open_pidfd(pid, began)  # type: ignore[arg-type]
+            except OSError:  # no descriptors left (EMFILE): the rest by the periodic look
+                self.partial = True
+                break
             if fd is None:
                 self.partial = True
             else:
@@ -360,6 +373,12 @@ class PidfdAlarm:
 
     def fds(self) -> list[int]:
         return [] if self._rang else list(self._fds)
+
+    @property
+    def lost(self) -> bool:
+        return self._rang
+
+    broken = False
 
     def take(self) -> bool:
         self._rang = True  # which one does not matter: the look finds out
@@ -399,6 +418,9 @@ class StoreWatch:
         self._libc = libc
         #: The tracked task directories' watch descriptors, by path.
         self._tracked: dict[str, int] = {}
+        #: The executors whose alarm broke (lost without ringing) since the caller last
+        #: emptied this: it decides whether to make them another at once.
+        self.broken: set[str] = set()
         try:
             self._root_wd = libc.inotify_add_watch(fd, os.fsencode(root), _ROOT_EVENTS)
             if self._root_wd < 0:
@@ -456,7 +478,8 @@ class StoreWatch:
 
     def wait(self, timeout: float | None) -> set[str]:
         """Block until something may have changed or ``timeout`` seconds pass; what woke it:
-        ``"ended"`` (``.ended`` grew), ``"new"`` (a task directory made), ``"removed"`` (one
+        ``"ended"`` (``.ended`` grew), ``"overflow"`` (inotify dropped events), ``"new"`` (a
+        task directory made), ``"removed"`` (one
         removed), ``"record"`` (a tracked task's record replaced), ``"store"`` (the root
         itself removed or moved), ``"woken"`` (:meth:`wake`), or the name of an
         executor whose alarm rang (or was lost: it is then disarmed). Empty: the time was up.
@@ -464,9 +487,9 @@ class StoreWatch:
         of the root) is waited through."""
         import time
 
-        why: set[str] = {n for n, a in self._alarms.items() if not a.fds()}
+        why: set[str] = {n for n, a in self._alarms.items() if a.lost}
         for name in why:
-            self.disarm(name)
+            self._drop(name)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not why:
             left = None if deadline is None else deadline - time.monotonic()
@@ -494,15 +517,30 @@ class StoreWatch:
         if name is None:
             return set()
         alarm = self._alarms[name]
-        rang = alarm.take()
-        if not alarm.fds():
+        try:
+            rang = alarm.take()
+        except Exception:  # it cannot be read any more: broken (serve looks, and makes another)
+            self.broken.add(name)
             self.disarm(name)
+            return {name}
+        if alarm.lost:
+            self._drop(name)
             rang = True
         return {name} if rang else set()
+
+    def _drop(self, name: str) -> None:
+        """Disarm a lost alarm, noting whether it broke (see :attr:`broken`)."""
+        alarm = self._alarms.get(name)
+        if alarm is not None and alarm.broken:
+            self.broken.add(name)
+        self.disarm(name)
 
     def _drain(self) -> set[str]:
         why: set[str] = set()
         for wd, mask, name in inotify_events(self._inotify):
+            if mask & IN_Q_OVERFLOW:
+                why.add("overflow")  # events were dropped: look, whatever they were
+                continue
             if mask & IN_IGNORED:
                 continue  # a watch removed (by track, or with its directory)
             if wd != self._root_wd:

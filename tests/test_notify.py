@@ -259,6 +259,27 @@ def test_serve_sees_a_local_launcher_killed_outright_by_its_pidfd(oc: Env, serve
     assert not (oc.tasks_dir / meta["task_id"] / "rc").exists()
 
 
+def test_serve_does_not_spin_on_a_task_whose_launcher_is_gone_while_its_agent_runs_on(
+    oc: Env, serve: Any
+) -> None:
+    """No pidfd can be had of a launcher already gone: that task is left to the looks on the
+    interval, and serve sleeps in between (an alarm with nothing to wait on is not lost)."""
+    configure(oc)
+    s = serve("--interval", "3600")
+    meta = oc.start("#fake delay 60")
+    logged(s, meta["task_id"], "running")
+    agent = int((oc.tasks_dir / meta["task_id"] / "pid").read_text().split()[2])
+    os.kill(meta["pid"], signal.SIGKILL)  # the launcher alone (ours, by its recorded pid)
+    try:
+        time.sleep(1.0)  # the pidfd's wake, and the look after it
+        assert oc.status(meta["task_id"])["status"] == "running", "its agent runs on"
+        before = context_switches(s.proc.pid)
+        time.sleep(1.5)
+        assert context_switches(s.proc.pid) - before <= 2, "serve spun on an alarm it could not make"
+    finally:
+        os.kill(agent, signal.SIGKILL)  # the agent, by the pid its launcher recorded
+
+
 # -- deliveries --------------------------------------------------------------------------------
 def test_a_receiver_that_answers_500_twice_then_200_gets_one_delivery_after_retries(
     oc: Env, receiver: Receiver

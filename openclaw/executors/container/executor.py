@@ -561,6 +561,7 @@ class ContainerExecutor(Executor):
             str(max(0, int(since) - 1)),
             "--filter",
             f"label=openclaw.executor={self.config.name}",
+            quiet=True,
         )
         return EventsAlarm(proc)
 

@@ -166,12 +166,26 @@ class EventsAlarm:
         self._partial = lines.pop()[-4096:]
         return any(ENDING_ACTIONS.intersection(line.split(b" (", 1)[0].split()) for line in lines)
 
+    @property
+    def lost(self) -> bool:
+        return self.proc is None
+
+    @property
+    def broken(self) -> bool:
+        return self.proc is None
+
     def covers(self, task_ids: set[str]) -> bool:
         return True  # every container of the executor, now and later
 
     def close(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.communicate()
-            self.proc = None
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a child of the runtime holds its pipe: let it be
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()

@@ -71,14 +71,16 @@ class Runtime:
             raise RuntimeUnavailable(f"container runtime {self.name!r} not found on PATH")
         return found
 
-    def popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, cwd: Path | None = None, quiet: bool = False) -> subprocess.Popen[bytes]:
         """Start ``<runtime> ARGS`` (an argv built by plumbum) with stdout and stderr piped.
 
         The environment is the current ``os.environ`` (``DOCKER_HOST``,
         ``CONTAINERS_CONF``, ...), not plumbum's import-time snapshot. The
         working directory is ``cwd`` (default: ``/``; the task directory for
         ``run``), never the user's: podman 4.3's conmon drops an ``oom`` file
-        into the cwd of whoever ran the container when it is OOM-killed.
+        into the cwd of whoever ran the container when it is OOM-killed. ``quiet``: its
+        stderr goes to /dev/null (a stream read for its stdout alone, which must never block
+        on a full stderr pipe).
         """
         from openclaw.lazy import deferred
 
@@ -93,7 +95,7 @@ class Runtime:
                 cmd.popen(
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
                     env=dict(os.environ),
                     cwd=str(cwd or "/"),
                     close_fds=True,

@@ -114,7 +114,15 @@ class HostEnds:
         return cls(chan, due=bool(rest.strip()))
 
     def fds(self) -> list[int]:
-        return [] if self._chan is None or self._due else [self._chan.fileno()]
+        return [] if self._chan is None else [self._chan.fileno()]
+
+    @property
+    def lost(self) -> bool:
+        return self._chan is None or self._due
+
+    @property
+    def broken(self) -> bool:
+        return self._chan is None and not self._due
 
     def take(self) -> bool:
         chan = self._chan

@@ -219,9 +219,21 @@ class Server:
         those of executors with none; whether anything is left that only a look on the
         ``--interval`` can follow."""
         store = self.manager.store
-        watch.track(
-            {str(store.path(v.record["task_id"])) for v in views if v.record["status"] not in states.FINAL}
-        )
+        paths = {
+            str(store.path(v.record["task_id"])): v for v in views if v.record["status"] not in states.FINAL
+        }
+        for path in watch.track(set(paths)):
+            # Newly watched: a record replaced since the look (a start's pending, then running)
+            # was not heard. One read each, of new tasks only; one changed is looked at now.
+            task_id = paths[path].record["task_id"]
+            try:
+                current, was = store.read(task_id), paths[path].record
+                changed = (current["status"], current.get("pid")) != (was["status"], was.get("pid"))
+            except OpenclawError:
+                changed = True
+            if changed:
+                watch.wake()
+                break
         running: dict[str, list[TaskRecord]] = {}
         unreached: set[str] = set()
         for v in views:

@@ -440,15 +440,20 @@ class StoreWatch:
         except (BlockingIOError, OSError):
             pass
 
-    def track(self, directories: set[str]) -> None:
+    def track(self, directories: set[str]) -> set[str]:
         """Watch the records of exactly these task directories (the active and queued tasks);
-        one that cannot be watched (gone, no inotify watches left) is left to the looks."""
+        one that cannot be watched (gone, no inotify watches left) is left to the looks. The
+        directories newly watched: a record replaced between the look and now is not heard,
+        and the caller checks those."""
         for path in set(self._tracked) - directories:
             self._libc.inotify_rm_watch(self._inotify, self._tracked.pop(path))
+        added = set()
         for path in directories - set(self._tracked):
             wd = self._libc.inotify_add_watch(self._inotify, os.fsencode(path), _TASK_EVENTS)
             if wd >= 0:
                 self._tracked[path] = wd
+                added.add(path)
+        return added
 
     def armed(self) -> set[str]:
         """The executors with an alarm."""

@@ -103,6 +103,7 @@ def test_ctrl_c_ends_the_viewing_not_the_task(oc: Env) -> None:
         env=oc.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_signals,  # as from a terminal, even when the suite runs with SIGINT ignored
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # it shows what there is, then follows: its Ctrl-C handler is in place

@@ -212,6 +212,7 @@ def test_unpiped_task_survives_the_terminal_going_away(oc: Env) -> None:
 
     os.killpg(proc.pid, signal.SIGHUP)
     proc.wait(10)
+    # A negative check: nothing to wait for, so give a wrongly delivered hangup time to land.
     time.sleep(0.3)
     assert wait_until(lambda: oc.status(meta["task_id"])["status"] == "running")
 

@@ -104,13 +104,42 @@ def agent_missing(
     )
 
 
-def agent_not_runnable(spec: Launch, path: str, executor: str, host: str | None = None) -> StartError:
-    """The agent's binary is there, but cannot be run by whoever runs it."""
+#: Why an agent that may be there cannot be run (the SSH pre-flight's "agent-perm" detail is
+#: "WHY PATH"): not an executable file; executable but not readable (a script's interpreter
+#: must read it); a directory on its path that cannot be entered (PATH is that directory).
+NOT_RUNNABLE = ("noexec", "noread", "search")
+
+
+def agent_not_runnable(
+    spec: Launch, path: str, executor: str, host: str | None = None, why: str | None = None
+) -> StartError:
+    """The agent's binary is there (or may be), but cannot be run by whoever runs it.
+
+    ``why`` is one of :data:`NOT_RUNNABLE`; without it, ``path`` may start with it ("WHY PATH",
+    the SSH pre-flight's answer), else it is ``noexec``.
+    """
+    if why is None:
+        head, _, rest = path.partition(" ")
+        why, path = (head, rest) if head in NOT_RUNNABLE and rest else ("noexec", path)
     who = "the login user" if host else "you"
+    key = spec.path_key
+    elsewhere = f", or set {key} of executor {executor!r} to one {who} can run" if key else ""
+    if why == "search":
+        needs = "needs" if host else "need"
+        return StartError(
+            f"{spec.agent} at {spec.argv[0]}{_on(host)} cannot be reached: {who} cannot enter "
+            f"{path} (permission denied)",
+            f"check that directory's permissions ({who} {needs} x on it: ls -ld {path}){elsewhere}",
+        )
+    if why == "noread":
+        return StartError(
+            f"{spec.agent} is at {path}{_on(host)}, but {who} cannot run it: it is executable but "
+            f"not readable (permission denied), and a script's interpreter must read it",
+            f"check its permissions (ls -lL {path}; chmod +r){elsewhere}",
+        )
     return StartError(
         f"{spec.agent} is at {path}{_on(host)}, but {who} cannot run it (not executable, or not a file)",
-        f"check its permissions (ls -l {path}; chmod +x), or set {spec.path_key} of executor "
-        f"{executor!r} to one {who} can run",
+        f"check its permissions (ls -l {path}; chmod +x){elsewhere}",
     )
 
 

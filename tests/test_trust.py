@@ -228,6 +228,36 @@ def test_a_remote_claude_that_is_there_but_not_executable_is_not_called_missing(
     assert f"claude is at {noexec}" in line and "cannot run it" in line and "not found" not in line
 
 
+@needs_root
+def test_a_remote_claude_in_a_directory_closed_to_the_login_user_is_not_called_missing(ssh: SSHEnv) -> None:
+    locked = ssh.remote.dir / "locked"
+    locked.mkdir(mode=0o700)  # root's: the login user cannot enter it
+    os.chmod(locked, 0o700)
+    (locked / "bin").mkdir()
+    claude = locked / "bin" / "claude"
+    claude.write_bytes(ssh.remote.fake_claude.read_bytes())
+    claude.chmod(0o755)
+    ssh.configure(claude_path=str(claude))
+    result = ssh.oc.run("start", "--prompt", "hi", "--workspace", str(ssh.remote.ws))
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"claude at {claude}" in line and f"cannot enter {locked} (permission denied)" in line
+    assert f"ls -ld {locked}" in line and "not found" not in line
+
+
+@needs_root
+def test_a_remote_claude_that_is_executable_but_not_readable_is_not_called_missing(ssh: SSHEnv) -> None:
+    claude = ssh.remote.dir / "claude"
+    claude.write_bytes(ssh.remote.fake_claude.read_bytes())
+    claude.chmod(0o711)  # root's: the login user may run it, but its interpreter cannot read it
+    ssh.configure(claude_path=str(claude))
+    result = ssh.oc.run("start", "--prompt", "hi", "--workspace", str(ssh.remote.ws))
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"claude is at {claude}" in line and "executable but not readable" in line
+    assert "chmod +r" in line and "not found" not in line
+
+
 # -------------------------------------------------------------- found by a second reader
 def test_kill_of_a_task_whose_cut_short_start_may_still_launch_refuses_rather_than_lie(ssh: SSHEnv) -> None:
     """A start killed after sending its work leaves a launch that may still land: no 'killed' yet."""

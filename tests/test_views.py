@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from conftest import Env
 
 from openclaw import render
@@ -88,3 +89,44 @@ def test_a_claude_that_is_there_but_not_executable_is_not_called_missing(oc: Env
     assert result.code == 1
     assert f"claude is at {noexec}, but you cannot run it" in result.err and "chmod +x" in result.err
     assert "not found" not in result.err
+
+
+#: Root enters every directory and reads every file: these permission problems are not root's.
+not_as_root = pytest.mark.skipif(
+    os.geteuid() == 0, reason="root enters every directory and reads every file (run as another user)"
+)
+
+
+@not_as_root
+def test_a_claude_in_a_directory_you_cannot_enter_is_not_called_missing(oc: Env, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    (locked / "bin").mkdir(parents=True)
+    claude = locked / "bin" / "claude"
+    claude.write_text("#!/bin/sh\n")
+    claude.chmod(0o755)
+    locked.chmod(0o600)  # no search (x): what is in it cannot be reached
+    try:
+        oc.write_config(
+            json.dumps({"executors": [{"name": "local", "type": "local", "claude_path": str(claude)}]})
+        )
+        result = oc.run("start", "--prompt", "hi")
+    finally:
+        locked.chmod(0o755)
+    assert result.code == 1
+    assert f"claude at {claude} cannot be reached" in result.err
+    assert f"you cannot enter {locked} (permission denied)" in result.err
+    assert f"ls -ld {locked}" in result.err and "not found" not in result.err
+
+
+@not_as_root
+def test_a_claude_that_is_executable_but_not_readable_is_not_called_missing(oc: Env, tmp_path: Path) -> None:
+    noread = tmp_path / "claude"
+    noread.write_text("#!/bin/sh\n")
+    noread.chmod(0o311)  # its interpreter could not read it
+    oc.write_config(
+        json.dumps({"executors": [{"name": "local", "type": "local", "claude_path": str(noread)}]})
+    )
+    result = oc.run("start", "--prompt", "hi")
+    assert result.code == 1
+    assert f"claude is at {noread}, but you cannot run it: it is executable but not readable" in result.err
+    assert "chmod +r" in result.err and "not found" not in result.err

@@ -31,15 +31,33 @@ LAUNCH_TIMEOUT_S = 10.0
 RESULT_TAIL_BYTES = 256 * 1024
 
 
-def _present_but_not_runnable(name: str, path: str) -> str | None:
-    """Where ``name`` (a path, or a command looked up on ``path``) exists without being runnable."""
+def _present_but_not_runnable(name: str, path: str, found: str | None = None) -> tuple[str, str] | None:
+    """Why ``name`` (a path, or a command looked up on ``path``) may be there but cannot be run.
+
+    ``found`` is what the lookup found (``shutil.which``). The answer is ``(WHY, PATH)``, as
+    :func:`openclaw.launch.agent_not_runnable` takes them: ``noexec`` (there, not an executable
+    file), ``noread`` (executable but not readable: a script's interpreter must read it) or
+    ``search`` (PATH is a directory on the way to ``name`` that cannot be entered).
+    """
+    if found is not None:
+        return None if os.access(found, os.R_OK) else ("noread", found)
     if os.sep in name:
         candidates = [name]
     else:
         candidates = [os.path.join(d or ".", name) for d in path.split(os.pathsep)]
     for candidate in candidates:
         if os.path.lexists(candidate) and not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
-            return candidate
+            return "noexec", candidate
+    if os.sep in name:  # the first directory on its way, from the top, that cannot be entered
+        at = os.sep if name.startswith(os.sep) else ""
+        for part in name.split(os.sep)[:-1]:
+            if part in ("", "."):
+                continue
+            at = os.path.join(at, part)
+            if not os.path.isdir(at):
+                break
+            if not os.access(at, os.X_OK):
+                return "search", at
     return None
 
 
@@ -75,10 +93,10 @@ class LocalExecutor(Executor):
         # pid was never recorded is still found by its environment.
         full_env[procs.TASK_ENV] = task_id
         binary = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+        there = _present_but_not_runnable(argv[0], full_env.get("PATH", os.defpath), binary)
+        if there:
+            raise launch.agent_not_runnable(spec, there[1], self.config.name, why=there[0])
         if binary is None:
-            there = _present_but_not_runnable(argv[0], full_env.get("PATH", os.defpath))
-            if there:
-                raise launch.agent_not_runnable(spec, there, self.config.name)
             raise launch.agent_missing(spec, self.config.name)
         if os.geteuid() == 0 and launch.refuses_root(spec, full_env):
             raise launch.root_refused(spec, self.config.name, full_env.get(spec.root_var or ""))

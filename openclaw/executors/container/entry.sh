@@ -23,8 +23,38 @@ if [ -f /openclaw-task/resume.jsonl ]; then
         exit 127
     fi
 fi
-if ! command -v -- "$1" >/dev/null 2>&1; then
-    echo "openclaw: $1 not found in the container: install it in the image, or set the agent's path" >&2
+# The agent: not found, behind a directory this user cannot enter, not an executable file,
+# or executable but not readable (a script's interpreter must read it)? (dash's command -v
+# takes any existing path.)
+why=
+if ! a=$(command -v -- "$1" 2>/dev/null); then
+    why="not found in the container: install it in the image, or set the agent's path"
+    case $1 in */*)
+        r=$1 d=
+        case $r in /*) d=/ ;; esac
+        while :; do
+            case $r in */*) ;; *) break ;; esac
+            p=${r%%/*} r=${r#*/}
+            case $p in '' | .) continue ;; esac
+            case $d in '' | */) d=$d$p ;; *) d=$d/$p ;; esac
+            [ -d "$d" ] || break
+            if [ ! -x "$d" ]; then
+                why="cannot be reached in the container: cannot enter $d (permission denied): check its permissions (ls -ld $d), or set the agent's path"
+                break
+            fi
+        done ;;
+    esac
+else
+    case $a in */*)
+        if [ ! -f "$a" ] || [ ! -x "$a" ]; then
+            why="is not an executable file in the container: check its permissions (ls -l $a; chmod +x), or set the agent's path"
+        elif [ ! -r "$a" ]; then
+            why="is executable but not readable in the container (permission denied), and a script's interpreter must read it: check its permissions (ls -lL $a; chmod +r), or set the agent's path"
+        fi ;;
+    esac
+fi
+if [ -n "$why" ]; then
+    echo "openclaw: $1 $why" >&2
     exit 127
 fi
 trap 'kill -TERM "$c" 2>/dev/null' TERM

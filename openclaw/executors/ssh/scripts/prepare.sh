@@ -26,6 +26,20 @@ find_agent() {
            return 1 ;;
     esac
 }
+# blocked PATH: sets blocked to the first directory on PATH's way, from the top, that this
+# user cannot enter (search): what makes a path that is there look missing.
+blocked() {
+    b_rest=$1 b_at=
+    case $b_rest in /*) b_at=/ ;; esac
+    while :; do
+        case $b_rest in */*) ;; *) return 1 ;; esac
+        b_part=${b_rest%%/*} b_rest=${b_rest#*/}
+        case $b_part in '' | .) continue ;; esac
+        case $b_at in '' | */) b_at=$b_at$b_part ;; *) b_at=$b_at/$b_part ;; esac
+        [ -d "$b_at" ] || return 1
+        [ -x "$b_at" ] || { blocked=$b_at; return 0; }
+    done
+}
 cd -P -- "$HOME" 2>/dev/null || fail insecure "the home directory $HOME is missing"
 HOME_P=$PWD
 ws=$workspace
@@ -33,15 +47,19 @@ ws=$workspace
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${ws#"~/"} ;; esac
 cd -P -- "$ws" 2>/dev/null || fail workspace "$ws"
 ws=$PWD
+# agent-perm's detail is "WHY PATH": noexec (not an executable file), noread (executable
+# but not readable: a script's interpreter cannot read it) or search (PATH is a directory
+# on the agent's path that cannot be entered).
 if find_agent "$agent_path"; then
-    if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then fail agent-perm "$agent"; fi
+    if [ ! -f "$agent" ] || [ ! -x "$agent" ]; then fail agent-perm "noexec $agent"; fi
+    [ -r "$agent" ] || fail agent-perm "noread $agent"
 else
-    # Not found as a command: is it there, but not executable (or not readable)?
+    # Not found as a command: is it there, but not executable, or behind a closed directory?
     case $agent_path in
-        */*) [ -e "$agent_path" ] && fail agent-perm "$agent_path" ;;
+        */*) blocked "$agent_path" && fail agent-perm "search $blocked" ;;
         *) IFS=:
            for p in $PATH; do
-               [ -e "${p:-.}/$agent_path" ] && { unset IFS; fail agent-perm "${p:-.}/$agent_path"; }
+               [ -e "${p:-.}/$agent_path" ] && { unset IFS; fail agent-perm "noexec ${p:-.}/$agent_path"; }
            done
            unset IFS ;;
     esac

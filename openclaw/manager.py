@@ -33,7 +33,7 @@ from openclaw.errors import (
     UsageError,
     WaitTimeout,
 )
-from openclaw.executors import executor_class, get_executor
+from openclaw.executors import BACKENDS, executor_class, get_executor
 from openclaw.executors.base import Executor
 from openclaw.procs import TASK_ENV
 from openclaw.records import TaskStore
@@ -684,7 +684,7 @@ class Manager:
             install=the_agent.install,
             root_var=the_agent.root_var,
             timeout_s=limit,
-            on_exit=self._drain_hook() if cfg.type == "local" else (),
+            on_exit=self._drain_hook() if backend.here else (),
         )
         fields: dict[str, Any] = {
             "executor": cfg.name,
@@ -870,7 +870,8 @@ class Manager:
         """Record what a launch reports: the task runs."""
         task_id = meta["task_id"]
         faults.point("start.launched")
-        if meta["executor_type"] != "local":
+        backend = self.executor_for(meta["executor"], meta["executor_type"])
+        if not backend.here:
             self.fleet.note_reachable(meta["executor"])
         home = fields.pop("home", None)
         if home and meta.get("session_id"):
@@ -878,7 +879,7 @@ class Manager:
             fields["transcript"] = agent.transcript(home, workspace, meta["session_id"] or task_id)
 
         # A job handed to a scheduler (Ray) runs once it places it: the next look says when.
-        later = self.executor_for(meta["executor"], meta["executor_type"]).places_later
+        later = backend.places_later
 
         def running(m: TaskRecord) -> TaskRecord:
             if m["status"] == states.PENDING and not later:
@@ -1208,7 +1209,7 @@ class Manager:
             found = backend.observe(batch)
         except UsageError as exc:
             return {m["task_id"]: Observation(alive=None, reason=exc.one_line()) for m in batch}
-        if batch[0]["executor_type"] != "local" and found:
+        if not backend.here and found:
             # Routing passes over an executor that did not answer (see Fleet.choose).
             looks = list(found.values())
             if all(o.alive is None and o.exit_code is None and o.reason for o in looks):
@@ -1549,7 +1550,8 @@ class Manager:
         except CorruptRecordError:
             if not force:
                 raise
-            self._kill_from_pid_file(task_id, grace)
+            for kind in BACKENDS:  # what the task's own files here say finds what is left of it
+                executor_class(kind).kill_unrecorded(self.store, task_id, grace)
             with self.store.lock(task_id):
                 self.store.remove(task_id)
             return task_id, []
@@ -1681,21 +1683,6 @@ class Manager:
                 except OpenclawError as exc:
                     failures.append((m["task_id"], exc))
         return removed, failures
-
-    def _kill_from_pid_file(self, task_id: str, grace: float) -> None:
-        """For a task whose record is unreadable: its pid file, else its environment tag, finds it here."""
-        from openclaw import procs
-        from openclaw.launch import read_pid_file
-
-        try:
-            record = read_pid_file(self.store.file(task_id, "pid").read_text())
-        except OSError:
-            record = None
-        if record is not None:
-            agent = ((record[2], record[3]),) if record[2] else ()
-            procs.kill_task_processes(record[0], record[1], task_id, grace, also=agent)
-        else:
-            procs.kill_task_processes(None, None, task_id, grace)
 
     # -- output ------------------------------------------------------------------------------
     def _read(self, meta: TaskRecord, source: str) -> Callable[[TaskRecord, int], tuple[bytes, int]]:

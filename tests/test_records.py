@@ -190,6 +190,19 @@ def test_corrupt_record_is_reported_by_id_skipped_and_never_rewritten(oc: Env, c
     assert not path.exists()
 
 
+def test_cleanup_force_of_a_running_task_whose_record_is_corrupt_stops_its_processes(oc: Env) -> None:
+    import psutil
+    from conftest import wait_until
+
+    meta = oc.start("#fake sleep 60")
+    (oc.tasks_dir / meta["task_id"] / ".meta.json").write_bytes(b"{not json")
+    launcher = psutil.Process(meta["pid"])
+    oc.ok("cleanup", "--task-id", meta["task_id"], "--force")
+    # Its pid file, written by the launcher where it runs, still finds what the record no longer says.
+    assert wait_until(lambda: not launcher.is_running() or launcher.status() == psutil.STATUS_ZOMBIE)
+    assert not (oc.tasks_dir / meta["task_id"]).exists()
+
+
 def test_schema_invalid_record_written_by_hand_is_corrupt(oc: Env) -> None:
     meta = oc.start("#fake text fine")
     oc.wait_status(meta["task_id"], "completed")

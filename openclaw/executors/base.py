@@ -40,6 +40,15 @@ class Executor(ABC):
     #: Whether tasks of this executor can be observed and managed without its config
     #: (a local task whose executor was removed from the config file still can).
     standalone: bool = False
+    #: Whether its launchers run on this machine, as this user: a launcher's exit can then
+    #: run this machine's ``openclaw-agent drain`` (the queue flows with nobody watching),
+    #: and the executor is never unreachable (routing keeps no reachability note of it).
+    here: bool = False
+
+    @classmethod  # noqa: B027 - optional hook
+    def kill_unrecorded(cls, store: TaskStore, task_id: str, grace: float) -> None:
+        """Stop what may be left of task ``task_id`` whose record is unreadable, from what its
+        files on this machine say. Default: an executor whose tasks leave nothing here to go by."""
 
     def connect_early(self) -> None:  # noqa: B027 - optional hook
         """``start`` is coming: begin what takes long (connecting) in the background. Default: nothing."""

@@ -23,6 +23,7 @@ from openclaw.tail import tail_bytes, tail_lines
 from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
+    from openclaw.records import TaskStore
     from openclaw.watch import Alarm, TaskWatch
 
 #: How long ``start`` waits for the launcher to report the agent's pid.
@@ -61,11 +62,34 @@ def _present_but_not_runnable(name: str, path: str, found: str | None = None) ->
     return None
 
 
+def _pid_record(store: TaskStore, task_id: str) -> PidRecord | None:
+    """What the task's pid file says (None before its launcher wrote one)."""
+    try:
+        text = store.file(task_id, "pid").read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return read_pid_file(text) if text else None
+
+
+def _kill(record: PidRecord | None, pid: int | None, start: int | None, task_id: str, grace: float) -> None:
+    """Stop the task's processes: by its recorded launcher, else its pid file's, else its tag."""
+    if pid is None and record is not None:
+        pid, start = record[0], record[1]
+    agent = ((record[2], record[3]),) if record is not None and record[2] else ()
+    procs.kill_task_processes(pid, start, task_id, grace, also=agent)
+
+
 class LocalExecutor(Executor):
     """Runs agents on this machine; the task directory is the record's own directory."""
 
     type = "local"
     standalone = True
+    here = True
+
+    @classmethod
+    def kill_unrecorded(cls, store: TaskStore, task_id: str, grace: float) -> None:
+        """Its pid file, else its environment tag, finds the task's processes on this machine."""
+        _kill(_pid_record(store, task_id), None, None, task_id, grace)
 
     def normalize_workspace(self, workspace: str | None) -> str:
         """An absolute, symlink-free path on this machine (default: the current directory).
@@ -201,7 +225,7 @@ class LocalExecutor(Executor):
         record = None
         pid, start = meta.get("pid"), meta.get("pid_start_time")
         if pid is None:
-            record = self._pid_record(task_id)
+            record = _pid_record(self.store, task_id)
             if record is not None:
                 # Recorded by the launcher but not by start (interrupted): adopt it.
                 started = dict(self._started(record), boot_id=boot)
@@ -214,7 +238,7 @@ class LocalExecutor(Executor):
         finished = self._finished(task_id)
         if finished is not None:
             return dataclasses.replace(finished, started=started)
-        record = record or self._pid_record(task_id)
+        record = record or _pid_record(self.store, task_id)
         agent = (record[2], record[3]) if record is not None and record[2] else None
         left = procs.task_processes(pid, start, task_id, also=(agent,) if agent else ())
         if left:
@@ -241,10 +265,6 @@ class LocalExecutor(Executor):
             exited,
         )
         return launch.with_changes(obs, self._read("changes", task_id))
-
-    def _pid_record(self, task_id: str) -> PidRecord | None:
-        text = self._read("pid", task_id)
-        return read_pid_file(text) if text else None
 
     def _read(self, name: str, task_id: str) -> str | None:
         try:
@@ -279,12 +299,13 @@ class LocalExecutor(Executor):
         """
         if meta.get("boot_id") and meta["boot_id"] != procs.boot_id():
             return  # rebooted: nothing of it is left
-        record = self._pid_record(meta["task_id"])
-        pid, start = meta.get("pid"), meta.get("pid_start_time")
-        if pid is None and record is not None:
-            pid, start = record[0], record[1]
-        agent = ((record[2], record[3]),) if record is not None and record[2] else ()
-        procs.kill_task_processes(pid, start, meta["task_id"], grace, also=agent)
+        _kill(
+            _pid_record(self.store, meta["task_id"]),
+            meta.get("pid"),
+            meta.get("pid_start_time"),
+            meta["task_id"],
+            grace,
+        )
 
     def tail(self, meta: TaskRecord, stream: str, lines: int) -> list[bytes]:
         """The last lines of the task's stdout or stderr file."""

@@ -907,8 +907,11 @@ def cleanup(
 def diff(
     c: Context, task_id: str | None = None, stat: bool = False, name_only: bool = False, json: bool = False
 ) -> None:
-    """Show what a task changed since it started: its worktree branch against its base (or, without
-    --worktree, its git workspace against the commit it started from)."""
+    """Show what a task changed since it started.
+
+    A --worktree task: its branch against its base; any other task in a git checkout: its
+    workspace against the commit it started from.
+    """
     from openclaw import render
 
     modes = [m for m, on in (("stat", stat), ("name-only", name_only), ("json", json)) if on]
@@ -964,8 +967,7 @@ def push(c: Context, task_id: str | None = None, remote: str | None = None, json
     }
 )
 def dashboard(c: Context, stream: bool = False, watch: str | None = None) -> None:
-    """Show the active and queued tasks, the newest finished ones, counts per status, and each
-    executor's load."""
+    """Show active, queued and recently finished tasks, counts per status and each executor's load."""
     from openclaw import render
 
     interval = None if watch is None else _seconds(watch, "--watch", 2.0)
@@ -1025,8 +1027,10 @@ def serve(
     tls_key: str | None = None,
     url: bool = False,
 ) -> None:
-    """Watch every task until stopped: refresh, drain the queue, send notifications (optional);
-    with --http, serve the web dashboard too."""
+    """Watch every task until stopped: refresh them, drain the queue, send notifications.
+
+    With --http it also serves the web dashboard and its JSON API.
+    """
     from openclaw import serve as supervisor
 
     every = supervisor.DEFAULT_INTERVAL_S if interval is None else _seconds(interval, "--interval", 0)

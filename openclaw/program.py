@@ -180,12 +180,17 @@ class OpenclawProgram(Program):
             if key in defaults and "default" not in (text or ""):
                 text = f"{text} (default: {defaults[key]})"
             tuples.append((flags, text))
-        self.print_columns(tuples)
+        if tuples:
+            self.print_columns(tuples)
+        else:
+            print(f"{self.leading_indent}(none)")
+            print("")
         examples = EXAMPLES.get(name, ())
         if examples:
             print("Examples:")
             for example in examples:
-                print(f"{self.leading_indent}{self.binary} {example}")
+                line = example if example.startswith("claude ") else f"{self.binary} {example}"
+                print(f"{self.leading_indent}{line}")
             print("")
 
     #: The words after ``--`` (``run -- make test``), exactly as given.
@@ -227,7 +232,7 @@ class OpenclawProgram(Program):
                 raise ParseError("only 'run' takes a command after --")
             self.execute()
         except ParseError as exc:
-            print(f"{PROG}: error: {_explain(exc)} — see '{PROG} --help'", file=sys.stderr)
+            print(f"{PROG}: error: {_explain(exc)}", file=sys.stderr)
             sys.exit(int(ExitCode.USAGE))
         except Exit as exc:
             if exc.message:
@@ -299,17 +304,31 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "doctor": ("doctor", "doctor --rebuild --json"),
     "executors": ("executors --json",),
     "config": ("config --init", "config --path", "config"),
+    "diff": ("diff --task-id 3f2a", "diff --task-id 3f2a --stat", "diff --task-id 3f2a --json"),
+    "apply": ("apply --task-id 3f2a", "apply --task-id 3f2a --to ~/other-checkout"),
+    "push": ("push --task-id 3f2a", "push --task-id 3f2a --remote upstream"),
+    "serve": ("serve", "serve --http", "serve --http 127.0.0.1:8787 --url", "serve --print-unit"),
+    "mcp": ("mcp", "claude mcp add openclaw -- openclaw-agent mcp"),
 }
 
 
 def _explain(exc: ParseError) -> str:
-    """invoke's parse error, reworded where it is cryptic."""
+    """invoke's parse error in the CLI's words, with where to look next."""
     text = str(exc)
+    command = getattr(exc.context, "name", None)  # None: the top level
+    see = f" — see '{PROG} {command} --help'" if command else f" — see '{PROG} --help'"
     missing = re.match(r"Flag <Argument: ([\w-]+)[^>]*> needed value", text)
     if missing:
         flag = "--" + missing.group(1).replace("_", "-")
-        return f"{flag} needs a value (for a value starting with '-', write {flag}=VALUE)"
-    return text
+        return f"{flag} needs a value (for a value starting with '-', write {flag}=VALUE){see}"
+    unknown = re.fullmatch(r"No idea what '(.*)' is!", text)
+    if unknown:
+        token = unknown.group(1)
+        if token.startswith("-"):
+            where = f"{command} has" if command else "there is"
+            return f"{where} no flag {token}{see}"
+        return f"unknown command {token!r}{see}"
+    return text + see
 
 
 program = OpenclawProgram(

@@ -82,6 +82,9 @@ def test_unknown_command_and_flag_are_usage_errors(oc: Env) -> None:
         assert "Traceback" not in result.err
         assert len(result.err.strip().splitlines()) == 1
         assert result.err.startswith("openclaw-agent: error:")
+    assert "unknown command 'bogus' — see 'openclaw-agent --help'" in oc.run("bogus").err
+    flag = oc.run("list", "--bogus").err
+    assert "list has no flag --bogus — see 'openclaw-agent list --help'" in flag, flag
 
 
 def test_bad_values_give_one_line_and_exit_2(oc: Env) -> None:
@@ -141,3 +144,18 @@ def test_help_reads_like_a_cli_with_types_defaults_and_examples(oc: Env) -> None
     assert "start" in top and "help COMMAND" in top
     unknown = oc.run("help", "nosuch")
     assert unknown.code == 2 and "nosuch" in unknown.err and "Traceback" not in unknown.err
+
+
+def test_every_commands_help_has_usage_flags_with_types_and_examples_and_a_whole_summary(oc: Env) -> None:
+    top = oc.ok("--help").out
+    listing = top.split("Subcommands:")[1].split("Run '")[0]
+    summaries = dict(re.findall(r"^  (\w+)\s+(.+(?:\n {4,}\S.*)*)", listing, re.M))
+    assert set(COMMANDS) <= set(summaries), summaries
+    for name, summary in summaries.items():
+        summary = " ".join(summary.split())
+        assert summary.endswith((".", ")")), f"{name}'s summary is cut short: {summary!r}"
+        text = oc.ok(name, "--help").out
+        assert text.startswith(f"Usage: openclaw-agent {name} [OPTIONS]"), name
+        for internal in ("Docstring:", "[--core-opts]", "other tasks here", "=STRING", "=INT"):
+            assert internal not in text, (name, internal)
+        assert "\nOptions:\n" in text and "\nExamples:\n  " in text, name

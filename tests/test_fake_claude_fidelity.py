@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,10 +33,11 @@ from anthropic_api import FakeAnthropicServer  # noqa: E402
 
 
 def _find_real_claude() -> str | None:
+    # Only the pinned CLI that 'bash tests/run' installs (or one named on purpose): a claude on
+    # the machine's own PATH is another version, and the tests must not depend on it.
     for cand in (
         os.environ.get("OPENCLAW_REAL_CLAUDE"),
-        shutil.which("claude"),
-        "/tmp/realclaude/node_modules/.bin/claude",
+        str(Path(__file__).resolve().parent.parent / ".tools/node_modules/.bin/claude"),
     ):
         if not cand or not os.path.isfile(cand) or not os.access(cand, os.X_OK):
             continue
@@ -55,7 +55,12 @@ def _find_real_claude() -> str | None:
 
 
 REAL_CLAUDE = _find_real_claude()
-needs_real = pytest.mark.skipif(REAL_CLAUDE is None, reason="real claude CLI not found")
+#: Why the real-CLI tests skip, and what runs them.
+NO_REAL_CLAUDE = (
+    "real claude CLI not found: 'bash tests/run' installs the pinned one in .tools "
+    "(or set OPENCLAW_REAL_CLAUDE)"
+)
+needs_real = pytest.mark.skipif(REAL_CLAUDE is None, reason=NO_REAL_CLAUDE)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 STREAM = ["-p", "--output-format", "stream-json", "--verbose"]
 BYPASS = ["--dangerously-skip-permissions"]

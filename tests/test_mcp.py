@@ -21,7 +21,7 @@ import anyio
 import pytest
 from conftest import Env, console_script
 from real_agents_harness import _claude_offline as claude_offline
-from test_fake_claude_fidelity import REAL_CLAUDE, FakeAnthropicServer
+from test_fake_claude_fidelity import NO_REAL_CLAUDE, REAL_CLAUDE, FakeAnthropicServer
 
 
 @asynccontextmanager
@@ -169,7 +169,7 @@ def tool_result(body: dict[str, Any]) -> str:
     raise AssertionError("no tool_result in the request")
 
 
-@pytest.mark.skipif(REAL_CLAUDE is None, reason="real claude CLI not found")
+@pytest.mark.skipif(REAL_CLAUDE is None, reason=NO_REAL_CLAUDE)
 def test_the_real_claude_code_as_the_brain_dispatches_a_task_through_mcp_and_reads_its_result(
     oc: Env, tmp_path: Path
 ) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, wait_until
-from test_fake_claude_fidelity import REAL_CLAUDE, FakeAnthropicServer
+from test_fake_claude_fidelity import NO_REAL_CLAUDE, REAL_CLAUDE, FakeAnthropicServer
 
 from openclaw import procs
 
-pytestmark = pytest.mark.skipif(REAL_CLAUDE is None, reason="real claude CLI not found")
+pytestmark = pytest.mark.skipif(REAL_CLAUDE is None, reason=NO_REAL_CLAUDE)
 
 
 @pytest.fixture

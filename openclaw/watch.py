@@ -92,7 +92,13 @@ def inotify_events(fd: int) -> Iterator[tuple[int, int, bytes]]:
 
 def start_time(pid: int) -> int | None:
     """The start time of ``pid`` (field 22 of ``/proc/<pid>/stat``), read now; None when it
-    is gone or a zombie."""
+    is gone or a zombie.
+
+    Read from ``/proc`` itself, not through :mod:`openclaw.procs` (psutil): this module is
+    Linux-only anyway (inotify, pidfd), and every ``wait`` and ``logs --follow`` passes here,
+    where psutil's import would cost more than the whole watch. ``tests/test_watch.py`` holds
+    it equal to psutil's answer.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rsplit(b")", 1)[1].split()

@@ -59,6 +59,31 @@ def test_a_watch_wakes_when_the_launcher_exits_however_it_exits(tmp_path: Path) 
         assert watch.wait(0.05) == set(), "a launcher gone is not selected on again"
 
 
+def test_the_watchs_own_start_time_is_the_one_psutil_gives_and_none_for_a_zombie() -> None:
+    from openclaw import procs
+
+    proc = _sleeper()
+    try:
+        st = procs.stat(proc.pid)
+        assert st is not None and start_time(proc.pid) == st.start_time
+        proc.kill()
+        assert _wait_zombie(proc.pid)
+        assert start_time(proc.pid) is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _wait_zombie(pid: int) -> bool:
+    from conftest import wait_until
+
+    def zombie() -> bool:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+
+    return bool(wait_until(zombie))
+
+
 def test_a_pid_that_started_at_another_time_is_not_the_launcher(tmp_path: Path) -> None:
     proc = _sleeper()
     try:

@@ -176,7 +176,8 @@ def test_install_sh_works_with_this_machines_own_python_for_a_user_without_root(
 
     home = tmp_path / "home"
     home.mkdir()
-    python = shutil.which("python3") or sys.executable
+    # The interpreter the suite runs on, itself, not a shim (here pyenv's 3.11).
+    python = str(Path(sys.base_prefix) / "bin" / "python3")
     env = {"HOME": str(home), "PATH": os.environ["PATH"], "PYTHON": python}
     for key in ("PIP_CONFIG_FILE", "PIP_INDEX_URL", "PIP_CERT"):
         if key in os.environ:
@@ -189,4 +190,7 @@ def test_install_sh_works_with_this_machines_own_python_for_a_user_without_root(
     version = subprocess.run([str(command), "--version"], capture_output=True, env=env, timeout=60)
     assert version.returncode == 0 and b"openclaw-agent" in version.stdout
     assert (home / ".local/share/openclaw-agent/venv/bin/python").exists()
+    cfg = (home / ".local/share/openclaw-agent/venv/pyvenv.cfg").read_text()
+    made_by = dict(line.split(" = ", 1) for line in cfg.splitlines() if " = " in line)
+    assert Path(made_by["home"]).resolve() == Path(python).parent.resolve(), cfg
     assert "add " in proc.stdout.decode() and ".local/bin to your PATH" in proc.stdout.decode()

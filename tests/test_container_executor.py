@@ -34,6 +34,7 @@ from openclaw.executors.container import (
     observation_from_state,
     volume_args,
 )
+from openclaw.states import parse_time
 
 # The harness's session fixtures, made visible to this module.
 containers_conf = container_harness.containers_conf
@@ -355,6 +356,21 @@ def test_exit_codes_and_failures_are_recorded_from_inspect(box: Box) -> None:
     assert m["error"] == "error_max_turns" and m["result"]["subtype"] == "error_max_turns"
     m = box.oc.wait_status(lost_ws["task_id"], "failed", timeout=60)
     assert m["exit_code"] == 127 and "workspace not found" in m["error"] and "/no/such/dir" in m["error"]
+
+
+def test_finished_at_is_when_the_container_exited_not_when_someone_next_looked(box: Box) -> None:
+    meta = box.start("#fake text quick")
+    task_id = meta["task_id"]
+    wait_until(lambda: box.inspect(task_id)["State"]["Status"] == "exited", timeout=60)
+    seen_exited = time.time()  # the runtime says it has exited: it did by now
+    time.sleep(2)  # nobody looks for a while
+    done = box.oc.status(task_id)
+    assert done["status"] == "completed"
+    exited = parse_time(done["finished_at"]).timestamp()
+    # The fake recorded its prompt (on the host, through /record) before it exited.
+    prompt_read = os.stat(box.record / f"{task_id}.stdin").st_mtime
+    assert prompt_read - 0.01 < exited <= seen_exited
+    assert done["finished_at"] >= done["started_at"]
 
 
 def test_memory_limit_kill_is_noted_as_oom(box: Box) -> None:

@@ -30,6 +30,7 @@ from test_local_executor import HOSTILE
 
 from openclaw import procs
 from openclaw.errors import StartError
+from openclaw.states import parse_time
 
 pytestmark = pytest.mark.skipif(not os.path.exists(SSHD), reason="needs openssh-server (bash tests/run)")
 
@@ -230,6 +231,22 @@ def test_start_returns_at_once_then_status_logs_and_cleanup_work_remotely(ssh: S
     oc.ok("cleanup", "--task-id", task_id)
     assert not d.exists()
     assert not (oc.tasks_dir / task_id).exists()
+
+
+def test_finished_at_is_when_the_agent_exited_on_the_host_not_when_someone_next_looked(
+    ssh: SSHEnv,
+) -> None:
+    meta = ssh.oc.start("#fake text quick")
+    rc = ssh.task_dir(meta["task_id"]) / "rc"
+    wait_until(rc.exists, 60)
+    time.sleep(2)  # nobody looks for a while
+    looked = time.time()
+    done = ssh.oc.status(meta["task_id"])
+    assert done["status"] == "completed"
+    exited = parse_time(done["finished_at"]).timestamp()
+    assert abs(exited - os.stat(rc).st_mtime) < 0.01, "the rc file's time on the host"
+    assert looked - exited > 1.5
+    assert done["finished_at"] >= done["started_at"]
 
 
 def test_follow_streams_new_lines_until_the_task_ends(ssh: SSHEnv) -> None:

@@ -171,12 +171,17 @@ class OpenclawProgram(Program):
             if v.default not in (None, False, inspect.Parameter.empty)
         }
         tuples = []
-        for flags, text in self.parser.contexts[name].help_tuples():
+        context = self.parser.contexts[name]
+        for flags, text in context.help_tuples():
             flag = re.match(r"--([\w-]+)", flags)
             key = flag.group(1) if flag else ""
             metavar = METAVARS.get(key, "VALUE")
             flags = flags.replace("[=STRING]", f"[={metavar}]").replace("=STRING", f" {metavar}")
             flags = flags.replace("=INT", f" {metavar}")
+            argument = context.flags.get(f"--{key}")
+            if argument is not None and argument.kind is list:  # invoke may show no value for these
+                flags = flags if flags.endswith(metavar) else f"{flags} {metavar}"
+                text = f"{text} (repeatable)"
             if key in defaults and "default" not in (text or ""):
                 text = f"{text} (default: {defaults[key]})"
             tuples.append((flags, text))
@@ -278,6 +283,18 @@ METAVARS = {
     "status": "STATE",
     "source": "SOURCE",
     "help": "COMMAND",
+    "base": "REF",
+    "branch": "NAME",
+    "push": "REMOTE",
+    "remote": "REMOTE",
+    "to": "DIR",
+    "http": "[ADDR:]PORT",
+    "tls-cert": "PEM",
+    "tls-key": "PEM",
+    "log": "FILE",
+    "interval": "SECS",
+    "path": "PATH",
+    "notify": "URL",
 }
 
 #: A few ways to use each command, shown at the end of its help.

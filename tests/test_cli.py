@@ -159,3 +159,6 @@ def test_every_commands_help_has_usage_flags_with_types_and_examples_and_a_whole
         for internal in ("Docstring:", "[--core-opts]", "other tasks here", "=STRING", "=INT"):
             assert internal not in text, (name, internal)
         assert "\nOptions:\n" in text and "\nExamples:\n  " in text, name
+        assert " VALUE" not in text, f"{name}: a flag without a named value"
+    start = oc.ok("start", "--help").out
+    assert "--agent-arg ARG" in start and "--label LABEL" in start and "(repeatable)" in start

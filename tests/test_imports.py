@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import test_ssh_executor as sshmod
 from conftest import Env
+from test_ssh_executor import SSHEnv
+
+remote, ssh = sshmod.remote, sshmod.ssh
 
 HEAVY = ("fabric", "paramiko", "plumbum", "jsonschema")
 
@@ -160,3 +164,36 @@ def test_ray_commands_never_import_ray_nor_the_web_stack(oc: Env) -> None:
         loaded = imported_modules(oc, *args)
         assert "ray" not in loaded, args
         assert not loaded & {"starlette", "uvicorn", "sse_starlette", "anyio"}, (args, loaded)
+
+
+def test_an_ssh_look_loads_paramiko_without_importlib_metadata(ssh: SSHEnv) -> None:
+    """paramiko reads its own version through importlib.metadata (~12 ms): openclaw.lazy
+    answers it from the dist-info directory's name. (tabulate, for the human views, still
+    loads it: it also takes its PackageNotFoundError.)"""
+    meta = ssh.oc.start("#fake sleep 30")
+    try:
+        loaded = imported_modules(ssh.oc, "list", "--json", full=True)
+        assert "paramiko" in loaded and "fabric" in loaded
+        assert "importlib.metadata" not in loaded
+    finally:
+        ssh.oc.ok("kill", "--task-id", meta["task_id"], "--grace", "0")
+
+
+def test_the_quick_version_is_importlib_metadatas_and_defers_to_it_when_unsure(tmp_path: Path) -> None:
+    runs_clean(
+        "import sys\n"
+        "from openclaw.lazy import quick_versions\n"
+        "with quick_versions():\n"
+        "    from importlib import metadata\n"
+        "    quick = {n: metadata.version(n) for n in ('paramiko', 'PyYAML', 'typing_extensions')}\n"
+        "    assert 'email' not in sys.modules\n"
+        "    try:\n"
+        "        metadata.version('no-such-distribution')\n"
+        "    except metadata.PackageNotFoundError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise AssertionError('a missing distribution has a version')\n"
+        "import importlib.metadata as real\n"
+        "assert real is not metadata and real.__file__\n"
+        "assert quick == {n: real.version(n) for n in quick}, quick\n"
+    )

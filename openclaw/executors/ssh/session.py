@@ -79,7 +79,10 @@ class Session:
             pass  # start connects again and reports it
 
     def _new_connection(self) -> tuple[Any, Target]:
-        from fabric import Config, Connection
+        from openclaw.lazy import quick_versions
+
+        with quick_versions():  # paramiko asks importlib.metadata for its own version only
+            from fabric import Config, Connection
 
         connect_kwargs: dict[str, Any] = {
             "banner_timeout": self.connect_timeout,

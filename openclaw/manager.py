@@ -1702,14 +1702,15 @@ class Manager:
         return lambda m, offset: backend.read_from(m, source, offset)
 
     def _secrets(self, meta: TaskRecord) -> list[bytes]:
-        """Values that must never be shown: the executor's env and pass_env values."""
+        """Values that must never be shown: the executor's env and pass_env values, and the
+        env of the task's agent (``agents.<name>.env``)."""
         try:
             cfg = self.config.executor(meta["executor"])
         except OpenclawError:
             return []
-        values = [
-            v for v in [*cfg.env.values(), *(os.environ.get(n, "") for n in cfg.pass_env)] if len(v) >= 4
-        ]
+        agent_env = cfg.settings(meta["agent"], "").env
+        given = [*cfg.env.values(), *agent_env.values(), *(os.environ.get(n, "") for n in cfg.pass_env)]
+        values = [v for v in given if len(v) >= 4]
         # As written, and as they appear inside JSON strings (stream-json escapes " \ and controls).
         forms = {v.encode() for v in values} | {json.dumps(v)[1:-1].encode() for v in values}
         forms |= {json.dumps(v, ensure_ascii=False)[1:-1].encode() for v in values}

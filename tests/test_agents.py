@@ -19,7 +19,9 @@ from conftest import REPO, Env, wait_until
 
 from openclaw import procs
 from openclaw.agents import AGENTS, get_agent
-from openclaw.agents.base import Controls
+from openclaw.agents.base import Controls, timeout_reason
+from openclaw.durations import format_duration, parse_duration
+from openclaw.errors import UsageError
 
 PROMPT_AGENTS = ["claude", "codex", "gemini", "opencode"]
 
@@ -66,6 +68,13 @@ def test_each_agent_runs_a_real_tool_and_completes_with_its_result(ag: Env, agen
     view = ag.ok("logs", "--task-id", meta["task_id"]).out
     assert "working" in view and "■ completed" in view
     assert ag.run("wait", "--task-id", meta["task_id"]).code == 0
+    if agent in ("codex", "gemini"):  # they report no cost: none is shown, none made up
+        assert meta["result"]["total_cost_usd"] is None
+        assert ag.status(meta["task_id"])["result"]["total_cost_usd"] is None
+        assert ag.ok("list", "--json").json()[0]["result"]["total_cost_usd"] is None
+        status = ag.ok("status", "--task-id", meta["task_id"]).out
+        listed = ag.ok("list").out
+        assert "cost" not in status and "$" not in status + listed + view, (status, listed)
 
 
 @pytest.mark.parametrize("agent", PROMPT_AGENTS)
@@ -128,6 +137,31 @@ def test_claude_resume_forks_the_session_under_the_new_task_id(ag: Env) -> None:
     assert ["--resume", first["task_id"], "--fork-session"] == child["command"][-5:-2]
 
 
+@pytest.mark.parametrize("agent", ["claude", "codex"])
+def test_resume_takes_its_own_timeout_and_model(ag: Env, agent: str) -> None:
+    first = finished(ag, agent, "#fake text first")
+    assert first["status"] == "completed" and first["timeout_s"] is None
+    result = ag.run(
+        "resume",
+        "--task-id",
+        first["task_id"],
+        "--prompt=#fake text second",
+        "--timeout",
+        "30s",
+        "--model",
+        "mock/resumed-1",
+        "--wait",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    child = result.json()
+    assert child["parent_id"] == first["task_id"] and child["status"] == "completed"
+    assert child["timeout_s"] == 30 and child["model"] == "mock/resumed-1"
+    argv = child["command"]
+    assert argv[argv.index("--model") + 1] == "mock/resumed-1"
+    assert ag.status(child["task_id"])["timeout_s"] == 30
+
+
 # -- plain commands ------------------------------------------------------------------------------
 def test_run_a_plain_command_success_is_exit_0_and_logs_are_its_output(ag: Env) -> None:
     result = ag.run("run", "--json", "--wait", "--", "sh", "-c", "echo out one; echo 'two  spaced'")
@@ -185,9 +219,13 @@ def test_timeout_stops_a_task_where_it_runs_even_with_nobody_watching(ag: Env) -
 
 
 @pytest.mark.parametrize("agent", ["codex", "gemini", "opencode"])
-def test_timeout_holds_for_every_agent(ag: Env, agent: str) -> None:
-    meta = finished(ag, agent, "#fake bash echo start; sleep 60; echo slept", "--timeout", "1")
-    assert meta["status"] == "failed" and meta["error"] == "timed out after 1s"
+def test_timeout_holds_for_every_agent_and_leaves_no_process_of_the_task(ag: Env, agent: str) -> None:
+    meta = finished(ag, agent, "#fake bash echo start; sleep 60; echo slept", "--timeout", "2")
+    assert meta["status"] == "failed" and meta["error"] == "timed out after 2s"
+    (pids,) = ag.record_dir.glob("*.tool-pids")  # the tool was running when the limit struck
+    tools = [int(p) for p in pids.read_text().split()]
+    assert tools and not any(procs.is_alive(p, None) for p in tools)
+    assert procs.task_processes(meta["pid"], meta["pid_start_time"], meta["task_id"]) == []
 
 
 def test_timeout_from_the_config_and_shown_as_people_write_it(ag: Env) -> None:
@@ -197,6 +235,56 @@ def test_timeout_from_the_config_and_shown_as_people_write_it(ag: Env) -> None:
     ag.write_config("executors:\n  - {name: local, type: local, timeout: 1}\n")
     meta = finished(ag, "claude", "#fake sleep 30")
     assert meta["error"] == "timed out after 1s"
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds", "shown"),
+    [
+        ("90s", 90, "1m30s"),
+        ("30m", 1800, "30m"),
+        ("2h", 7200, "2h"),
+        ("1h30m", 5400, "1h30m"),
+        ("1d2h", 93600, "1d2h"),
+        ("45", 45, "45s"),
+        (45, 45, "45s"),
+        (" 2H ", 7200, "2h"),
+        ("1.5s", 1.5, "1.5s"),
+        ("0.5", 0.5, "0.5s"),
+    ],
+)
+def test_durations_parse_as_people_write_them_and_show_the_same_way_back(
+    written: object, seconds: float, shown: str
+) -> None:
+    assert parse_duration(written) == seconds
+    assert format_duration(seconds) == shown and parse_duration(shown) == seconds
+    # The launcher's last word, in seconds, becomes the record's reason as people write it.
+    assert timeout_reason(f"openclaw-agent: timed out after {seconds:g}s") == f"timed out after {shown}"
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("soon", "takes a duration"),
+        ("", "takes a duration"),
+        ("5y", "takes a duration"),
+        ("h", "takes a duration"),
+        ("30 m", "takes a duration"),
+        ("-1m", "takes a duration"),
+        ("1h-30m", "takes a duration"),
+        (True, "takes a duration"),
+        ("0", "more than 0"),
+        ("0s", "more than 0"),
+        (-5, "more than 0"),
+        ("nan", "more than 0"),
+        ("inf", "more than 0"),
+        ("366d", "at most a year"),
+    ],
+)
+def test_a_bad_duration_is_refused_naming_the_key_and_the_forms_it_takes(bad: object, words: str) -> None:
+    with pytest.raises(UsageError) as raised:
+        parse_duration(bad, "agents.codex.timeout")
+    message = str(raised.value)
+    assert words in message and "agents.codex.timeout" in message, message
 
 
 # -- controls --------------------------------------------------------------------------------------
@@ -283,6 +371,61 @@ def test_executor_agent_and_agents_section_pick_the_agent_its_path_and_model(ag:
     rows = ag.ok("executors", "--json").json()
     assert rows[0]["agent"] == "codex" and rows[0]["agents"]["codex"] == str(link)
     assert set(rows[0]["agents"]) == set(AGENTS)
+
+
+def test_agents_section_env_reaches_the_agent_and_its_value_is_never_shown(ag: Env) -> None:
+    secret = "sk-agent-0123456789abcdef"
+    ag.write_config(
+        f"agents:\n  codex: {{env: {{MY_AGENT_TOKEN: {secret}}}}}\n"
+        "executors:\n  - {name: local, type: local}\n"
+    )
+    ag.env["FAKE_CODEX_RECORD_ENV"] = "MY_AGENT_TOKEN"
+    ag.env["FAKE_CLAUDE_RECORD_ENV"] = "MY_AGENT_TOKEN"
+    meta = finished(ag, "codex", '#fake bash echo "token=$MY_AGENT_TOKEN"\n#fake text done')
+    assert meta["status"] == "completed"
+    (seen,) = ag.record_dir.glob("*.env.json")
+    assert json.loads(seen.read_text()) == {"MY_AGENT_TOKEN": secret}
+    assert "MY_AGENT_TOKEN" in meta["env_names"]
+    assert secret in (ag.tasks_dir / meta["task_id"] / "stdout").read_text()  # the agent printed it
+    shown = [
+        json.dumps(meta),
+        (ag.tasks_dir / meta["task_id"] / ".meta.json").read_text(),
+        ag.ok("status", "--task-id", meta["task_id"], "--json").out,
+        ag.ok("status", "--task-id", meta["task_id"]).out,
+        ag.ok("list", "--json").out,
+        ag.ok("executors", "--json").out,
+    ]
+    for args in ([], ["--raw"], ["--json"]):
+        shown.append(ag.ok("logs", "--task-id", meta["task_id"], *args).out)
+    assert all(secret not in out for out in shown), [out for out in shown if secret in out]
+    assert "[redacted]" in shown[-2]
+    other = finished(ag, "claude", "#fake text hi")  # another agent does not get it
+    assert json.loads(ag.recorded(other["task_id"], "env.json")) == {}
+    assert "MY_AGENT_TOKEN" not in other["env_names"]
+
+
+def test_agents_section_timeout_applies_to_that_agent_unless_the_task_sets_its_own(ag: Env) -> None:
+    ag.write_config("agents:\n  codex: {timeout: 2s}\nexecutors:\n  - {name: local, type: local}\n")
+    meta = finished(ag, "codex", "#fake bash echo start; sleep 60; echo slept")
+    assert meta["timeout_s"] == 2
+    assert meta["status"] == "failed" and meta["error"] == "timed out after 2s"
+    assert ag.start("#fake text hi", "--agent", "codex", "--timeout", "30m")["timeout_s"] == 1800
+    assert ag.start("#fake text hi", "--agent", "claude")["timeout_s"] is None
+
+
+def test_agents_section_max_budget_usd_goes_to_claude_and_the_flag_overrides_it(ag: Env) -> None:
+    ag.write_config(
+        "agents:\n  claude: {max_budget_usd: 1.5}\n  codex: {max_budget_usd: 4}\n"
+        "executors:\n  - {name: local, type: local}\n"
+    )
+    meta = ag.start("#fake text hi")
+    argv = meta["command"]
+    assert argv[argv.index("--max-budget-usd") + 1] == "1.5" and meta["controls"]["max_budget_usd"] == 1.5
+    mine = ag.start("#fake text hi", "--max-budget-usd", "3")
+    argv = mine["command"]
+    assert argv[argv.index("--max-budget-usd") + 1] == "3" and mine["controls"]["max_budget_usd"] == 3
+    codex = ag.start("#fake text hi", "--agent", "codex")  # it has no spend cap: the default is not its
+    assert "--max-budget-usd" not in codex["command"] and "max_budget_usd" not in codex.get("controls", {})
 
 
 def test_claude_path_still_names_the_claude_binary(ag: Env, tmp_path: Path) -> None:

@@ -963,6 +963,147 @@ def test_every_agent_runs_on_the_host_and_is_judged_by_its_own_rules(ssh: SSHEnv
     assert live_task_processes(long["task_id"]) == []
 
 
+HOST_AGENTS = ["codex", "gemini", "opencode"]
+NPM_PACKAGES = {"codex": "@openai/codex", "gemini": "@google/gemini-cli", "opencode": "opencode-ai"}
+
+
+def _closing_line(view: str) -> str:
+    """The last non-blank line of a human ``logs`` view: the outcome line."""
+    return [ln for ln in view.splitlines() if ln.strip()][-1]
+
+
+@pytest.mark.parametrize("agent", HOST_AGENTS)
+def test_every_agent_on_the_host_streams_and_shows_its_text_and_wait_exits_0_4_5_by_outcome(
+    ssh: SSHEnv, agent: str
+) -> None:
+    _agent_on_host(ssh, agent)
+    oc = ssh.oc
+    ws = ["--workspace", str(ssh.remote.ws)]
+    # Completed: start --wait --follow streams the agent's text and the outcome, and exits 0.
+    followed = oc.run(
+        "start", "--wait", "--follow", "--prompt=#fake text streamed from the host\n#fake bash echo hi", *ws
+    )
+    assert followed.code == 0, followed.err
+    assert "streamed from the host" in followed.out and "■ completed" in followed.out
+    (done,) = oc.ok("list", "--json").json()
+    task_id = done["task_id"]
+    assert done["agent"] == agent and done["status"] == "completed"
+    view = oc.ok("logs", "--task-id", task_id).out
+    assert "streamed from the host" in view and _closing_line(view).startswith("■ completed"), view
+    # --raw is the agent's own output on the host, line for line.
+    raw = oc.ok("logs", "--task-id", task_id, "--raw").out
+    on_host = (ssh.task_dir(task_id) / "stdout").read_text()
+    assert raw.splitlines() == on_host.splitlines() and raw.strip()
+    assert all(json.loads(line) for line in raw.splitlines())
+    assert oc.run("wait", "--task-id", task_id).code == 0
+
+    # Failed: wait --follow streams to the end and exits 4; so does a later wait.
+    failed = oc.start("#fake delay 1\n#fake api-error 400 model gpt-nope does not exist", *ws)
+    streamed = oc.run("wait", "--task-id", failed["task_id"], "--follow", timeout=90)
+    assert streamed.code == 4, streamed
+    assert "■ failed" in streamed.out, streamed.out
+    assert oc.status(failed["task_id"])["status"] == "failed"
+    # logs --follow of an ended task ends with the closing line, a result event or not (opencode
+    # writes none on an API error: plain logs then shows no closing line, on every executor).
+    view = oc.ok("logs", "--task-id", failed["task_id"], "--follow", timeout=60).out
+    assert "does not exist" in view and _closing_line(view).startswith("■ failed"), view
+    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+
+    # Killed: wait exits 5, and logs --follow closes with who stopped it.
+    long = oc.start("#fake text going\n#fake bash echo start; sleep 60; echo slept", *ws)
+    oc.wait_status(long["task_id"], "running")
+    wait_until(lambda: live_task_processes(long["task_id"]))
+    oc.ok("kill", "--task-id", long["task_id"], "--grace", "2", timeout=60)
+    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
+    view = oc.ok("logs", "--task-id", long["task_id"], "--follow", timeout=60).out
+    assert "going" in view and _closing_line(view).startswith("■ killed"), view
+    assert "stopped by 'openclaw-agent kill'" in _closing_line(view)
+    assert live_task_processes(long["task_id"]) == []
+
+
+@pytest.mark.parametrize("agent", HOST_AGENTS)
+def test_cleanup_of_every_agents_task_removes_its_record_and_its_directory_on_the_host(
+    ssh: SSHEnv, agent: str
+) -> None:
+    _agent_on_host(ssh, agent)
+    oc = ssh.oc
+    ws = ["--workspace", str(ssh.remote.ws)]
+    done = oc.run("start", "--json", "--wait", "--prompt=#fake text to be cleaned", *ws)
+    assert done.code == 0, done.err
+    killed = oc.start("#fake bash sleep 60", *ws)
+    wait_until(lambda: live_task_processes(killed["task_id"]))
+    oc.ok("kill", "--task-id", killed["task_id"], "--grace", "2", timeout=60)
+    for task_id in (done.json()["task_id"], killed["task_id"]):
+        assert ssh.task_dir(task_id).is_dir() and (oc.tasks_dir / task_id).is_dir()
+        oc.ok("cleanup", "--task-id", task_id)
+        assert not ssh.task_dir(task_id).exists(), "the task's files on the host"
+        assert not (oc.tasks_dir / task_id).exists(), "the task's record"
+        assert oc.run("status", "--task-id", task_id).code != 0
+    assert oc.ok("list", "--json").json() == []
+
+
+@pytest.mark.parametrize("agent", HOST_AGENTS)
+def test_a_missing_agent_binary_on_the_host_fails_the_start_naming_it_and_how_to_install_it(
+    ssh: SSHEnv, agent: str
+) -> None:
+    missing = f"/nowhere/{agent}"
+    ssh.configure(agent=agent, agent_path=missing)
+    result = ssh.oc.run("start", "--prompt", "hi", "--json", "--workspace", str(ssh.remote.ws))
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert f"{agent} not found at {missing} on 127.0.0.1 (agent_path: '{missing}'" in line, line
+    assert f"npm install -g {NPM_PACKAGES[agent]}" in line, line
+    meta = result.json()
+    assert meta["status"] == "failed" and meta["agent"] == agent
+    assert f"{agent} not found at {missing}" in meta["error"]
+    (listed,) = ssh.oc.ok("list", "--json").json()
+    assert listed["status"] == "failed" and listed["task_id"] == meta["task_id"]
+    assert not ssh.task_dir(meta["task_id"]).exists(), "nothing of the task stays on the host"
+
+
+def test_a_plain_command_on_the_host_completes_on_0_fails_on_non_zero_and_wait_mirrors_it(
+    ssh: SSHEnv,
+) -> None:
+    oc = ssh.oc
+    run = ["run", "--executor", "remote", "--workspace", str(ssh.remote.ws)]
+    failing = oc.run(*run, "--json", "--wait", "--", "sh", "-c", "echo hi; echo boom >&2; exit 3")
+    assert failing.code == 4, failing
+    failed = failing.json()
+    assert failed["agent"] == "command" and failed["executor"] == "remote"
+    assert failed["status"] == "failed" and failed["exit_code"] == 3
+    assert failed["error"] == "the command exited with code 3: boom"
+    assert "hi" in oc.ok("logs", "--task-id", failed["task_id"]).out.splitlines()
+    assert oc.ok("logs", "--task-id", failed["task_id"], "--raw").out == "hi\n"
+    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+
+    followed = oc.run(*run, "--wait", "--follow", "--", "sh", "-c", "echo fine; echo and dandy")
+    assert followed.code == 0, followed
+    assert "fine" in followed.out and "and dandy" in followed.out
+    ok = next(m for m in oc.ok("list", "--json").json() if m["task_id"] != failed["task_id"])
+    assert ok["status"] == "completed" and ok["exit_code"] == 0
+    assert oc.ok("logs", "--task-id", ok["task_id"]).out.splitlines() == ["fine", "and dandy"]
+    assert oc.run("wait", "--task-id", ok["task_id"]).code == 0
+
+    long = oc.ok(*run, "--json", "--", "sh", "-c", "echo start; sleep 60").json()
+    wait_until(lambda: live_task_processes(long["task_id"]))
+    oc.ok("kill", "--task-id", long["task_id"], "--grace", "2", timeout=60)
+    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
+    assert live_task_processes(long["task_id"]) == []
+
+    for task_id in (failed["task_id"], ok["task_id"], long["task_id"]):
+        oc.ok("cleanup", "--task-id", task_id)
+        assert not ssh.task_dir(task_id).exists() and not (oc.tasks_dir / task_id).exists()
+
+
+def test_a_plain_command_missing_on_the_host_is_a_failed_record_that_names_it(ssh: SSHEnv) -> None:
+    result = ssh.oc.run("run", "--json", "--executor", "remote", "--", "no-such-tool-here", "x")
+    assert result.code == 1
+    line = one_line_error(result.err)
+    assert "no-such-tool-here not found at PATH on 127.0.0.1" in line, line
+    (meta,) = ssh.oc.ok("list", "--json").json()
+    assert meta["status"] == "failed" and "no-such-tool-here not found" in meta["error"]
+
+
 def test_timeout_is_enforced_on_the_host_with_nobody_watching(ssh: SSHEnv) -> None:
     oc = ssh.oc
     meta = oc.start(

@@ -86,21 +86,27 @@ def agent_missing(
     path = spec.argv[0]
     where = "PATH" if "/" not in path else path
     name, key = spec.agent, spec.path_key
+    # The fix comes first, how to install it before the rest: a record keeps the line's start.
     if not key:  # a plain command: no config key names it
         return StartError(
-            f"{name} not found at {where}{_on(host)}" + (f" (remote PATH: {remote_path})" if host else ""),
-            f"{spec.install}",
+            f"{name} not found at {where}{_on(host)}",
+            f"{spec.install}" + (f" (remote PATH: {remote_path})" if host else ""),
         )
     if host is None:
         return StartError(
             f"{name} not found at {where} ({key}: {path!r})",
             f"{spec.install} or set {key} for executor {executor!r} in the config file",
         )
+    if "/" in path:
+        return StartError(
+            f"{name} not found at {path}{_on(host)} ({key})",
+            f"{spec.install} on the host, or set {key} for executor {executor!r} to where it is",
+        )
     return StartError(
-        f"{name} not found at {where}{_on(host)} ({key}: {path!r}; remote PATH: {remote_path})",
-        f"a non-interactive SSH shell has a shorter PATH than a login shell: set {key} "
-        f"for executor {executor!r} to the full path (run 'command -v {path.rsplit('/', 1)[-1]}' in a "
-        f"login shell there), or {spec.install}",
+        f"{name} not found on the PATH{_on(host)} ({key}: {path!r})",
+        f"{spec.install} on the host, or set {key} for executor {executor!r} to its full path: a "
+        f"non-interactive SSH shell has a shorter PATH than a login shell (run 'command -v {path}' in "
+        f"a login shell there; remote PATH: {remote_path})",
     )
 
 

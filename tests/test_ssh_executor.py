@@ -830,13 +830,15 @@ def test_missing_claude_and_missing_workspace_fail_start_with_one_line(ssh: SSHE
     result = ssh.oc.run("start", "--prompt", "hi", "--json")
     assert result.code == 1
     line = one_line_error(result.err)
-    assert "claude not found at /nowhere/claude" in line and "non-interactive SSH shell" in line
-    assert "claude_path" in line and result.json()["status"] == "failed"
+    assert "claude not found at /nowhere/claude on 127.0.0.1 (claude_path)" in line
+    assert "npm install" in line and "set claude_path" in line and result.json()["status"] == "failed"
 
     # A bare name not on the remote non-interactive PATH (not "claude": the host may have a real one).
     ssh.configure(claude_path="openclaw-test-no-such-claude")
     on_path = ssh.oc.run("start", "--prompt", "hi")
-    assert on_path.code == 1 and "claude not found at PATH" in one_line_error(on_path.err)
+    said = one_line_error(on_path.err)
+    assert on_path.code == 1 and "claude not found on the PATH on 127.0.0.1" in said, said
+    assert "non-interactive SSH shell has a shorter PATH" in said and "remote PATH: " in said
 
     ssh.configure()
     missing = str(ssh.remote.dir / "no such dir")
@@ -1051,11 +1053,12 @@ def test_a_missing_agent_binary_on_the_host_fails_the_start_naming_it_and_how_to
     result = ssh.oc.run("start", "--prompt", "hi", "--json", "--workspace", str(ssh.remote.ws))
     assert result.code == 1
     line = one_line_error(result.err)
-    assert f"{agent} not found at {missing} on 127.0.0.1 (agent_path: '{missing}'" in line, line
+    assert f"{agent} not found at {missing} on 127.0.0.1 (agent_path)" in line, line
     assert f"npm install -g {NPM_PACKAGES[agent]}" in line, line
     meta = result.json()
     assert meta["status"] == "failed" and meta["agent"] == agent
     assert f"{agent} not found at {missing}" in meta["error"]
+    assert f"npm install -g {NPM_PACKAGES[agent]}" in meta["error"], "the record keeps how to install it"
     (listed,) = ssh.oc.ok("list", "--json").json()
     assert listed["status"] == "failed" and listed["task_id"] == meta["task_id"]
     assert not ssh.task_dir(meta["task_id"]).exists(), "nothing of the task stays on the host"

@@ -732,7 +732,8 @@ class LogView:
         self.entries(self.parse(chunk.splitlines()))
 
     def close(self, meta: TaskRecord) -> None:
-        """After following: a closing line if the output had no result event (killed, lost)."""
+        """At the end of the view of an ended task: a closing line if its output had no result
+        event (killed, lost, a plain command, an agent that wrote none)."""
         from openclaw import render
 
         if self.mode == "view" and not self.saw_result and meta["status"] not in ("pending", "running"):
@@ -782,13 +783,15 @@ def logs(
         meta, entries = manager.tail_entries(_required(task_id), count, source)
         view = LogView(render.use_color(sys.stdout), lambda ls: manager.entries(meta, ls, transcript), mode)
         view.entries(entries)
-    if interval is not None:
-        try:
-            for chunk in manager.follow(meta, interval, source):
-                view.feed(chunk)
-        except KeyboardInterrupt:
-            return  # Ctrl-C ends the viewing, never the task
-        view.close(manager.get(meta["task_id"]))
+    if interval is None:
+        view.close(meta)  # an ended task's view ends with its outcome, as after following
+        return
+    try:
+        for chunk in manager.follow(meta, interval, source):
+            view.feed(chunk)
+    except KeyboardInterrupt:
+        return  # Ctrl-C ends the viewing, never the task
+    view.close(manager.get(meta["task_id"]))
 
 
 @command(

@@ -169,7 +169,10 @@ def test_run_a_plain_command_success_is_exit_0_and_logs_are_its_output(ag: Env) 
     meta = result.json()
     assert meta["agent"] == "command" and meta["status"] == "completed" and meta["max_turns"] is None
     assert meta["command"][1:] == ["-c", "echo out one; echo 'two  spaced'"]
-    assert ag.ok("logs", "--task-id", meta["task_id"]).out.splitlines() == ["out one", "two  spaced"]
+    assert ag.ok("logs", "--task-id", meta["task_id"], "--raw").out.splitlines() == ["out one", "two  spaced"]
+    # The view is the same lines, then the outcome, as every ended task's view ends.
+    shown = ag.ok("logs", "--task-id", meta["task_id"]).out.splitlines()
+    assert shown[:2] == ["out one", "two  spaced"] and shown[2].startswith("■ completed") and len(shown) == 3
 
 
 def test_run_a_failing_command_is_failed_with_its_exit_status_and_last_stderr_line(ag: Env) -> None:

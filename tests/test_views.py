@@ -46,10 +46,11 @@ def test_is_sandbox_other_than_1_is_named_in_the_root_refusal(oc: Env) -> None:
     assert "IS_SANDBOX='yes' does not count: only 1 does" in result.err
 
 
-def test_the_closing_line_of_a_killed_task_says_who_stopped_it(oc: Env) -> None:
+@pytest.mark.parametrize("follow", [["--follow"], []], ids=["follow", "plain"])
+def test_the_closing_line_of_a_killed_task_says_who_stopped_it(oc: Env, follow: list[str]) -> None:
     meta = oc.start("#fake sleep 30")
     oc.ok("kill", "--task-id", meta["task_id"], "--grace", "1")
-    shown = oc.ok("logs", "--task-id", meta["task_id"], "--follow").out
+    shown = oc.ok("logs", "--task-id", meta["task_id"], *follow).out
     last = shown.strip().splitlines()[-1]
     assert last.startswith("■ killed") and "stopped by 'openclaw-agent kill'" in last
 

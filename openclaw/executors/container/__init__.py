@@ -1,13 +1,10 @@
 """The container executor: see :mod:`openclaw.executors.container.executor`."""
 
-from openclaw.executors.container.executor import (
-    ENTRY,
-    ContainerExecutor,
-    container_name,
-    observation_from_state,
-)
+from openclaw.executors.container.executor import ContainerExecutor
 from openclaw.executors.container.follow import LogFollower
+from openclaw.executors.container.run import ENTRY, container_name
 from openclaw.executors.container.staging import MOUNT, env_file_text, volume_args
+from openclaw.executors.container.state import observation_from_state
 
 __all__ = [
     "ENTRY",

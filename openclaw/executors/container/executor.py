@@ -1,8 +1,10 @@
 """The container executor: runs the agent in a Docker or Podman container.
 
 The package's parts: ``runtime`` (calling docker or podman), ``staging``
-(the mounted task files, env file, volumes), ``follow`` (following output),
-``entry.sh`` (the container's PID 1), ``executor`` (the executor itself).
+(the mounted task files, env file, volumes), ``run`` (the ``run -d`` argv:
+name, labels, mounts, options, entry), ``state`` (``inspect`` read and a
+container judged), ``follow`` (following output), ``entry.sh`` (the
+container's PID 1), ``executor`` (the executor itself).
 
 One task is one container, ``openclaw-<task-id>``, labelled
 ``openclaw.task-id=<id>`` and ``openclaw.executor=<name>``. It is started
@@ -37,21 +39,19 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import os
 import posixpath
 import tarfile
 import time
 import weakref
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openclaw import faults, launch, states
+from openclaw import faults, states
 from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
 from openclaw.executors.container.follow import DRAIN_TIMEOUT_S, FollowFeed, LogFollower, close_followers
+from openclaw.executors.container.run import container_name, run_args
 from openclaw.executors.container.runtime import (
     CALL_TIMEOUT_S,
     DEFAULT_RUNTIME,
@@ -62,8 +62,9 @@ from openclaw.executors.container.runtime import (
     RuntimeTimeout,
     RuntimeUnavailable,
 )
-from openclaw.executors.container.staging import MOUNT, ROOT_USERS, volume_args
+from openclaw.executors.container.staging import ROOT_USERS, host_side, volume_args
 from openclaw.executors.container.staging import stage as stage_task
+from openclaw.executors.container.state import CREATED_STUCK_S, observation_from_state, parse_inspect, stuck
 from openclaw.records import TaskStore
 from openclaw.states import Observation
 from openclaw.task import TaskRecord
@@ -72,16 +73,6 @@ if TYPE_CHECKING:
     from openclaw.watch import Alarm, TaskWatch
 
 
-def _entry() -> str:
-    """The container's PID 1 (entry.sh), without its comment header (it travels in argv)."""
-    lines = Path(__file__).with_name("entry.sh").read_text(encoding="utf-8").splitlines(keepends=True)
-    while lines and lines[0].startswith("#"):
-        lines.pop(0)
-    return "".join(lines)
-
-
-#: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE TIMEOUT AGENT_ARGV...``.
-ENTRY = _entry()
 #: Seconds between two copies of a growing file out of a running container (transcript --follow).
 COPY_MIN_INTERVAL_S = 0.2
 #: ... backing off, while the file does not grow, to this.
@@ -90,44 +81,6 @@ COPY_MAX_INTERVAL_S = 2.0
 RESULT_TAIL_LINES = 20
 #: How often an empty answer of ``cp`` (no archive, exit 0) is asked again.
 EMPTY_COPY_TRIES = 3
-#: A container still "created" (never started) this long after its task was made is a
-#: ``run -d`` that was interrupted between create and start (Ctrl-C, kill -9): it is removed.
-CREATED_STUCK_S = 30.0
-
-
-def container_name(task_id: str) -> str:
-    """The container of task ``task_id``."""
-    return f"openclaw-{task_id}"
-
-
-def observation_from_state(info: dict[str, Any], logs: Call | None) -> Observation:
-    """Judge one container from its ``inspect`` entry (and its output tail, once it exited).
-
-    An OOM kill is noted in the reason: from ``State.OOMKilled`` when the
-    runtime reports it, else guessed from a SIGKILL (137) under a memory limit
-    (podman on cgroup v1 with cgroupfs does not report it).
-    """
-    state = info.get("State") or {}
-    status = str(state.get("Status") or "").lower()
-    if status in ("running", "created", "configured", "initialized", "paused", "restarting"):
-        return Observation(alive=True)
-    code = state.get("ExitCode")
-    if status in ("exited", "stopped") and isinstance(code, int):
-        exited = states.stamp_from_iso(str(state.get("FinishedAt") or ""))
-        obs = launch.exited(code, logs.out if logs else b"", logs.err if logs else b"", exited)
-        memory = (info.get("HostConfig") or {}).get("Memory") or 0
-        oom = None
-        if state.get("OOMKilled"):
-            oom = "the container was OOM-killed (out of memory): raise its memory limit"
-        elif code == 137 and isinstance(memory, int) and memory > 0:
-            oom = (
-                f"the agent was killed by signal 9 (SIGKILL) under a {memory // (1024 * 1024)} MiB "
-                "memory limit: probably out of memory (OOM-killed); raise the limit"
-            )
-        if oom:
-            obs = dataclasses.replace(obs, reason=oom)
-        return obs
-    return Observation(alive=False, reason=f"the container is {status or 'in an unknown state'}")
 
 
 class ContainerExecutor(Executor):
@@ -187,69 +140,13 @@ class ContainerExecutor(Executor):
         worktree (and the repository's git directory) mounted at the same paths as here."""
         from openclaw.worktree import create
 
-        return create(self, task_id, self._host_side(workspace), base, branch)
-
-    def _host_side(self, workspace: str) -> str:
-        """Where container path ``workspace`` is on this machine, through a bind-mounted volume;
-        a :class:`UsageError` saying why when it is nowhere here."""
-        name = self.config.name
-        remote = os.environ.get("DOCKER_HOST" if self.runtime == "docker" else "CONTAINER_HOST", "")
-        if remote and not remote.startswith("unix://"):
-            raise UsageError(
-                f"--worktree on executor {name!r}: its engine is not on this machine ({remote})",
-                "the worktree is made on the host side of a bind mount: use an ssh executor on the "
-                "engine's machine, or a local engine",
-            )
-        if workspace == "~" or workspace.startswith("~/"):
-            raise UsageError(
-                f"--worktree on executor {name!r} needs --workspace: a path in the container under a "
-                "bind-mounted volume of the repository",
-                'e.g. volumes: ["/home/me/repo:/work"] and --workspace /work',
-            )
-        best: tuple[str, str] | None = None
-        for spec in self.config.options.get("volumes", []):
-            parts = str(spec).split(":")
-            if len(parts) < 2:
-                continue
-            src, dest = os.path.expanduser(parts[0]), posixpath.normpath(parts[1])
-            if not src.startswith("/"):
-                continue  # a named volume: not a place on this machine's file system
-            if (workspace == dest or workspace.startswith(dest.rstrip("/") + "/")) and (
-                best is None or len(dest) > len(best[1])
-            ):
-                best = (src, dest)
-        if best is None:
-            raise UsageError(
-                f"--worktree on executor {name!r}: workspace {workspace} is not under a bind-mounted "
-                "volume, so there is no checkout on this machine to make the worktree from",
-                f"add a volume HOST_PATH:CONTAINER_PATH holding the repository to executor {name!r} "
-                '(e.g. volumes: ["/home/me/repo:/work"]) and pass --workspace under it',
-            )
-        src, dest = best
-        return os.path.join(src, os.path.relpath(workspace, dest)) if workspace != dest else src
-
-    @staticmethod
-    def _worktree_mounts(meta: TaskRecord) -> list[str]:
-        """``-v`` arguments that show a worktree task its worktree, and the repository's git
-        directory its ``.git`` file points to, at the same paths as on this machine."""
-        tree = meta.get("worktree")
-        if not tree:
-            return []
-        path = tree["path"]
-        mounts = ["-v", f"{path}:{path}"]
-        try:
-            pointer = Path(path, ".git").read_text(encoding="utf-8").strip()
-            gitdir = Path(path, pointer.removeprefix("gitdir:").strip())
-            common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-            mounts += ["-v", f"{common}:{common}"]
-        except (OSError, ValueError):
-            pass  # the agent still has its files; git in the container would not find its repository
-        return mounts
+        volumes = list(self.config.options.get("volumes", []))
+        checkout = host_side(workspace, volumes, self.runtime, self.config.name)
+        return create(self, task_id, checkout, base, branch)
 
     # -- start ------------------------------------------------------------------------------
     def start(self, meta: TaskRecord, spec: Launch) -> dict[str, Any]:
         """``<runtime> run -d`` the image with the task mounted; return the container as ``host``."""
-        argv, env = spec.argv, spec.env
         opts = self.config.options
         task_id = meta["task_id"]
         name = container_name(task_id)
@@ -259,44 +156,8 @@ class ContainerExecutor(Executor):
             raise StartError(str(exc), self.rt.unavailable_hint()) from None
         volumes = volume_args(list(opts.get("volumes", [])), self.config.name)
         user = str(opts.get("user", ""))
-        stage = stage_task(self.store, task_id, user, env, self._resumed_session(meta))
-        args = [
-            "run",
-            "-d",
-            "--pull",
-            "never",
-            "--name",
-            name,
-            "--label",
-            f"openclaw.task-id={task_id}",
-            "--label",
-            f"openclaw.executor={self.config.name}",
-            "-v",
-            f"{stage}:{MOUNT}:ro",
-            "-e",
-            f"OPENCLAW_TASK_ID={task_id}",
-            *volumes,
-            *self._worktree_mounts(meta),
-        ]
-        if spec.root_var:  # a container is a sandbox: an agent that asks for the opt-in gets it
-            args += ["-e", f"{spec.root_var}=1"]
-        if opts.get("network"):
-            args += ["--network", str(opts["network"])]
-        if opts.get("user"):
-            args += ["--user", str(opts["user"])]
-        args += [str(a) for a in opts.get("extra_args", [])]
-        args += [
-            "--entrypoint",
-            "/bin/sh",
-            "--",  # what follows is the image and the command, never a flag
-            self.image,
-            "-c",
-            ENTRY,
-            "openclaw-entry",
-            meta["workspace"],
-            launch.timeout_arg(spec.timeout_s),
-            *argv,
-        ]
+        stage = stage_task(self.store, task_id, user, spec.env, self._resumed_session(meta))
+        args = run_args(meta, spec, self.config, stage, volumes)
         faults.point("container.created")
         try:
             call = self.rt.call(*args, cwd=stage.parent)
@@ -332,7 +193,7 @@ class ContainerExecutor(Executor):
                 f"check image, volumes, network, user and extra_args of executor {self.config.name!r}",
             )
         home = self._home(name)
-        fields: dict[str, Any] = {"host": name, "command": argv}
+        fields: dict[str, Any] = {"host": name, "command": spec.argv}
         if home:
             fields["home"] = home
             ws = meta["workspace"]
@@ -401,7 +262,7 @@ class ContainerExecutor(Executor):
         by_id = {m["task_id"]: m for m in metas}
         try:
             call = self.rt.call("inspect", "--type", "container", *(container_name(i) for i in ids))
-            found = self._parse_inspect(call)
+            found = parse_inspect(call, self.runtime)
             out: dict[str, Observation] = {}
             for task_id in ids:
                 info = found.get(task_id)
@@ -417,7 +278,7 @@ class ContainerExecutor(Executor):
                     # Made, not started: its `run -d` is under way, or was cut short (then removed).
                     out[task_id] = (
                         self._roll_back(meta)
-                        if self._stuck(meta)
+                        if stuck(meta)
                         else Observation(alive=False, in_flight=True, reason="the container is being started")
                     )
                     continue
@@ -439,12 +300,6 @@ class ContainerExecutor(Executor):
         except RuntimeUnavailable as exc:
             return {i: Observation(alive=None, reason=str(exc)) for i in ids}
 
-    @staticmethod
-    def _stuck(meta: TaskRecord) -> bool:
-        """Whether a task's container, "created" and never started, is past starting."""
-        age = (datetime.now(timezone.utc) - states.parse_time(meta["created_at"])).total_seconds()
-        return age >= CREATED_STUCK_S
-
     def _roll_back(self, meta: TaskRecord) -> Observation:
         """Remove a container that was created but never started (its ``run -d`` was cut short).
 
@@ -459,24 +314,6 @@ class ContainerExecutor(Executor):
                 reason=f"the start was interrupted before {name} was started; the container was removed",
             )
         return Observation(alive=None, reason=f"{name} was created but never started, and cannot be removed")
-
-    def _parse_inspect(self, call: Call) -> dict[str, dict[str, Any]]:
-        import json
-
-        try:
-            items = json.loads(call.out or b"[]")
-        except ValueError:
-            items = None
-        if not isinstance(items, list) or (call.code != 0 and not call.says(GONE)):
-            raise RuntimeUnavailable(f"{self.runtime} inspect failed: {call.error_line()}")
-        found: dict[str, dict[str, Any]] = {}
-        for item in items:
-            if isinstance(item, dict):
-                labels = (item.get("Config") or {}).get("Labels") or {}
-                task_id = labels.get("openclaw.task-id")
-                if task_id:
-                    found[task_id] = item
-        return found
 
     # -- kill and cleanup --------------------------------------------------------------------
     def kill(self, meta: TaskRecord, grace: float) -> None:
@@ -617,7 +454,7 @@ class ContainerExecutor(Executor):
         """Whether the task's container still runs (asked once its runtime follow has ended)."""
         try:
             call = self.rt.call("inspect", "--type", "container", self._name(meta))
-            info = self._parse_inspect(call).get(meta["task_id"], {})
+            info = parse_inspect(call, self.runtime).get(meta["task_id"], {})
         except RuntimeUnavailable:
             return False
         return str((info.get("State") or {}).get("Status", "")).lower() == "running"

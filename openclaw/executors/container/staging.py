@@ -1,4 +1,5 @@
-"""What goes into a task's container: the mounted task files, the env file, volumes.
+"""What goes into a task's container: the mounted task files, the env file, volumes
+(and, for a worktree, where a path in the container is on this machine).
 
 The task's ``container/`` directory (0700) is bind-mounted read-only at
 :data:`MOUNT`. It holds ``prompt`` (0600, byte-exact, the agent's stdin) and,
@@ -10,11 +11,12 @@ in ``inspect`` (whose ``Config.Env`` shows every ``-e`` value).
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 from pathlib import Path
 
-from openclaw.errors import StartError
+from openclaw.errors import StartError, UsageError
 from openclaw.records import TaskStore
 
 #: Where the task's ``container/`` directory is mounted inside the container.
@@ -74,6 +76,46 @@ def volume_args(specs: list[str], executor: str) -> list[str]:
                 )
         out += ["-v", ":".join(p for p in (src, dest, opts) if p is not None)]
     return out
+
+
+def host_side(workspace: str, volumes: list[str], runtime: str, executor: str) -> str:
+    """Where container path ``workspace`` is on this machine, through a bind-mounted volume
+    (one of ``volumes``, executor ``executor``'s specs, whose engine ``runtime`` calls); a
+    :class:`UsageError` saying why when it is nowhere here."""
+    remote = os.environ.get("DOCKER_HOST" if runtime == "docker" else "CONTAINER_HOST", "")
+    if remote and not remote.startswith("unix://"):
+        raise UsageError(
+            f"--worktree on executor {executor!r}: its engine is not on this machine ({remote})",
+            "the worktree is made on the host side of a bind mount: use an ssh executor on the "
+            "engine's machine, or a local engine",
+        )
+    if workspace == "~" or workspace.startswith("~/"):
+        raise UsageError(
+            f"--worktree on executor {executor!r} needs --workspace: a path in the container under a "
+            "bind-mounted volume of the repository",
+            'e.g. volumes: ["/home/me/repo:/work"] and --workspace /work',
+        )
+    best: tuple[str, str] | None = None
+    for spec in volumes:
+        parts = str(spec).split(":")
+        if len(parts) < 2:
+            continue
+        src, dest = os.path.expanduser(parts[0]), posixpath.normpath(parts[1])
+        if not src.startswith("/"):
+            continue  # a named volume: not a place on this machine's file system
+        if (workspace == dest or workspace.startswith(dest.rstrip("/") + "/")) and (
+            best is None or len(dest) > len(best[1])
+        ):
+            best = (src, dest)
+    if best is None:
+        raise UsageError(
+            f"--worktree on executor {executor!r}: workspace {workspace} is not under a bind-mounted "
+            "volume, so there is no checkout on this machine to make the worktree from",
+            f"add a volume HOST_PATH:CONTAINER_PATH holding the repository to executor {executor!r} "
+            '(e.g. volumes: ["/home/me/repo:/work"]) and pass --workspace under it',
+        )
+    src, dest = best
+    return os.path.join(src, os.path.relpath(workspace, dest)) if workspace != dest else src
 
 
 def stage(

@@ -21,13 +21,26 @@ The package's parts:
 - ``session``: the cached connection (gateways, TCP_NODELAY, retries) and
   running a script on it;
 - ``protocol``: scripts in (values, then the shipped ``scripts/*.sh``),
-  framed answers out (:class:`Answer`);
+  framed answers out (:class:`Answer`), the files a task directory gets;
+- ``answers``: what the host answered, read (record fields, observations,
+  the start errors it means), with no connection;
+- ``batch``: starting many tasks on the host at once (``start_many``);
+- ``feed``: watching a task, and a host's ends, over the open connection;
 - ``scripts/``: the remote shell, checked by shellcheck;
 - ``executor``: the :class:`SSHExecutor` itself.
 """
 
-from openclaw.executors.ssh.executor import DEFAULT_REMOTE_ROOT, LAUNCH_TIMEOUT_S, SSHExecutor
-from openclaw.executors.ssh.protocol import END, MARK, Answer, CutShort, check_id, whole
+from openclaw.executors.ssh.executor import SSHExecutor
+from openclaw.executors.ssh.protocol import (
+    DEFAULT_REMOTE_ROOT,
+    END,
+    LAUNCH_TIMEOUT_S,
+    MARK,
+    Answer,
+    CutShort,
+    check_id,
+    whole,
+)
 from openclaw.executors.ssh.session import Session
 
 __all__ = [

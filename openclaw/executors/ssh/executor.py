@@ -3,17 +3,16 @@
 How it talks to the host, and what it guarantees there, is in the package's
 docstring (:mod:`openclaw.executors.ssh`). Each task gets
 ``<remote_root>/<task-id>/`` (0700) on the host; the local record directory
-stays the authoritative record.
+stays the authoritative record. The host's answers are read by
+:mod:`.answers`; starting many tasks at once is :mod:`.batch`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
-import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -22,25 +21,29 @@ from openclaw.agents.base import Launch
 from openclaw.config import ExecutorConfig
 from openclaw.errors import ExecutorError, StartError, UsageError
 from openclaw.executors.base import Executor
-from openclaw.executors.ssh.protocol import Answer, check_id, observations, render, script_text
+from openclaw.executors.ssh import answers, batch
+from openclaw.executors.ssh.protocol import (
+    DEFAULT_REMOTE_ROOT,
+    LAUNCH_TIMEOUT_S,
+    Answer,
+    bad_env_name,
+    check_id,
+    observations,
+    render,
+    script_text,
+    task_files,
+)
 from openclaw.executors.ssh.session import Session, Unreachable, is_connection_error, put
-from openclaw.launch import read_pid_file
 from openclaw.records import TaskStore
 from openclaw.scripts import standalone_launcher, taskprocs
-from openclaw.states import FINAL, Observation, stamp
+from openclaw.states import Observation
 from openclaw.task import TaskRecord
 
 if TYPE_CHECKING:
     from openclaw.watch import Alarm, TaskWatch
 
-#: Default ``remote_root``: where task directories are created on the host. In the
-#: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
-#: seed's default, can be made by anyone first), and which a reboot keeps.
-DEFAULT_REMOTE_ROOT = "~/.cache/openclaw/tasks"
 #: Default ``connect_timeout`` in seconds (TCP connect, banner and authentication, each hop).
 DEFAULT_CONNECT_TIMEOUT = 10.0
-#: How long ``start`` waits on the host for the launcher to report the agent's pid.
-LAUNCH_TIMEOUT_S = 10.0
 #: How much of the end of stdout is fetched for a finished task, to find the result event.
 RESULT_TAIL_BYTES = 256 * 1024
 #: How much of the end of stderr is fetched for a finished task, for its failure reason.
@@ -49,45 +52,10 @@ STDERR_TAIL_BYTES = 4096
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _task_files(meta: TaskRecord, prompt: bytes, env_text: str, launcher: bytes) -> list[tuple[str, bytes]]:
-    """The files a task's directory gets by SFTP: prompt, env file, launcher, and for a task in a
-    worktree of its own, the ``worktree`` file that has the launcher commit at exit."""
-    from openclaw.worktree import launcher_file
-
-    files = [("prompt", prompt), ("env", env_text.encode()), ("launcher.sh", launcher)]
-    tree = launcher_file(meta)
-    if tree is not None:
-        files.append(("worktree", tree))
-    return files
-
-
-def _split_answers(answer: Answer, names: list[str]) -> dict[str, bytes]:
-    """A batch's answers by name (``answers`` in prelude.sh: the size and name of each answer
-    file there was, then all of them in one frame); an answer whose file was missing, or cut
-    off, is empty (a task's answer that cannot be read, which is never another task's)."""
-    whole = answer.get("answers") or b""
-    parts: dict[str, bytes] = {}
-    at = 0
-    for line in (answer.text("sizes") or "").splitlines():
-        size, _, name = line.strip().partition(" ")
-        if not size.isdigit():
-            continue
-        if name in names and at + int(size) <= len(whole):
-            parts[name] = whole[at : at + int(size)]
-        at += int(size)
-    return {name: parts.get(name, b"") for name in names}
-
 
 def _digits(value: int | None) -> str:
     """A recorded pid or start time as digits, "-" for none."""
     return "-" if value is None else str(int(value))
-
-
-def _q(value: str) -> str:
-    return shlex.quote(value)
 
 
 class SSHExecutor(Executor):
@@ -168,16 +136,14 @@ class SSHExecutor(Executor):
         3. one exec launches the agent detached and waits for its pid file.
         Nothing secret is written before step 1 has proved the place private.
         """
-        argv, env = spec.argv, spec.env
-        for name in env:
-            if not _ENV_NAME.match(name):
-                raise StartError(f"not a valid environment variable name: {name!r}")
+        bad = bad_env_name(spec.env)
+        if bad is not None:
+            raise StartError(f"not a valid environment variable name: {bad!r}")
         prompt = self.store.file(task_id, "prompt").read_bytes()
-        env_text = "".join(f"{n}={_q(v)}\n" for n, v in sorted(env.items()))
         prepared = self.session.run(
             self._prepare_script(task_id, meta, spec), self.session.connect_timeout + 30
         )
-        task_dir, home, workspace, agent_abs = self._prepared(prepared, spec)
+        task_dir, home, workspace, agent_abs = answers.prepared(prepared, spec, self)
         faults.point("ssh.prepared")
         conn = self.session.open()
         launched: Answer | None = None
@@ -193,7 +159,7 @@ class SSHExecutor(Executor):
                     "enable the sftp Subsystem in that host's sshd_config",
                 ) from None
             try:
-                for name, data in _task_files(meta, prompt, env_text, standalone_launcher()):
+                for name, data in task_files(meta, spec.env, prompt, standalone_launcher()):
                     put(sftp, f"{task_dir}/{name}", data)
                 faults.point("ssh.uploaded")
                 script = self._launch_script(task_dir, task_id, workspace, agent_abs, spec)
@@ -209,7 +175,7 @@ class SSHExecutor(Executor):
                     with contextlib.suppress(Exception):
                         sftp.close()  # on the dropped connection
                     sftp = None
-                fields = self._launched(launched, task_dir)
+                fields = answers.launched(launched, task_dir, self)
                 mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
                 try:
                     sftp = sftp or self.session.open().client.open_sftp()
@@ -237,188 +203,18 @@ class SSHExecutor(Executor):
                 f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
                 "check the host; the task may need 'openclaw-agent cleanup'",
             ) from None
-        return dict(fields, home=home, workspace=workspace, command=[agent_abs, *argv[1:]])
+        return dict(fields, home=home, workspace=workspace, command=[agent_abs, *spec.argv[1:]])
 
     def start_many(self, items: list[tuple[TaskRecord, Launch]]) -> list[dict[str, Any] | StartError]:
         """Start several tasks on this host in three steps for all of them, on one connection:
         one exec prepares every task (each task's own prepare script, in a ``sh`` of its own),
         one SFTP session puts every task's files, one exec launches them all. Each task's
         outcome is its own, as :meth:`start` would give it; a connection lost during the
-        launches is read back per task, so a task whose launch may have landed stays pending."""
+        launches is read back per task, so a task whose launch may have landed stays pending.
+        See :mod:`.batch`."""
         if len(items) < 2:
             return super().start_many(items)
-        try:
-            return self._start_many(items)
-        except Unreachable as exc:
-            return [
-                StartError(
-                    f"executor {self.config.name!r}: {exc.problem}",
-                    exc.hint,
-                    task_id=m["task_id"],
-                    unreachable=True,
-                )
-                for m, _ in items
-            ]
-
-    def _start_many(self, items: list[tuple[TaskRecord, Launch]]) -> list[dict[str, Any] | StartError]:
-        out: list[dict[str, Any] | StartError | None] = [None] * len(items)
-        scripts: dict[int, str] = {}
-        for n, (meta, spec) in enumerate(items):
-            task_id = check_id(meta["task_id"])
-            bad = [name for name in spec.env if not _ENV_NAME.match(name)]
-            if bad:
-                out[n] = StartError(f"not a valid environment variable name: {bad[0]!r}", task_id=task_id)
-            else:
-                scripts[n] = self._prepare_script(task_id, meta, spec)
-        # 1. one exec: every task's checks and private directory.
-        prepared: dict[int, tuple[str, str, str, str]] = {}
-        timeout = self.session.connect_timeout + 30 + len(scripts)
-        answers = self._nested(scripts, timeout, head=("secure", "batchroot"), share="root_ok")
-        for n, answer in answers.items():
-            try:
-                prepared[n] = self._prepared(answer, items[n][1])
-            except StartError as exc:
-                out[n] = exc
-        faults.point("ssh.prepared")
-        # 2. one SFTP session: every prepared task's prompt, env file and launcher.
-        conn = self.session.open()
-        launcher = standalone_launcher()
-        sftp: Any = None
-        try:
-            sftp = conn.client.open_sftp()
-            for n, (task_dir, _, _, _) in prepared.items():
-                meta, spec = items[n]
-                env_text = "".join(f"{k}={_q(v)}\n" for k, v in sorted(spec.env.items()))
-                prompt = self.store.file(meta["task_id"], "prompt").read_bytes()
-                for name, data in _task_files(meta, prompt, env_text, launcher):
-                    put(sftp, f"{task_dir}/{name}", data)
-            faults.point("ssh.uploaded")
-        except Exception as exc:
-            if not is_connection_error(exc) and not isinstance(exc, (OSError, EOFError)):
-                raise
-            # Nothing was launched: take every task's files back (best effort), and say so.
-            self.session.close()
-            for n, (task_dir, _, _, _) in prepared.items():
-                gone = self._remove_dir(task_dir)
-                out[n] = StartError(
-                    f"lost the connection to {self.host} before the launch: {type(exc).__name__}: {exc}",
-                    "start the task again" if gone else f"remove {task_dir} on {self.host} by hand",
-                )
-            prepared = {}
-        # 3. one exec: every launch, then every launch's answer once its pid is there. The
-        # launchers start up side by side, so the waits for their pids overlap.
-        scripts = {
-            2 * n: self._launch_script(task_dir, items[n][0]["task_id"], ws, agent_abs, items[n][1])
-            for n, (task_dir, _, ws, agent_abs) in prepared.items()
-        }
-        scripts.update(
-            (2 * n + 1, self._collect_script(task_dir, home, ws, agent_abs))
-            for n, (task_dir, home, ws, agent_abs) in prepared.items()
-        )
-        try:
-            both = self._nested(scripts, 60 + LAUNCH_TIMEOUT_S * len(prepared), once=True)
-            launched = {}
-            for n, (task_dir, _, _, _) in prepared.items():
-                try:
-                    launched[n] = self._launch_outcome(task_dir, both[2 * n], both[2 * n + 1])
-                except StartError as failed:
-                    out[n] = failed
-        except Unreachable as exc:
-            launched = {}
-            for n, (task_dir, _, _, _) in prepared.items():
-                try:
-                    launched[n] = self._launch_answer(task_dir, exc)
-                except StartError as failed:
-                    out[n] = failed
-        for n, answer in launched.items():
-            task_dir, home, ws, agent_abs = prepared[n]
-            meta, spec = items[n]
-            try:
-                fields = self._launched(answer, task_dir)
-            except StartError as exc:
-                out[n] = exc
-                continue
-            out[n] = dict(fields, home=home, workspace=ws, command=[agent_abs, *spec.argv[1:]])
-            mirror = json.dumps(dict(meta, **fields, status="running"), indent=2).encode() + b"\n"
-            try:  # the host's copy of the record is a convenience, not a reason to fail
-                sftp = sftp or self.session.open().client.open_sftp()
-                put(sftp, f"{task_dir}/.meta.json", mirror)
-            except Exception as exc:
-                if not isinstance(exc, Unreachable) and not is_connection_error(exc):
-                    raise
-                sftp = None
-        if sftp is not None:
-            with contextlib.suppress(Exception):
-                sftp.close()
-        return [o if o is not None else StartError("the start did not finish") for o in out]
-
-    def _launch_outcome(self, task_dir: str, spawned: Answer, collected: Answer) -> Answer:
-        """Which answer of a batch launch says what happened: a pid collected always wins; a
-        launch that failed answers itself (its collect found nothing launched); a collect
-        answer that cannot be read is read back from the host (``launched``)."""
-        if collected.text("pid"):
-            return collected
-        if spawned.text("fail") not in (None, "answer"):
-            return spawned
-        if collected.text("fail") == "answer":
-            return self._launch_answer(task_dir, ValueError("its answer could not be read"))
-        return collected
-
-    def _nested(
-        self,
-        scripts: dict[int, str],
-        timeout: float,
-        once: bool = False,
-        head: tuple[str, ...] = (),
-        share: str = "",
-    ) -> dict[int, Answer]:
-        """Run several scripts in one exec, in order, each in a subshell of its own (its values,
-        exports and exit its own), and return each one's own framed answer.
-
-        ``head``: shipped scripts the batch's shell runs first; ``share``: a variable they
-        set, given to each script as ``$1`` (which no export of the script can change).
-        Raises :class:`Unreachable` when the host cannot be reached or the answer is cut.
-        ``once``: never sent twice (launches), even when the connection drops during it."""
-        if not scripts:
-            return {}
-        # Every script runs before any answer is written, with SIGPIPE and SIGHUP ignored: a
-        # connection lost meanwhile (the answers' writes fail) stops no launch half-way; each
-        # task's own answer file then tells a read-back what happened. A subshell is a fork
-        # and no exec: a batch's shell parses every script once, as one brace group.
-        # The answers come back as two frames: their sizes (one wc) and all of them (one cat).
-        body = "trap '' HUP PIPE\nt=$(mktemp -d) || { f fail mktemp; end; }\n"
-        given = f'set -- "${{{share}:-}}"\n' if share else ""
-        for n, script in scripts.items():
-            body += f'(\n{given}{script}\nend\n) >"$t/{n}"\n'
-        body += f'cd "$t" || {{ f fail mktemp; end; }}\nset -- {" ".join(str(n) for n in scripts)}\n'
-        body += 'answers "$@"\ncd / && rm -rf -- "$t"\n'
-        script = self._script(*head, values={}, tail=body)
-        if once:
-            try:
-                out_bytes, err_bytes = self.session.exec(self.session.open(), script, timeout)
-                answer = Answer.parse(out_bytes, err_bytes)
-            except Unreachable:
-                raise
-            except Exception as exc:
-                if not is_connection_error(exc) and not isinstance(exc, (ValueError, EOFError)):
-                    raise
-                self.session.close()
-                raise Unreachable(
-                    f"lost the connection to {self.host} while starting: {type(exc).__name__}: {exc}",
-                    "check the host; the tasks may need 'openclaw-agent cleanup'",
-                ) from None
-        else:
-            answer = self.session.run(script, timeout)
-        if answer.text("fail"):
-            raise Unreachable(f"cannot run scripts on {self.host}: mktemp failed", "check /tmp on that host")
-        out: dict[int, Answer] = {}
-        parts = _split_answers(answer, [str(n) for n in scripts])
-        for n in scripts:
-            try:
-                out[n] = Answer.parse(parts[str(n)])
-            except (ValueError, EOFError) as exc:  # CutShort: that task's script did not finish
-                out[n] = Answer((("fail", b"answer"), ("detail", str(exc).encode())))
-        return out
+        return batch.start_many(self, items)
 
     def _remove_dir(self, task_dir: str) -> bool:
         """Remove a task directory that holds no launched agent; whether that worked."""
@@ -438,39 +234,6 @@ class SSHExecutor(Executor):
             "root_var": spec.root_var or "",
         }
         return self._script("secure", "prepare", values=values, exports=spec.env)
-
-    def _prepared(self, answer: Answer, spec: Launch) -> tuple[str, str, str, str]:
-        """The prepare script's answer: task dir, home, workspace and agent; or the StartError it means."""
-        kind = answer.text("fail")
-        detail = answer.text("detail") or ""
-        if kind == "workspace":
-            raise launch.workspace_missing(detail, self.host)
-        if kind == "agent":
-            raise launch.agent_missing(spec, self.config.name, self.host, remote_path=detail)
-        if kind == "agent-perm":
-            raise launch.agent_not_runnable(spec, detail, self.config.name, self.host)
-        if kind == "root":
-            raise launch.root_refused(
-                spec, self.config.name, None if detail in ("", "(unset)") else detail, self.host
-            )
-        if kind == "insecure":
-            raise StartError(
-                f"refusing remote_root on {self.host}: {detail}",
-                f"other users of that host could read or replace the task's files; fix it (the "
-                f"directory must be yours or root's, and writable by no one else: chmod go-w, or "
-                f"remove it), or set remote_root of executor {self.config.name!r} to a directory of "
-                f"your own, such as the default {DEFAULT_REMOTE_ROOT}",
-            )
-        if kind == "mkdir":
-            raise StartError(
-                f"cannot create the task directory on {self.host}: {detail}",
-                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
-            )
-        values = [answer.text(k) for k in ("dir", "home", "ws", "agent")]
-        if kind or not all(values):
-            raise StartError(f"unexpected answer from {self.host} while preparing the task: {answer.shown()}")
-        task_dir, home, workspace, agent_abs = (str(v) for v in values)
-        return task_dir, home, workspace, agent_abs
 
     def _launch_answer(self, task_dir: str, lost: BaseException) -> Answer:
         """The launch's answer, read back over a new connection after the first dropped during it.
@@ -533,29 +296,6 @@ class SSHExecutor(Executor):
             return self._script("collect", values=values)
         return "".join(f"{k}={shlex.quote(str(v))}\n" for k, v in values.items()) + script_text("collect")
 
-    def _launched(self, answer: Answer, task_dir: str) -> dict[str, Any]:
-        """The launch's answer as record fields; or the StartError it means."""
-        if answer.text("fail"):
-            raise StartError(
-                f"cannot launch on {self.host}: {answer.text('fail')} {answer.text('detail') or ''}".strip(),
-                f"check remote_root ({self.remote_root}) of executor {self.config.name!r}",
-            )
-        record = read_pid_file(answer.text("pid") or "")
-        if record is None:
-            log = " ".join((answer.text("log") or "").split())
-            raise StartError(
-                "the launcher did not start the agent" + (f": {log}" if log else ""),
-                f"see {task_dir}/launcher.log on {self.host}",
-            )
-        lpid, lstart, apid, _ = record
-        return {
-            "pid": lpid,
-            "pid_start_time": lstart,
-            "agent_pid": apid,
-            "boot_id": (answer.text("boot") or "").strip() or None,
-            "host": self.host,
-        }
-
     # -- observe ---------------------------------------------------------------------------------
     def observe(self, metas: list[TaskRecord]) -> dict[str, Observation]:
         """Observe all of this host's tasks in one round trip; an unreachable host gives ``alive=None``."""
@@ -586,63 +326,7 @@ class SSHExecutor(Executor):
             return {m["task_id"]: Observation(alive=None, reason=reason) for m in metas}
         boot = found.pop("", {}).get("boot")
         boot_text = boot.decode("ascii", "replace").strip() if boot else None
-        return {m["task_id"]: self._adopt(m, found.get(m["task_id"]), boot_text) for m in metas}
-
-    def _adopt(self, meta: TaskRecord, seen: dict[str, bytes] | None, boot: str | None) -> Observation:
-        """:meth:`_judge`, plus what ``start`` missed of a task whose launch answer it lost.
-
-        The launch left its answer in the task directory (``launched``); it
-        gives the fields ``start`` would have recorded (pid, start times, boot
-        id, ...), so a task recorded pending can be followed and killed.
-        """
-        obs = self._judge(meta, seen, boot)
-        if meta.get("pid") is not None or meta["status"] in FINAL or not seen:
-            return obs
-        answer = seen.get("launched")
-        try:
-            if answer:
-                launched = Answer.parse(answer)
-                fields = self._launched(launched, "the task directory")
-                started = dict(
-                    fields,
-                    home=launched.text("home"),
-                    workspace=launched.text("ws"),
-                    command=[launched.text("agent") or "", *(meta.get("command") or [])[1:]],
-                )
-                return dataclasses.replace(obs, started=started)
-        except (StartError, ValueError):
-            return obs  # the launcher did not start the agent: judged as never started
-        # No answer written (its script was cut off after the launch): the pid file still says.
-        record = read_pid_file(seen.get("pidfile", b"").decode("utf-8", "replace"))
-        if record is None:
-            return obs
-        lpid, lstart, apid, _ = record
-        pids = {"pid": lpid, "pid_start_time": lstart, "agent_pid": apid, "boot_id": boot, "host": self.host}
-        return dataclasses.replace(obs, started=pids)
-
-    def _judge(self, meta: TaskRecord, seen: dict[str, bytes] | None, boot: str | None) -> Observation:
-        if seen is None:
-            return Observation(alive=None, reason=f"no answer from {self.host} about this task")
-        rc = seen.get("rc", b"").decode("ascii", "replace").strip()
-        if rc.lstrip("-").isdigit():
-            when = (seen.get("rctime") or b"").decode("ascii", "replace").strip()
-            exited = stamp(float(when)) if re.fullmatch(r"\d+(\.\d+)?", when) else None
-            obs = launch.exited(int(rc), seen.get("stdout", b""), seen.get("stderr", b""), exited)
-            return launch.with_changes(obs, seen.get("changes"))
-        if meta.get("boot_id") and boot and meta["boot_id"] != boot:
-            return Observation(alive=False, reason=f"{self.host} rebooted while the task ran")
-        if seen.get("alive") == b"1":
-            return Observation(alive=True)
-        left = seen.get("left", b"0").strip()
-        if left not in (b"", b"0"):
-            why = f"the launcher is gone but {left.decode()} process(es) of the task still run on {self.host}"
-            return Observation(alive=True, reason=why)
-        if seen.get("dir") == b"0" and meta.get("pid") is not None:
-            return Observation(alive=False, reason=f"the task directory on {self.host} is gone")
-        if meta.get("pid") is not None:
-            why = "the launcher was killed and the agent is gone, with no exit status recorded"
-            return Observation(alive=False, reason=why)
-        return Observation(alive=False)
+        return {m["task_id"]: answers.adopt(m, found.get(m["task_id"]), boot_text, self) for m in metas}
 
     # -- watch -------------------------------------------------------------------------------------
     def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:

@@ -5,17 +5,31 @@ Every remote action is one POSIX ``sh`` script sent on the stdin of
 the shipped script files (``scripts/*.sh``, checked by shellcheck), all in one
 brace group (:func:`whole`). Nothing user-supplied is ever spliced into a
 command line or into script text. Every answer is framed (:class:`Answer`).
+The files a task's directory gets by SFTP, which the scripts rely on, are
+:func:`task_files`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openclaw.errors import ExecutorError
 from openclaw.records import UUID_RE
+
+if TYPE_CHECKING:
+    from openclaw.task import TaskRecord
+
+#: Default ``remote_root``: where task directories are created on the host. In the
+#: login user's home, which no other user can write to (``/tmp/openclaw-tasks``, the
+#: seed's default, can be made by anyone first), and which a reboot keeps.
+DEFAULT_REMOTE_ROOT = "~/.cache/openclaw/tasks"
+#: How long ``start`` waits on the host for the launcher to report the agent's pid.
+LAUNCH_TIMEOUT_S = 10.0
 
 #: Marks where a remote script's own output begins (a noisy ~/.bashrc may print before it).
 MARK = b"@@OPENCLAW@@\n"
@@ -24,12 +38,35 @@ END = b"@@OPENCLAW-END@@\n"
 
 SCRIPTS = Path(__file__).with_name("scripts")
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 def check_id(task_id: str) -> str:
     """``task_id`` if it is a canonical task id (a UUID); anything else is refused before any path use."""
     if not isinstance(task_id, str) or not UUID_RE.match(task_id):
         raise ExecutorError("ssh", f"refusing to act on an invalid task id {task_id!r}")
     return task_id
+
+
+def bad_env_name(env: dict[str, str]) -> str | None:
+    """The first name in ``env`` that is not a valid environment variable name, or None."""
+    return next((name for name in env if not _ENV_NAME.match(name)), None)
+
+
+def task_files(
+    meta: TaskRecord, env: dict[str, str], prompt: bytes, launcher: bytes
+) -> list[tuple[str, bytes]]:
+    """The files a task's directory gets by SFTP: prompt, env file (``env``, each value quoted),
+    launcher, and for a task in a worktree of its own, the ``worktree`` file that has the
+    launcher commit at exit."""
+    from openclaw.worktree import launcher_file
+
+    env_text = "".join(f"{n}={shlex.quote(v)}\n" for n, v in sorted(env.items()))
+    files = [("prompt", prompt), ("env", env_text.encode()), ("launcher.sh", launcher)]
+    tree = launcher_file(meta)
+    if tree is not None:
+        files.append(("worktree", tree))
+    return files
 
 
 @cache

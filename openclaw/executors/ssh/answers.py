@@ -132,7 +132,7 @@ def adopt(meta: TaskRecord, seen: dict[str, bytes] | None, boot: str | None, ori
                 command=[found.text("agent") or "", *(meta.get("command") or [])[1:]],
             )
             return dataclasses.replace(obs, started=started)
-    except (StartError, ValueError):
+    except (StartError, ValueError, EOFError):  # EOFError: CutShort, e.g. over ff's size cap
         return obs  # the launcher did not start the agent: judged as never started
     # No answer written (its script was cut off after the launch): the pid file still says.
     record = read_pid_file(seen.get("pidfile", b"").decode("utf-8", "replace"))

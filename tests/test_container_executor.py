@@ -940,3 +940,175 @@ def test_a_container_event_alarm_replays_an_end_it_missed_since_the_last_look(
         assert ready and alarm.take(), "the died event from before the alarm was replayed"
     finally:
         alarm.close()
+
+
+# -- a plain command, and every agent's views, in a container ----------------------------------------
+def _closing_line(view: str) -> str:
+    """The last non-blank line of a human ``logs`` view: the outcome line."""
+    return [ln for ln in view.splitlines() if ln.strip()][-1]
+
+
+def _processes_of(box: Box, task_id: str) -> list[int]:
+    """Host pids of every process in the task's running container (its PID 1's namespace)."""
+    pid1 = box.inspect(task_id)["State"]["Pid"]
+    return container_pids(pid1) if pid1 else []
+
+
+def _kill_and_check_nothing_is_left(box: Box, task_id: str) -> None:
+    """Kill the running task; its container is stopped and every process of it gone."""
+    pids = _processes_of(box, task_id)
+    assert pids, "the container runs"
+    box.oc.ok("kill", "--task-id", task_id, "--grace", "2", timeout=60)
+    assert box.inspect(task_id)["State"]["Status"] == "exited"
+    assert not [p for p in pids if pid_alive(p)], "every process of the container is gone"
+
+
+def _cleanup_removes_record_and_container(box: Box, task_id: str) -> None:
+    assert box.exists(task_id) and (box.oc.tasks_dir / task_id).is_dir()
+    box.oc.ok("cleanup", "--task-id", task_id)
+    assert not box.exists(task_id), "the task's container"
+    assert not (box.oc.tasks_dir / task_id).exists(), "the task's record"
+    assert box.oc.run("status", "--task-id", task_id).code != 0
+
+
+@pytest.mark.parametrize("runtime", ["podman"], indirect=True)
+def test_a_plain_command_in_a_container_fails_completes_is_killed_and_cleaned_up(box: Box) -> None:
+    oc = box.oc
+    run = ["run", "--executor", "box", "--workspace", "/work"]
+    failing = oc.run(*run, "--json", "--wait", "--", "sh", "-c", "echo hi; echo boom >&2; exit 3")
+    assert failing.code == 4, failing
+    failed = failing.json()
+    assert failed["agent"] == "command" and failed["executor"] == "box"
+    assert failed["status"] == "failed" and failed["exit_code"] == 3
+    assert failed["error"] == "the command exited with code 3: boom"
+    assert oc.ok("logs", "--task-id", failed["task_id"], "--raw").out == "hi\n"
+    assert "hi" in oc.ok("logs", "--task-id", failed["task_id"]).out.splitlines()
+    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+
+    followed = oc.run(*run, "--wait", "--follow", "--", "sh", "-c", "echo fine; echo and dandy")
+    assert followed.code == 0, followed
+    assert "fine" in followed.out and "and dandy" in followed.out
+    ok = next(m for m in oc.ok("list", "--json").json() if m["task_id"] != failed["task_id"])
+    assert ok["status"] == "completed" and ok["exit_code"] == 0 and ok["error"] is None
+    assert oc.ok("logs", "--task-id", ok["task_id"], "--raw").out == "fine\nand dandy\n"
+    assert oc.run("wait", "--task-id", ok["task_id"]).code == 0
+
+    long = oc.ok(*run, "--json", "--", "sh", "-c", "echo start; sleep 60").json()
+    oc.wait_status(long["task_id"], "running")
+    wait_until(lambda: "start" in oc.ok("logs", "--task-id", long["task_id"], "--raw").out, timeout=60)
+    _kill_and_check_nothing_is_left(box, long["task_id"])
+    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
+    assert oc.status(long["task_id"])["status"] == "killed"
+
+    for task_id in (failed["task_id"], ok["task_id"], long["task_id"]):
+        _cleanup_removes_record_and_container(box, task_id)
+    assert oc.ok("list", "--json").json() == []
+
+
+def _agent_in_box(box: Box, agent: str, **options: Any) -> None:
+    """Make the fake ``agent`` (in the image) the executor's agent, as it needs to run headless."""
+    box.configure(
+        agent=agent,
+        env={
+            "CODEX_HOME": "/tmp",
+            "GEMINI_API_KEY": "fake-key",
+            "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/record/gemini-settings.json",
+        },
+        **options,
+    )
+    (box.record / "gemini-settings.json").write_text(
+        json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}}})
+    )
+
+
+BOX_AGENTS = ["codex", "gemini", "opencode"]
+
+
+@pytest.mark.parametrize("runtime", ["podman"], indirect=True)
+@pytest.mark.parametrize("agent", BOX_AGENTS)
+def test_every_agent_in_a_container_streams_and_shows_its_text_and_wait_exits_0_4_5_by_outcome(
+    box: Box, agent: str
+) -> None:
+    _agent_in_box(box, agent)
+    oc = box.oc
+    ws = ["--workspace", "/work"]
+    # Completed: start --wait --follow streams the agent's text and the outcome, and exits 0.
+    followed = oc.run(
+        "start", "--wait", "--follow", "--prompt=#fake text streamed from the box\n#fake bash echo hi", *ws
+    )
+    assert followed.code == 0, followed
+    assert "streamed from the box" in followed.out and "■ completed" in followed.out
+    (done,) = oc.ok("list", "--json").json()
+    task_id = done["task_id"]
+    assert done["agent"] == agent and done["status"] == "completed"
+    view = oc.ok("logs", "--task-id", task_id).out
+    assert "streamed from the box" in view and _closing_line(view).startswith("■ completed"), view
+    # --raw is the agent's own output in the container, line for line.
+    raw = oc.ok("logs", "--task-id", task_id, "--raw").out
+    in_box = box.rt.run("logs", container_name(task_id)).stdout
+    assert raw.splitlines() == in_box.splitlines() and raw.strip()
+    assert all(json.loads(line) for line in raw.splitlines())
+    assert oc.run("wait", "--task-id", task_id).code == 0
+
+    # Failed: wait --follow streams to the end and exits 4; so does a later wait.
+    failed = oc.start("#fake delay 1\n#fake api-error 400 model gpt-nope does not exist", *ws)
+    streamed = oc.run("wait", "--task-id", failed["task_id"], "--follow", timeout=90)
+    assert streamed.code == 4, streamed
+    assert "■ failed" in streamed.out, streamed.out
+    assert oc.status(failed["task_id"])["status"] == "failed"
+    view = oc.ok("logs", "--task-id", failed["task_id"], "--follow", timeout=60).out
+    assert "does not exist" in view and _closing_line(view).startswith("■ failed"), view
+    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+
+    # Killed: wait exits 5, logs --follow closes with who stopped it, and nothing of it runs.
+    long = oc.start("#fake text going\n#fake bash echo start; sleep 60; echo slept", *ws)
+    oc.wait_status(long["task_id"], "running")
+    wait_until(lambda: "going" in oc.ok("logs", "--task-id", long["task_id"], "--raw").out, timeout=60)
+    _kill_and_check_nothing_is_left(box, long["task_id"])
+    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
+    view = oc.ok("logs", "--task-id", long["task_id"], "--follow", timeout=60).out
+    assert "going" in view and _closing_line(view).startswith("■ killed"), view
+    assert "stopped by 'openclaw-agent kill'" in _closing_line(view)
+
+
+@pytest.mark.parametrize("runtime", ["podman"], indirect=True)
+@pytest.mark.parametrize("agent", BOX_AGENTS)
+def test_cleanup_of_every_agents_task_removes_its_record_and_its_container(box: Box, agent: str) -> None:
+    _agent_in_box(box, agent)
+    oc = box.oc
+    ws = ["--workspace", "/work"]
+    done = oc.run("start", "--json", "--wait", "--prompt=#fake text to be cleaned", *ws)
+    assert done.code == 0, done
+    killed = oc.start("#fake text going\n#fake bash sleep 60", *ws)
+    wait_until(lambda: "going" in oc.ok("logs", "--task-id", killed["task_id"], "--raw").out, timeout=60)
+    oc.ok("kill", "--task-id", killed["task_id"], "--grace", "2", timeout=60)
+    for task_id in (done.json()["task_id"], killed["task_id"]):
+        _cleanup_removes_record_and_container(box, task_id)
+    assert oc.ok("list", "--json").json() == []
+
+
+@pytest.mark.parametrize("runtime", ["podman"], indirect=True)
+def test_a_missing_agent_binary_in_a_container_fails_naming_it_and_how_to_install_it(box: Box) -> None:
+    missing = "/nowhere/codex"
+    _agent_in_box(box, "codex", agent_path=missing)
+    result = box.oc.run("start", "--json", "--wait", "--prompt", "hi", "--workspace", "/work")
+    assert result.code == 4, result
+    meta = result.json()
+    assert meta["status"] == "failed" and meta["agent"] == "codex" and meta["exit_code"] == 127
+    # The binary, then how to install it, early in the line: the record keeps 300 characters.
+    assert meta["error"] == (
+        f"openclaw: {missing} not found in the container: install the Codex CLI "
+        "(npm install -g @openai/codex) in the image, or set agent_path of executor 'box'"
+    )
+    assert box.oc.run("wait", "--task-id", meta["task_id"]).code == 4
+    # A plain command has no install hint of its own; and the hint never reaches what runs.
+    run = ["run", "--json", "--wait", "--executor", "box", "--workspace", "/work", "--"]
+    absent = box.oc.run(*run, "no-such-tool-here", "x")
+    assert absent.code == 4, absent
+    assert absent.json()["error"] == (
+        "the command exited with code 127: openclaw: no-such-tool-here not found in the container: "
+        "install it in the image, or give its full path"
+    )
+    shown = box.oc.run(*run, "sh", "-c", "echo ${OPENCLAW_AGENT_FIX-unset}")
+    assert shown.code == 0, shown
+    assert box.oc.ok("logs", "--task-id", shown.json()["task_id"], "--raw").out == "unset\n"

@@ -7,8 +7,12 @@
 # handlers would ignore them) and exits with the agent's status. With a TIMEOUT (seconds,
 # 0 for none) it stops the agent when that passes (SIGTERM, SIGKILL 5 s later), says
 # "openclaw-agent: timed out after TIMEOUTs" on stderr and exits 124, as the launcher does.
+# OPENCLAW_AGENT_FIX (set with -e, no secret) says how to install a missing agent; it comes
+# right after the agent's path, for a record keeps the start of the line. The agent never sees it.
 # shellcheck source=/dev/null
 if [ -f /openclaw-task/env ]; then set -a; . /openclaw-task/env; set +a; fi
+fix=${OPENCLAW_AGENT_FIX:-"install it in the image, or set the agent's path"}
+unset OPENCLAW_AGENT_FIX
 ws=$1; timeout=$2; shift 2
 # shellcheck disable=SC2088 # a literal "~/" given by the user, expanded here
 case $ws in "~") ws=$HOME ;; "~/"*) ws=$HOME/${ws#"~/"} ;; esac
@@ -28,7 +32,7 @@ fi
 # takes any existing path.)
 why=
 if ! a=$(command -v -- "$1" 2>/dev/null); then
-    why="not found in the container: install it in the image, or set the agent's path"
+    why="not found in the container: $fix"
     case $1 in */*)
         r=$1 d=
         case $r in /*) d=/ ;; esac

@@ -5,7 +5,9 @@ labelled ``openclaw.task-id=<id>`` and ``openclaw.executor=<name>``;
 :func:`run_args` is the whole argv after the runtime (an argv, no shell string):
 the labels, the staged task files and volumes mounted, the configured options,
 then, after ``--``, the image and the entry script (:data:`ENTRY`) with the
-workspace, the time limit and the agent's argv as its arguments.
+workspace, the time limit and the agent's argv as its arguments. How to install the
+agent (:func:`missing_agent_fix`) is in the entry script's environment, for it to say
+when the agent is not in the image.
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ def _entry() -> str:
 
 #: The container's PID 1: ``sh -c ENTRY openclaw-entry WORKSPACE TIMEOUT AGENT_ARGV...``.
 ENTRY = _entry()
+
+
+#: The variable that tells the entry script what to do when the agent is not in the container.
+FIX_VAR = "OPENCLAW_AGENT_FIX"
+
+
+def missing_agent_fix(spec: Launch, executor: str) -> str:
+    """What to do when the agent is not in the container: how to install it first (a record keeps
+    the start of its error line), then the config key that points at it, if any."""
+    if not spec.path_key:  # a plain command: its install hint is for a host
+        return "install it in the image, or give its full path"
+    return f"{spec.install} in the image, or set {spec.path_key} of executor {executor!r}"
 
 
 def container_name(task_id: str) -> str:
@@ -81,6 +95,8 @@ def run_args(
         f"{stage}:{MOUNT}:ro",
         "-e",
         f"OPENCLAW_TASK_ID={task_id}",
+        "-e",  # no secret: how to install the agent, said by the entry script if it is missing
+        f"{FIX_VAR}={missing_agent_fix(spec, config.name)}",
         *volumes,
         *worktree_mounts(meta),
     ]

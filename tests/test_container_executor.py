@@ -22,6 +22,7 @@ from typing import Any
 
 import container_harness
 import pytest
+from agent_views import completes_streaming, fails_and_wait_exits_4, killed_view_says_who
 from conftest import Env, console_script, default_signals, wait_until
 from container_harness import Runtime
 
@@ -943,11 +944,6 @@ def test_a_container_event_alarm_replays_an_end_it_missed_since_the_last_look(
 
 
 # -- a plain command, and every agent's views, in a container ----------------------------------------
-def _closing_line(view: str) -> str:
-    """The last non-blank line of a human ``logs`` view: the outcome line."""
-    return [ln for ln in view.splitlines() if ln.strip()][-1]
-
-
 def _processes_of(box: Box, task_id: str) -> list[int]:
     """Host pids of every process in the task's running container (its PID 1's namespace)."""
     pid1 = box.inspect(task_id)["State"]["Pid"]
@@ -1032,17 +1028,7 @@ def test_every_agent_in_a_container_streams_and_shows_its_text_and_wait_exits_0_
     _agent_in_box(box, agent)
     oc = box.oc
     ws = ["--workspace", "/work"]
-    # Completed: start --wait --follow streams the agent's text and the outcome, and exits 0.
-    followed = oc.run(
-        "start", "--wait", "--follow", "--prompt=#fake text streamed from the box\n#fake bash echo hi", *ws
-    )
-    assert followed.code == 0, followed
-    assert "streamed from the box" in followed.out and "■ completed" in followed.out
-    (done,) = oc.ok("list", "--json").json()
-    task_id = done["task_id"]
-    assert done["agent"] == agent and done["status"] == "completed"
-    view = oc.ok("logs", "--task-id", task_id).out
-    assert "streamed from the box" in view and _closing_line(view).startswith("■ completed"), view
+    task_id = completes_streaming(oc, ws, agent, "streamed from the box")
     # --raw is the agent's own output in the container, line for line.
     raw = oc.ok("logs", "--task-id", task_id, "--raw").out
     in_box = box.rt.run("logs", container_name(task_id)).stdout
@@ -1050,25 +1036,14 @@ def test_every_agent_in_a_container_streams_and_shows_its_text_and_wait_exits_0_
     assert all(json.loads(line) for line in raw.splitlines())
     assert oc.run("wait", "--task-id", task_id).code == 0
 
-    # Failed: wait --follow streams to the end and exits 4; so does a later wait.
-    failed = oc.start("#fake delay 1\n#fake api-error 400 model gpt-nope does not exist", *ws)
-    streamed = oc.run("wait", "--task-id", failed["task_id"], "--follow", timeout=90)
-    assert streamed.code == 4, streamed
-    assert "■ failed" in streamed.out, streamed.out
-    assert oc.status(failed["task_id"])["status"] == "failed"
-    view = oc.ok("logs", "--task-id", failed["task_id"], "--follow", timeout=60).out
-    assert "does not exist" in view and _closing_line(view).startswith("■ failed"), view
-    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+    fails_and_wait_exits_4(oc, ws)
 
     # Killed: wait exits 5, logs --follow closes with who stopped it, and nothing of it runs.
     long = oc.start("#fake text going\n#fake bash echo start; sleep 60; echo slept", *ws)
     oc.wait_status(long["task_id"], "running")
     wait_until(lambda: "going" in oc.ok("logs", "--task-id", long["task_id"], "--raw").out, timeout=60)
     _kill_and_check_nothing_is_left(box, long["task_id"])
-    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
-    view = oc.ok("logs", "--task-id", long["task_id"], "--follow", timeout=60).out
-    assert "going" in view and _closing_line(view).startswith("■ killed"), view
-    assert "stopped by 'openclaw-agent kill'" in _closing_line(view)
+    killed_view_says_who(oc, long["task_id"], "going")
 
 
 @pytest.mark.parametrize("runtime", ["podman"], indirect=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_views import completes_streaming, fails_and_wait_exits_4, killed_view_says_who
 from conftest import FAKES, Env, blocked_command, wait_until, watched_idle
 from sshd_harness import SSHD, Sshd, chown, commands_running, keygen, remove_tree, scratch_dir
 from test_local_executor import HOSTILE
@@ -969,11 +970,6 @@ HOST_AGENTS = ["codex", "gemini", "opencode"]
 NPM_PACKAGES = {"codex": "@openai/codex", "gemini": "@google/gemini-cli", "opencode": "opencode-ai"}
 
 
-def _closing_line(view: str) -> str:
-    """The last non-blank line of a human ``logs`` view: the outcome line."""
-    return [ln for ln in view.splitlines() if ln.strip()][-1]
-
-
 @pytest.mark.parametrize("agent", HOST_AGENTS)
 def test_every_agent_on_the_host_streams_and_shows_its_text_and_wait_exits_0_4_5_by_outcome(
     ssh: SSHEnv, agent: str
@@ -981,17 +977,7 @@ def test_every_agent_on_the_host_streams_and_shows_its_text_and_wait_exits_0_4_5
     _agent_on_host(ssh, agent)
     oc = ssh.oc
     ws = ["--workspace", str(ssh.remote.ws)]
-    # Completed: start --wait --follow streams the agent's text and the outcome, and exits 0.
-    followed = oc.run(
-        "start", "--wait", "--follow", "--prompt=#fake text streamed from the host\n#fake bash echo hi", *ws
-    )
-    assert followed.code == 0, followed.err
-    assert "streamed from the host" in followed.out and "■ completed" in followed.out
-    (done,) = oc.ok("list", "--json").json()
-    task_id = done["task_id"]
-    assert done["agent"] == agent and done["status"] == "completed"
-    view = oc.ok("logs", "--task-id", task_id).out
-    assert "streamed from the host" in view and _closing_line(view).startswith("■ completed"), view
+    task_id = completes_streaming(oc, ws, agent, "streamed from the host")
     # --raw is the agent's own output on the host, line for line.
     raw = oc.ok("logs", "--task-id", task_id, "--raw").out
     on_host = (ssh.task_dir(task_id) / "stdout").read_text()
@@ -999,27 +985,14 @@ def test_every_agent_on_the_host_streams_and_shows_its_text_and_wait_exits_0_4_5
     assert all(json.loads(line) for line in raw.splitlines())
     assert oc.run("wait", "--task-id", task_id).code == 0
 
-    # Failed: wait --follow streams to the end and exits 4; so does a later wait.
-    failed = oc.start("#fake delay 1\n#fake api-error 400 model gpt-nope does not exist", *ws)
-    streamed = oc.run("wait", "--task-id", failed["task_id"], "--follow", timeout=90)
-    assert streamed.code == 4, streamed
-    assert "■ failed" in streamed.out, streamed.out
-    assert oc.status(failed["task_id"])["status"] == "failed"
-    # logs --follow of an ended task ends with the closing line, a result event or not (opencode
-    # writes none on an API error: plain logs then shows no closing line, on every executor).
-    view = oc.ok("logs", "--task-id", failed["task_id"], "--follow", timeout=60).out
-    assert "does not exist" in view and _closing_line(view).startswith("■ failed"), view
-    assert oc.run("wait", "--task-id", failed["task_id"]).code == 4
+    fails_and_wait_exits_4(oc, ws)
 
     # Killed: wait exits 5, and logs --follow closes with who stopped it.
     long = oc.start("#fake text going\n#fake bash echo start; sleep 60; echo slept", *ws)
     oc.wait_status(long["task_id"], "running")
     wait_until(lambda: live_task_processes(long["task_id"]))
     oc.ok("kill", "--task-id", long["task_id"], "--grace", "2", timeout=60)
-    assert oc.run("wait", "--task-id", long["task_id"]).code == 5
-    view = oc.ok("logs", "--task-id", long["task_id"], "--follow", timeout=60).out
-    assert "going" in view and _closing_line(view).startswith("■ killed"), view
-    assert "stopped by 'openclaw-agent kill'" in _closing_line(view)
+    killed_view_says_who(oc, long["task_id"], "going")
     assert live_task_processes(long["task_id"]) == []
 
 

@@ -848,17 +848,7 @@ def test_transcript_copies_are_skipped_only_when_the_caller_has_all_of_the_last_
 # -- every agent, and the wall-clock limit, in a container -------------------------------------------
 @pytest.mark.parametrize("agent", ["codex", "gemini", "opencode"])
 def test_every_agent_runs_in_a_container_and_is_judged_by_its_own_rules(box: Box, agent: str) -> None:
-    box.configure(
-        agent=agent,
-        env={
-            "CODEX_HOME": "/tmp",
-            "GEMINI_API_KEY": "fake-key",
-            "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/record/gemini-settings.json",
-        },
-    )
-    (box.record / "gemini-settings.json").write_text(
-        json.dumps({"security": {"auth": {"selectedType": "gemini-api-key"}}})
-    )
+    _agent_in_box(box, agent)
     oc = box.oc
     done = oc.run(
         "start",

@@ -685,6 +685,11 @@ class Manager:
             root_var=the_agent.root_var,
             timeout_s=limit,
             on_exit=self._drain_hook() if backend.here else (),
+            session_state=(
+                tuple(the_agent.session_state("~", ws, request.resume_session, env))
+                if request.resume_session
+                else ()
+            ),
         )
         fields: dict[str, Any] = {
             "executor": cfg.name,

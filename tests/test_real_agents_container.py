@@ -211,8 +211,9 @@ class RealBox:
     #: The scripted servers started so far (stopped at teardown).
     servers: list[Any] = field(default_factory=list)
 
-    def configure(self, base_url: str) -> None:
-        """The config: executor ``box`` on the runtime, its agent talking to ``base_url``."""
+    def configure(self, base_url: str, adjust: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """The config: executor ``box`` on the runtime, its agent talking to ``base_url``
+        (``adjust`` changes the executor's entry before it is written)."""
         for rel, text in self.agent.files(base_url).items():
             (self.settings / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.settings / rel).write_text(text)
@@ -229,6 +230,8 @@ class RealBox:
             "env": {"LANG": "C.UTF-8", "TMPDIR": "/tmp", **self.agent.env(base_url)},
             "agent": self.agent.name,
         }
+        if adjust is not None:
+            adjust(ex)
         self.oc.write_config(json.dumps({"agents": agents, "executors": [ex]}))  # JSON is YAML
 
     def start(self, script: list[dict[str, Any]], *args: str) -> tuple[dict[str, Any], Any]:
@@ -365,6 +368,52 @@ def test_timeout_stops_a_long_real_agent_run_in_its_container_and_fails_it(rbox:
     assert done["error"] == "timed out after 3s"
     assert done["exit_code"] == 124 and code == 4
     assert rbox.inspect(meta["task_id"])["State"]["Status"] == "exited"
+
+
+def _sessions_in_the_container(rbox: RealBox) -> Callable[[dict[str, Any]], None]:
+    """Keep the agent's sessions off the volumes: codex's CODEX_HOME is the default ~/.codex in
+    the container, with only its config.toml mounted there (read-only). Gemini's ~/.gemini and
+    OpenCode's ~/.local/share/opencode are in the image's /root already."""
+
+    def adjust(ex: dict[str, Any]) -> None:
+        if rbox.agent.name == "codex":
+            del ex["env"]["CODEX_HOME"]
+            ex["volumes"].append(f"{rbox.settings / 'codex' / 'config.toml'}:/root/.codex/config.toml:ro")
+
+    return adjust
+
+
+def test_resume_continues_the_real_agents_own_session_carried_from_the_parents_container(
+    rbox: RealBox,
+) -> None:
+    server = rbox.agent.server([{"text": "first answer"}, {"text": "second answer"}]).start()
+    rbox.servers.append(server)
+    rbox.configure(server.base_url, _sessions_in_the_container(rbox))
+    first = rbox.oc.start("Remember the word pelican.", "--executor", "box", "--workspace", "/work")
+    code, first = rbox.final(first["task_id"])
+    assert code == 0 and first["status"] == "completed", first
+    result = rbox.oc.run(
+        "resume",
+        "--task-id",
+        first["task_id"],
+        "--prompt=Which word?",
+        "--wait",
+        "--json",
+        timeout=RUN_TIMEOUT + 30,
+    )
+    assert result.code == 0, result.err
+    child = result.json()
+    assert child["status"] == "completed" and child["parent_id"] == first["task_id"], child
+    assert child["host"] != first["host"], "a container of its own"
+    session = child["session_id"] or ""
+    assert session and session in child["command"], child["command"]
+    if rbox.agent.name != "claude":  # claude forks the session under the child's own id
+        assert session in rbox.oc.ok("logs", "--task-id", first["task_id"], "--raw").out, (
+            "the child continues the parent's session"
+        )
+    history = json.dumps(server.main_requests[-1]["body"])
+    assert "pelican" in history and "Which word?" in history, "the model got the whole conversation"
+    assert child["result"]["text"] == "second answer", child["result"]
 
 
 # ----------------------------------------------------------- reading the agents' output

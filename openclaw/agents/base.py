@@ -15,7 +15,7 @@ the schemas' ``agent`` enums, and a fake in ``tests/fakes/``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -82,6 +82,11 @@ class Launch:
     #: A command of the dispatcher's to run when the agent has exited and tasks are queued
     #: (the drain), where the executor runs agents on the dispatcher's own machine.
     on_exit: tuple[str, ...] = ()
+    #: For a resumed task: where the agent keeps the session it continues (``Agent.session_state``,
+    #: files or directories, ``~`` standing for the home of the user it runs as). An executor
+    #: whose every task starts on a fresh file system (a container) carries them over from the
+    #: parent task's; the others find them where they are.
+    session_state: tuple[str, ...] = ()
 
 
 class Agent:
@@ -141,6 +146,15 @@ class Agent:
         """Where the agent keeps the session's transcript on its host, if it is one known file."""
         return None
 
+    def session_state(
+        self, home: str, workspace: str, session_id: str, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """The paths on its host (absolute; files or directories) that hold what a resume of
+        ``session_id`` needs, as the agent runs in ``workspace`` as a user whose home is
+        ``home``, with ``env`` set (a variable may move them: ``CODEX_HOME`` and the like).
+        A path that does not exist there is passed over. None for an agent without resume."""
+        return []
+
     # -- reading what it printed -----------------------------------------------------
     def summarize(self, stdout_tail: bytes) -> dict[str, Any] | None:
         """The result summary (schema ``result``) from the end of its stdout; None without one."""
@@ -172,6 +186,15 @@ class Agent:
         from openclaw.agents.entries import output_entries
 
         return output_entries(lines)
+
+
+def env_dir(env: Mapping[str, str] | None, name: str, workspace: str) -> str | None:
+    """The directory variable ``name`` of ``env`` names, a relative one taken from the agent's
+    working directory ``workspace``; None when it is unset or empty."""
+    import posixpath
+
+    value = (env or {}).get(name)
+    return posixpath.normpath(posixpath.join(workspace, value)) if value else None
 
 
 def result_verdict(

@@ -6,7 +6,7 @@ Nothing here knows where the agent runs; executors do that.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from openclaw.agents.base import Agent, Controls, json_lines
@@ -105,6 +105,13 @@ class ClaudeAgent(Agent):
     def transcript(self, home: str, workspace: str, session_id: str) -> str | None:
         """Where Claude Code writes the session transcript (JSONL) on that host."""
         return f"{home.rstrip('/')}/.claude/projects/{self.project_dir(workspace)}/{session_id}.jsonl"
+
+    def session_state(
+        self, home: str, workspace: str, session_id: str, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """The session's transcript: ``--resume ID --fork-session`` reads that one file."""
+        path = self.transcript(home, workspace, session_id)
+        return [path] if path else []
 
     def summarize(self, stdout_tail: bytes) -> dict[str, Any] | None:
         """The ``result`` summary of the last stream-json result event in ``stdout_tail``.

@@ -22,10 +22,10 @@ Facts (checked against 0.169.0, tests/fakes/FAKE-CODEX.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from openclaw.agents.base import Agent, Controls, json_lines, result_verdict
+from openclaw.agents.base import Agent, Controls, env_dir, json_lines, result_verdict
 from openclaw.agents.entries import Entry, integer, json_events, obj, seq
 
 
@@ -52,6 +52,15 @@ class CodexAgent(Agent):
     def session_id(self, task_id: str, resume: str | None = None) -> str | None:
         """Codex picks the thread id; a resumed task keeps its parent's."""
         return resume
+
+    def session_state(
+        self, home: str, workspace: str, session_id: str, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """``$CODEX_HOME/sessions`` (default ``~/.codex``): ``exec resume ID`` looks for the
+        thread's rollout there (``YYYY/MM/DD/rollout-...-ID.jsonl``), and needs nothing else of
+        CODEX_HOME (0.169.0: its sqlite state files are made afresh)."""
+        codex_home = env_dir(env, "CODEX_HOME", workspace) or f"{home.rstrip('/')}/.codex"
+        return [f"{codex_home.rstrip('/')}/sessions"]
 
     def session_from_output(self, stdout_head: bytes) -> str | None:
         """The ``thread_id`` of ``thread.started``."""

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from openclaw.agents.base import Agent, Controls, json_lines, result_verdict
+from openclaw.agents.base import Agent, Controls, env_dir, json_lines, result_verdict
 from openclaw.agents.entries import Entry, integer, json_events, number, obj
 from openclaw.states import Observation
 
@@ -67,6 +67,16 @@ class GeminiAgent(Agent):
     def session_id(self, task_id: str, resume: str | None = None) -> str | None:
         """The task id (``--session-id``); a resumed task keeps its parent's session."""
         return resume or task_id
+
+    def session_state(
+        self, home: str, workspace: str, session_id: str, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """``~/.gemini/tmp`` (``$GEMINI_CLI_HOME/.gemini/tmp`` where that is set): ``--resume``
+        looks for ``<project slug>/chats/session-*-<id8>.jsonl`` there. The slug of the
+        workspace comes back from the ``.project_root`` marker in ``tmp/<slug>`` when
+        ``projects.json`` does not have it (0.61.0)."""
+        base = env_dir(env, "GEMINI_CLI_HOME", workspace) or home
+        return [f"{base.rstrip('/')}/.gemini/tmp"]
 
     def summarize(self, stdout_tail: bytes) -> dict[str, Any] | None:
         """From the last ``result`` event: outcome, tokens, duration, and the last reply's text."""

@@ -21,10 +21,11 @@ Facts (checked against 1.18.33, tests/fakes/FAKE-OPENCODE.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import posixpath
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from openclaw.agents.base import Agent, Controls, json_lines
+from openclaw.agents.base import Agent, Controls, env_dir, json_lines
 from openclaw.agents.entries import Entry, integer, json_events, number, obj
 
 
@@ -50,6 +51,20 @@ class OpenCodeAgent(Agent):
     def session_id(self, task_id: str, resume: str | None = None) -> str | None:
         """OpenCode picks the session id; a resumed task keeps its parent's."""
         return resume
+
+    def session_state(
+        self, home: str, workspace: str, session_id: str, env: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Its SQLite database and the database's write-ahead log: ``opencode.db`` and
+        ``opencode.db-wal`` in ``$XDG_DATA_HOME/opencode`` (default ``~/.local/share``), or
+        where ``OPENCODE_DB`` puts it. The WAL is not optional: when ``run`` exits, the
+        session's rows are still in it (1.18.33: a 4 KiB database beside a 780 KiB WAL)."""
+        data = env_dir(env, "XDG_DATA_HOME", workspace) or f"{home.rstrip('/')}/.local/share"
+        db = (env or {}).get("OPENCODE_DB") or "opencode.db"
+        if db == ":memory:":
+            return []
+        path = posixpath.join(data, "opencode", db)  # an absolute OPENCODE_DB stands alone
+        return [path, path + "-wal"]
 
     def session_from_output(self, stdout_head: bytes) -> str | None:
         """The ``sessionID`` its events carry."""

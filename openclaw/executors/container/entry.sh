@@ -20,12 +20,11 @@ if ! cd "$ws" 2>/dev/null; then
     echo "openclaw: workspace not found or not a directory in the container: $ws" >&2
     exit 127
 fi
-if [ -f /openclaw-task/resume.jsonl ]; then
-    IFS= read -r t </openclaw-task/resume.path
-    if ! { mkdir -p "${t%/*}" && cp /openclaw-task/resume.jsonl "$t"; }; then
-        echo "openclaw: cannot put the resumed session at $t in the container" >&2
-        exit 127
-    fi
+# A resumed task's session, staged by its paths in the container: copied into place, made
+# this user's own (umask 077: what cp makes is owner-only; directories that exist stay as they are).
+if [ -d /openclaw-task/resume ] && ! (umask 077 && cp -R /openclaw-task/resume/. /); then
+    echo "openclaw: cannot put the resumed session in place in the container" >&2
+    exit 127
 fi
 # The agent: not found, behind a directory this user cannot enter, not an executable file,
 # or executable but not readable (a script's interpreter must read it)? (dash's command -v

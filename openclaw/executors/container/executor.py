@@ -28,6 +28,9 @@ What goes in, and how:
   ``<runtime> logs`` shows Claude Code's stream-json.
 - ``IS_SANDBOX=1`` is set: a container is a sandbox, and Claude Code refuses
   ``--dangerously-skip-permissions`` as root without it.
+- A resumed task's session (the paths its agent names, ``Launch.session_state``)
+  is copied out of the parent's container and staged under ``resume/``; the
+  entry script copies it into place before the agent starts.
 
 Status comes from one ``inspect`` of every container of the executor; a
 runtime that cannot be reached gives ``Observation(alive=None)`` (shown as
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
 import posixpath
 import tarfile
@@ -156,7 +160,7 @@ class ContainerExecutor(Executor):
             raise StartError(str(exc), self.rt.unavailable_hint()) from None
         volumes = volume_args(list(opts.get("volumes", [])), self.config.name)
         user = str(opts.get("user", ""))
-        stage = stage_task(self.store, task_id, user, spec.env, self._resumed_session(meta))
+        stage = stage_task(self.store, task_id, user, spec.env, self._resumed_session(meta, spec))
         args = run_args(meta, spec, self.config, stage, volumes)
         faults.point("container.created")
         try:
@@ -201,38 +205,75 @@ class ContainerExecutor(Executor):
                 fields["workspace"] = posixpath.normpath(home + ws[1:])
         return fields
 
-    def _resumed_session(self, meta: TaskRecord) -> tuple[str, bytes] | None:
-        """For a resumed task: where the parent's session goes in the new container, and its bytes.
+    def _resumed_session(self, meta: TaskRecord, spec: Launch) -> list[tuple[str, bytes]]:
+        """For a resumed task: the parent's session, as ``(path, archive)`` pairs to stage.
 
-        Each task runs in a container of its own, so the session that
-        ``claude --resume`` looks for is in the parent's container. It is
-        copied out of it (which must still exist: ``cleanup`` removes it) and
-        put back at the same path in the new one, before the agent starts
-        (same image, user and workspace: the same path). A parent with no
-        transcript recorded (an agent whose sessions are not one known file)
-        has nothing copied.
+        Each task runs in a container of its own, so the session its agent
+        resumes (``spec.session_state``: the paths its agent names, files or
+        directories) is in the parent's container. Each is copied out of it
+        (which must still exist: ``cleanup`` removes it) with ``cp`` (a tar
+        stream), to be put back at the same path in the new one before the
+        agent starts (same image, user and workspace: the same paths; ``~`` is
+        the home of the parent's user). A path the parent's container does not
+        have is passed over; none at all is an error.
         """
         parent_id = meta.get("parent_id")
-        if not parent_id:
-            return None
+        if not parent_id or not spec.session_state:
+            return []
         parent = self.store.read(parent_id)
-        path = parent.get("transcript")
-        if not path:
-            # The agent keeps its sessions elsewhere (Codex's CODEX_HOME, Gemini's ~/.gemini,
-            # OpenCode's database): it finds them if they live on a volume, else says so itself.
-            return None
+        home: str | None = None
+        carried: list[tuple[str, bytes]] = []
+        paths: list[str] = []
         try:
-            data, _ = self.read_path(parent, path, 0)
+            for path in spec.session_state:
+                if path == "~" or path.startswith("~/"):
+                    home = home or self._home_of(parent)
+                    path = posixpath.normpath(home + path[1:])
+                paths.append(path)
+                archive = self._archive(parent, path)
+                if archive:
+                    carried.append((path, archive))
         except ExecutorError as exc:
             raise StartError(
                 f"cannot resume task {parent['task_id']}: {exc.message}",
                 "resume a task before cleaning it up: its session lives in its container",
             ) from None
-        if not data:
+        if not carried:
             raise StartError(
-                f"cannot resume task {parent['task_id']}: its container has no session at {path}"
+                f"cannot resume task {parent['task_id']}: its container has no session at {', '.join(paths)}"
             )
-        return path, data
+        return carried
+
+    def _home_of(self, meta: TaskRecord) -> str:
+        """The home of the user task ``meta``'s container ran as, read off the container
+        (running or not): its ``HOME`` (podman always sets one), else that user's line of its
+        ``/etc/passwd`` (``/root`` for root), else ``/`` (where docker puts a user it cannot find)."""
+        name = self._name(meta)
+        try:
+            call = self.rt.call("inspect", "--type", "container", name)
+        except RuntimeUnavailable as exc:
+            raise ExecutorError(self.config.name, f"cannot inspect {name}: {exc}") from None
+        if call.code != 0:
+            gone = call.says(GONE)
+            raise ExecutorError(
+                self.config.name,
+                f"container {name} is gone, and its session with it" if gone else call.error_line(),
+            )
+        try:
+            config = (json.loads(call.out)[0] or {}).get("Config") or {}
+        except (ValueError, IndexError, AttributeError):
+            config = {}
+        for var in config.get("Env") or []:
+            if isinstance(var, str) and var.startswith("HOME=") and var[5:].startswith("/"):
+                return var[5:]
+        user = str(config.get("User") or "").partition(":")[0]
+        if user in ("", "root", "0"):
+            return "/root"
+        for line in self._copy_out(meta, "/etc/passwd").decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 6 and user in (fields[0], fields[2]) and fields[5].startswith("/"):
+                return fields[5]
+        return "/"
 
     def _home(self, name: str) -> str | None:
         """The container user's home: /root for root, else asked of the running container."""
@@ -493,6 +534,21 @@ class ContainerExecutor(Executor):
 
     def _copy_out(self, meta: TaskRecord, path: str) -> bytes:
         """The whole of file ``path`` in the task's container (empty while it does not exist)."""
+        archive = self._archive(meta, path)
+        if archive is None:
+            return b""
+        name = self._name(meta)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                member = next((m for m in tar.getmembers() if m.isfile()), None)
+                fh = tar.extractfile(member) if member is not None else None
+                return fh.read() if fh is not None else b""
+        except tarfile.TarError as exc:
+            raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+
+    def _archive(self, meta: TaskRecord, path: str) -> bytes | None:
+        """What ``cp`` gives of ``path`` (a file or a directory) in the task's container, running
+        or exited: a tar stream; None where there is no such path (yet)."""
         name = self._name(meta)
         for attempt in range(EMPTY_COPY_TRIES):
             try:
@@ -506,18 +562,12 @@ class ContainerExecutor(Executor):
             time.sleep(0.05 * (attempt + 1))
         if call.code == 0 and not call.out:
             if meta["status"] not in states.FINAL:
-                return b""  # the next poll asks again
+                return None  # the next poll asks again
             raise ExecutorError(
                 self.config.name, f"cannot read {path} in {name}: {self.runtime} cp gave no archive"
             )
         if call.code != 0:
             if call.says(GONE):
                 raise ExecutorError(self.config.name, f"container {name} is gone, and {path} with it")
-            return b""  # not written yet
-        try:
-            with tarfile.open(fileobj=io.BytesIO(call.out)) as tar:
-                member = next((m for m in tar.getmembers() if m.isfile()), None)
-                fh = tar.extractfile(member) if member is not None else None
-                return fh.read() if fh is not None else b""
-        except tarfile.TarError as exc:
-            raise ExecutorError(self.config.name, f"cannot read {path} in {name}: {exc}") from None
+            return None  # not written yet
+        return call.out

@@ -5,7 +5,9 @@ The task's ``container/`` directory (0700) is bind-mounted read-only at
 :data:`MOUNT`. It holds ``prompt`` (0600, byte-exact, the agent's stdin) and,
 when the executor has ``env``/``pass_env``, ``env`` (0600, values
 single-quoted) which the entry script sources: values never appear in argv or
-in ``inspect`` (whose ``Config.Env`` shows every ``-e`` value).
+in ``inspect`` (whose ``Config.Env`` shows every ``-e`` value). For a resumed
+task, ``resume/`` holds the parent's session (:func:`unpack`), laid out by its
+paths in the container, which the entry script copies onto ``/``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from openclaw.records import TaskStore
 MOUNT = "/openclaw-task"
 #: The ``user`` values that mean root inside the container.
 ROOT_USERS = ("", "root", "0", "0:0", "root:root")
+#: The directory of the staged task files that holds a resumed session, laid out by its
+#: paths in the container: the entry script copies it onto ``/`` before the agent starts.
+RESUME = "resume"
 
 _VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _VOLUME_OPTS = re.compile(r"^[A-Za-z0-9=,_-]+$")
@@ -119,9 +124,17 @@ def host_side(workspace: str, volumes: list[str], runtime: str, executor: str) -
 
 
 def stage(
-    store: TaskStore, task_id: str, user: str, env: dict[str, str], resume: tuple[str, bytes] | None = None
+    store: TaskStore,
+    task_id: str,
+    user: str,
+    env: dict[str, str],
+    resume: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] = (),
 ) -> Path:
-    """The task's ``container/`` directory: the prompt, the env file and a resumed session, 0600."""
+    """The task's ``container/`` directory: the prompt and the env file (0600), and under
+    :data:`RESUME` the session a resumed task continues, laid out by path in the container
+    (the entry script copies it into place before the agent starts). ``resume`` holds
+    ``(path, archive)`` pairs: a file or directory of the parent's container and what
+    ``cp CONTAINER:PATH -`` gave of it (a tar stream)."""
     stage = store.path(task_id) / "container"
     stage.mkdir(mode=0o700, exist_ok=True)
     prompt = stage / "prompt"
@@ -135,26 +148,75 @@ def stage(
         with os.fdopen(fd, "wb") as dst, open(source, "rb") as src:
             shutil.copyfileobj(src, dst)
     files = [prompt]
-    extra: dict[str, bytes] = {}
     if env:
-        extra["env"] = env_file_text(env).encode("utf-8")
-    if resume is not None:
-        extra["resume.path"] = resume[0].encode("utf-8") + b"\n"
-        extra["resume.jsonl"] = resume[1]
-    for name, data in extra.items():
-        fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(stage / "env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        files.append(stage / name)
+            fh.write(env_file_text(env).encode("utf-8"))
+        files.append(stage / "env")
+    dirs = [stage]
+    for path, archive in resume:
+        made = unpack(archive, path, stage / RESUME)
+        dirs += [p for p in made if p.is_dir()]
+        files += [p for p in made if not p.is_dir()]
     if user not in ROOT_USERS:
         uid, _, gid = user.partition(":")
         if uid.isdigit() and (not gid or gid.isdigit()):
-            for f in (stage, *files):
+            for f in (*dirs, *files):
                 os.chown(f, int(uid), int(gid) if gid else -1)
         else:
             # A user name: its uid is only known inside the image. The task
             # directory (0700) still keeps the files from other host users.
-            stage.chmod(0o755)
+            for d in dirs:
+                d.chmod(0o755)
             for f in files:
                 f.chmod(0o644)
     return stage
+
+
+def unpack(archive: bytes, path: str, root: Path) -> list[Path]:
+    """Put what ``cp CONTAINER:PATH -`` gave of ``path`` (a file or a directory) under ``root``
+    at the same path (``/root/.codex/sessions`` as ``root/root/.codex/sessions``); the
+    directories and files made, parents first. Only regular files and directories are taken,
+    each under ``path``'s own name: the archive comes out of a container whose agent ran
+    commands of a model's choosing, so no link, device, absolute name or ``..`` is followed.
+    Files are 0600 and directories 0700 (the entry script's copy keeps them the user's alone)."""
+    import io
+    import tarfile
+
+    target = posixpath.normpath(path)
+    if not target.startswith("/") or target == "/":
+        raise StartError(f"cannot carry {path!r} into the container: not an absolute path below /")
+    made: list[Path] = []
+
+    def directory(rel: list[str]) -> Path:
+        d = root
+        for part in ["", *rel]:
+            d = d / part if part else d
+            if not d.is_dir():
+                d.mkdir(mode=0o700)
+                made.append(d)
+        return d
+
+    above = [p for p in posixpath.dirname(target).split("/") if p]
+    base = posixpath.basename(target)
+    try:
+        directory(above)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            for member in tar:
+                parts = posixpath.normpath(member.name.lstrip("/")).split("/")
+                if parts[0] != base or ".." in parts or not (member.isfile() or member.isdir()):
+                    continue
+                if member.isdir():
+                    directory(above + parts)
+                    continue
+                data = tar.extractfile(member)
+                if data is None:
+                    continue
+                dest = directory(above + parts[:-1]) / parts[-1]
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    shutil.copyfileobj(data, fh)
+                made.append(dest)
+    except (OSError, tarfile.TarError) as exc:
+        raise StartError(f"cannot stage {path} of the resumed session: {exc}") from None
+    return made

@@ -1188,7 +1188,7 @@ class Manager:
                             raise UnknownTaskError(m["task_id"])
                         vanished.add(m["task_id"])
                         continue
-                    record = self._wrap_up(applied)
+                    record = self._keep_session(self._wrap_up(applied))
                 updated[m["task_id"]] = Observed(record, obs)
         return [updated.get(m["task_id"], Observed(m)) for m in metas if m["task_id"] not in vanished]
 
@@ -1275,6 +1275,27 @@ class Manager:
             return self._update(seen["task_id"], change)
         except UnknownTaskError:  # cleaned up meanwhile
             return None
+
+    def _keep_session(self, meta: TaskRecord) -> TaskRecord:
+        """A task of an agent that picks its own session id (Codex, OpenCode) has just ended:
+        the id it printed is recorded while its output is there to read (a container's goes
+        with the container), for ``resume``. Read once, at the end; not found, nothing changes."""
+        if meta["status"] not in states.FINAL or meta.get("session_id"):
+            return meta
+        from openclaw.agents.base import Agent as Interface
+
+        agent = self._agent(meta["agent"])
+        if type(agent).session_from_output is Interface.session_from_output:
+            return meta  # it prints none: its id is known up front, or it has no sessions
+        session = self._session_of(meta)
+        if not session:
+            return meta
+        try:
+            return self._update(
+                meta["task_id"], lambda m: with_fields(m, session_id=m.get("session_id") or session)
+            )
+        except OpenclawError:
+            return meta  # removed meanwhile
 
     def _wrap_up(self, meta: TaskRecord) -> TaskRecord:
         """A task in a worktree of its own has just ended: what it left is committed and its
@@ -1510,7 +1531,7 @@ class Manager:
                 return states.transition(m, states.KILLED)
             return settled
 
-        meta = self._wrap_up(self._update(task_id, finish))
+        meta = self._keep_session(self._wrap_up(self._update(task_id, finish)))
         return meta, meta["status"] == states.KILLED
 
     def _wait_for_start(self, task_id: str, timeout: float = START_WAIT_S) -> None:

@@ -135,10 +135,13 @@ def test_a_resumed_session_is_the_container_users_own_and_no_one_elses(box: Box,
         assert m.mode & 0o077 == 0, f"{m.name} is {oct(m.mode)}: for its user alone"
 
 
-def test_resume_of_a_gemini_task_whose_container_was_removed_says_resume_before_cleanup(box: Box) -> None:
-    # Gemini's session id is known up front (Codex's and OpenCode's are read from the output,
-    # which goes with the container: their resume then says there is no session id).
-    use(box, "gemini")
+@pytest.mark.parametrize("agent", ["codex", "gemini", "opencode"])
+def test_resume_of_a_task_whose_container_was_removed_says_resume_before_cleanup(
+    box: Box, agent: str
+) -> None:
+    # Gemini's session id is known up front; Codex's and OpenCode's, printed by them, are
+    # recorded when the task ends, before the container (and its output) can go.
+    use(box, agent)
     first = box.start("#fake text remember the pelican")
     box.oc.wait_status(first["task_id"], "completed", timeout=60)
     box.rt.run("rm", "-f", container_name(first["task_id"]))

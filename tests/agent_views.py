@@ -4,6 +4,8 @@ own checks of where the output lives and what is left running)."""
 
 from __future__ import annotations
 
+import json
+
 from conftest import Env
 
 
@@ -45,3 +47,11 @@ def killed_view_says_who(oc: Env, task_id: str, text: str) -> None:
     view = oc.ok("logs", "--task-id", task_id, "--follow", timeout=60).out
     assert text in view and closing_line(view).startswith("■ killed"), view
     assert "stopped by 'openclaw-agent kill'" in closing_line(view)
+
+
+def raw_is_the_agents_own(oc: Env, task_id: str, where_it_ran: str) -> None:
+    """``logs --raw`` is, line for line, the output as it is where the agent ran: JSON events."""
+    raw = oc.ok("logs", "--task-id", task_id, "--raw").out
+    assert raw.splitlines() == where_it_ran.splitlines() and raw.strip()
+    assert all(json.loads(line) for line in raw.splitlines())
+    assert oc.run("wait", "--task-id", task_id).code == 0

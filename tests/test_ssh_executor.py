@@ -1058,7 +1058,9 @@ def test_a_plain_command_on_the_host_completes_on_0_fails_on_non_zero_and_wait_m
     assert "fine" in followed.out and "and dandy" in followed.out
     ok = next(m for m in oc.ok("list", "--json").json() if m["task_id"] != failed["task_id"])
     assert ok["status"] == "completed" and ok["exit_code"] == 0
-    assert oc.ok("logs", "--task-id", ok["task_id"]).out.splitlines() == ["fine", "and dandy"]
+    assert oc.ok("logs", "--task-id", ok["task_id"], "--raw").out.splitlines() == ["fine", "and dandy"]
+    shown = oc.ok("logs", "--task-id", ok["task_id"]).out.splitlines()
+    assert shown[:2] == ["fine", "and dandy"] and shown[2].startswith("■ completed") and len(shown) == 3
     assert oc.run("wait", "--task-id", ok["task_id"]).code == 0
 
     long = oc.ok(*run, "--json", "--", "sh", "-c", "echo start; sleep 60").json()

@@ -171,8 +171,13 @@ def test_the_event_stream_carries_task_changes_and_a_tasks_log_entries(oc: Env) 
         assert seen["status"] in ("pending", "running")
         _, done = next_event(stream, lambda e, x: e == "task" and x["status"] == "completed")
         assert done["task_id"] == task_id and done["result"]["text"] == "streamed words"
-        # A task's own stream: its log from the start, then log_end; other tasks' changes left out.
+        # A task's own stream: the task as it is now (a page that read it before a change made
+        # before this stream began still hears of it), its log from the start, then log_end;
+        # other tasks' changes left out.
         with d.events(f"/api/events?task={task_id[:8]}") as own:
+            assert next(own)[0] == "hello"
+            event, now = next(own)
+            assert event == "task" and now["task_id"] == task_id and now["status"] == "completed"
             logs: list[dict[str, Any]] = []
             while True:
                 event, data = next_event(own, lambda e, _: e in ("log", "log_end"))

@@ -422,6 +422,14 @@ class Web:
             try:
                 yield {"event": "hello", "data": json.dumps({"interval": self.interval, "task_id": task_id})}
                 if task_id:
+                    # The task as it is now, read after subscribing: a change made between a
+                    # page's own read of it and this stream is not lost (the feed has any later).
+                    try:
+                        current = await self._run(lambda m: api.status(m, task_id))
+                    except OpenclawError:
+                        pass  # gone or unreadable: the pump says so
+                    else:
+                        yield {"event": "task", "data": json.dumps(current)}
                     pump = asyncio.create_task(self._pump(feed, task_id, source, offset))
                 while True:
                     event, data = await feed.get()

@@ -117,16 +117,10 @@ NOT_RUNNABLE = ("noexec", "noread", "search")
 
 
 def agent_not_runnable(
-    spec: Launch, path: str, executor: str, host: str | None = None, why: str | None = None
+    spec: Launch, path: str, executor: str, host: str | None = None, why: str = "noexec"
 ) -> StartError:
-    """The agent's binary is there (or may be), but cannot be run by whoever runs it.
-
-    ``why`` is one of :data:`NOT_RUNNABLE`; without it, ``path`` may start with it ("WHY PATH",
-    the SSH pre-flight's answer), else it is ``noexec``.
-    """
-    if why is None:
-        head, _, rest = path.partition(" ")
-        why, path = (head, rest) if head in NOT_RUNNABLE and rest else ("noexec", path)
+    """The agent's binary is there (or may be), but cannot be run by whoever runs it; ``why``
+    is one of :data:`NOT_RUNNABLE`."""
     who = "the login user" if host else "you"
     key = spec.path_key
     elsewhere = f", or set {key} of executor {executor!r} to one {who} can run" if key else ""

@@ -62,12 +62,17 @@ def _present_but_not_runnable(name: str, path: str, found: str | None = None) ->
     return None
 
 
-def _pid_record(store: TaskStore, task_id: str) -> PidRecord | None:
-    """What the task's pid file says (None before its launcher wrote one)."""
+def _task_file(store: TaskStore, task_id: str, name: str) -> str | None:
+    """The text of the task's file ``name``; None while there is none."""
     try:
-        text = store.file(task_id, "pid").read_text()
+        return store.file(task_id, name).read_text()
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _pid_record(store: TaskStore, task_id: str) -> PidRecord | None:
+    """What the task's pid file says (None before its launcher wrote one)."""
+    text = _task_file(store, task_id, "pid")
     return read_pid_file(text) if text else None
 
 
@@ -267,10 +272,7 @@ class LocalExecutor(Executor):
         return launch.with_changes(obs, self._read("changes", task_id))
 
     def _read(self, name: str, task_id: str) -> str | None:
-        try:
-            return self.store.file(task_id, name).read_text()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        return _task_file(self.store, task_id, name)
 
     def watch(self, meta: TaskRecord, stream: str | None = None) -> TaskWatch | None:
         """inotify on the task directory and a pidfd of the launcher (see :mod:`openclaw.watch`)."""

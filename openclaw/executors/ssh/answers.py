@@ -62,8 +62,11 @@ def prepared(answer: Answer, spec: Launch, origin: Origin) -> tuple[str, str, st
         raise launch.workspace_missing(detail, host)
     if kind == "agent":
         raise launch.agent_missing(spec, name, host, remote_path=detail)
-    if kind == "agent-perm":
-        raise launch.agent_not_runnable(spec, detail, name, host)
+    if kind == "agent-perm":  # its detail is "WHY PATH" (prepare.sh)
+        why, _, path = detail.partition(" ")
+        if why not in launch.NOT_RUNNABLE or not path:
+            why, path = "noexec", detail
+        raise launch.agent_not_runnable(spec, path, name, host, why=why)
     if kind == "root":
         raise launch.root_refused(spec, name, None if detail in ("", "(unset)") else detail, host)
     if kind == "insecure":

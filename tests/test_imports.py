@@ -83,6 +83,27 @@ def test_start_on_local_loads_neither_invokes_yaml_nor_urllib_request(oc: Env) -
     assert not loaded & {"invoke.vendor.yaml", "urllib.request", "http.client"}, loaded
 
 
+def test_a_command_line_is_parsed_against_only_the_commands_it_names(oc: Env) -> None:
+    """Every other command's flags are neither built nor copied for the parse (~3 ms);
+    help still lists every command, and an unknown one is still named."""
+    code = (
+        "import contextlib, io\n"
+        "from openclaw.program import program\n"
+        "def run(*argv):\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "        program.run(['openclaw-agent', *argv])\n"
+        "    return out.getvalue()\n"
+        "run('list', '--json')\n"
+        "assert set(program.parser.contexts) == {'list'}, set(program.parser.contexts)\n"
+        "assert 'Usage: openclaw-agent status' in run('help', 'status')\n"
+        "listing = run('--help')\n"
+        "assert all(name in listing for name in ('start', 'cleanup', 'serve', 'push')), listing\n"
+    )
+    runs_clean(code, oc.env)
+    assert "unknown command 'lsit'" in oc.run("lsit").err
+
+
 def test_an_invoke_config_file_is_still_read_through_the_yaml_stand_in(oc: Env) -> None:
     (oc.home / ".invoke.yaml").write_text("run:\n  echo: true\n")
     code = (

@@ -44,7 +44,7 @@ def _defer_unittest_mock() -> bool:
 
 
 #: What this module imports from invoke (under the stand-in).
-INVOKE_MODULES = ("invoke.exceptions", "invoke.parser", "invoke.parser.argument", "invoke.program")
+INVOKE_MODULES = ("invoke.exceptions", "invoke.parser.argument", "invoke.program")
 
 
 def _import_invoke(modules: tuple[str, ...] = INVOKE_MODULES) -> bool:
@@ -81,8 +81,9 @@ def _import_invoke(modules: tuple[str, ...] = INVOKE_MODULES) -> bool:
 with deferred("invoke.vendor.yaml"):  # read only for an invoke config file: see openclaw.lazy
     _import_invoke()
 from invoke.exceptions import Exit, ParseError, UnexpectedExit  # noqa: E402
-from invoke.parser import Parser, ParserContext  # noqa: E402
 from invoke.parser.argument import Argument  # noqa: E402
+from invoke.parser.context import ParserContext  # noqa: E402
+from invoke.parser.parser import Parser  # noqa: E402
 from invoke.program import Program  # noqa: E402
 
 from openclaw import __version__  # noqa: E402 - after the stand-in above

@@ -391,18 +391,32 @@ def main() -> None:
 
 
 def _leave(code: int | str | None) -> None:
-    """End the process now when a daemon thread still runs (an SSH transport, a connection
-    begun early by a start that was then interrupted).
+    """Do what an exit must do, then end the process at once, without tearing the
+    interpreter down.
 
-    Such a thread may be inside native code (the cryptography library's Rust): interpreter
-    shutdown ends daemon threads by a forced unwind, which aborts the process there ("FATAL:
-    exception not rethrown", exit -6) after the command has done its work and printed its
-    line. Everything is written by then (records are written atomically as they change), so
-    the output is flushed and the process leaves without that shutdown."""
+    What an exit must do is done as Python's own exit does it, in its order: wait for the
+    threads that are not daemons (``threading._shutdown``), run the ``atexit`` handlers
+    (SSH sessions closed, container follows stopped, logging flushed), flush stdout and
+    stderr. What is skipped is the teardown of every module and object, ~10-20 ms of every
+    command for nothing: the process's memory goes with it, and every record is written
+    (atomically) by then.
+
+    It also ends the process when a daemon thread still runs (an SSH transport, a connection
+    begun early by a start that was then interrupted). Such a thread may be inside native
+    code (the cryptography library's Rust): interpreter shutdown ends daemon threads by a
+    forced unwind, which aborts the process there ("FATAL: exception not rethrown", exit -6)
+    after the command has done its work and printed its line.
+
+    Should this Python lack either hook, the ordinary exit runs instead."""
+    import atexit
     import threading
 
-    if not any(t.daemon and t.is_alive() for t in threading.enumerate()):
+    shutdown = getattr(threading, "_shutdown", None)
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or run_exitfuncs is None:
         return
+    shutdown()
+    run_exitfuncs()
     if isinstance(code, str):
         sys.stderr.write(code + "\n")
         code = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from conftest import Env
 
@@ -162,3 +163,36 @@ def test_every_commands_help_has_usage_flags_with_types_and_examples_and_a_whole
         assert " VALUE" not in text, f"{name}: a flag without a named value"
     start = oc.ok("start", "--help").out
     assert "--agent-arg ARG" in start and "--label LABEL" in start and "(repeatable)" in start
+
+
+def test_the_quick_exit_still_waits_for_threads_runs_atexit_handlers_and_flushes_output(
+    oc: Env, tmp_path: Path
+) -> None:
+    """main() ends the process without the interpreter's teardown, after what an exit must
+    do: a non-daemon thread is waited for, an atexit handler runs, buffered stdout is all
+    written, and the exit code is the command's."""
+    import subprocess
+    import sys
+
+    mark = tmp_path / "mark"
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from openclaw import program\n"
+        f"mark = {str(mark)!r}\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    open(mark, 'a').write('thread ')\n"
+        "threading.Thread(target=late).start()\n"
+        "atexit.register(lambda: open(mark, 'a').write('atexit'))\n"
+        "sys.stdout.write('x' * 200000)\n"
+        "sys.argv = ['openclaw-agent', *sys.argv[1:]]\n"
+        "program.main()\n"
+    )
+    ok = subprocess.run([sys.executable, "-c", code, "--version"], env=oc.env, capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith(b"x" * 200000) and ok.stdout.endswith(b"openclaw-agent 0.1.0\n")
+    assert mark.read_text() == "thread atexit"
+    mark.unlink()
+    bad = subprocess.run([sys.executable, "-c", code, "status"], env=oc.env, capture_output=True)
+    assert bad.returncode == 2 and b"--task-id is required" in bad.stderr
+    assert mark.read_text() == "thread atexit"

@@ -3,8 +3,10 @@
 invoke imports its vendored PyYAML (``invoke.vendor.yaml``, ~20 ms) for
 invoke's own config files (``/etc/invoke.yaml``, ``~/.invoke.yaml``), which
 this program neither needs nor usually finds; plumbum imports
-``urllib.request`` (~13 ms, with ``http.client``) for ``LocalPath.as_uri``.
-Both were paid on every ``start``. While such a library is imported,
+``urllib.request`` (~13 ms, with ``http.client``) for ``LocalPath.as_uri``, and
+``socket`` and ``pickle`` (~3 ms) for SSH machines and daemonizing, all of them
+used only inside functions this program never calls (see :func:`plumbum_local`).
+They were paid on every ``start``. While such a library is imported,
 :func:`deferred` puts a stand-in in ``sys.modules`` for each of those
 modules: the library keeps the stand-in, and the stand-in imports the real
 module on its first attribute read and becomes it. Fail-safe: a library that
@@ -102,3 +104,10 @@ def quick_versions() -> Iterator[None]:
             del sys.modules[name]
         if getattr(sys.modules.get("importlib"), "metadata", None) is stand:
             delattr(sys.modules["importlib"], "metadata")
+
+
+def plumbum_local() -> Any:
+    """plumbum's ``local`` machine, imported without the modules only its unused paths read."""
+    with deferred("urllib.request", "socket", "pickle"):
+        from plumbum import local
+    return local

@@ -75,12 +75,13 @@ def test_start_on_local_loads_plumbum_but_neither_jsonschema_nor_fabric(oc: Env)
     assert not loaded & {"jsonschema", "fabric", "paramiko"}, loaded & {"jsonschema", "fabric", "paramiko"}
 
 
-def test_start_on_local_loads_neither_invokes_yaml_nor_urllib_request(oc: Env) -> None:
-    """invoke's vendored PyYAML (for invoke config files) and plumbum's urllib.request (for
-    as_uri) stand in until read (openclaw.lazy): ~30 ms of every start."""
+def test_start_on_local_loads_neither_invokes_yaml_nor_plumbums_urllib_socket_or_pickle(oc: Env) -> None:
+    """invoke's vendored PyYAML (for invoke config files), and plumbum's urllib.request (for
+    as_uri), socket and pickle (SSH machines, daemons) stand in until read (openclaw.lazy):
+    ~35 ms of every start."""
     loaded = imported_modules(oc, "start", "--prompt=#fake text hi", full=True)
     assert "plumbum" in loaded and "invoke.program" in loaded
-    assert not loaded & {"invoke.vendor.yaml", "urllib.request", "http.client"}, loaded
+    assert not loaded & {"invoke.vendor.yaml", "urllib.request", "http.client", "socket", "pickle"}, loaded
 
 
 def test_a_command_line_is_parsed_against_only_the_commands_it_names(oc: Env) -> None:

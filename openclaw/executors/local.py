@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -133,12 +132,9 @@ class LocalExecutor(Executor):
         argv = [binary, *argv[1:]]
         # plumbum builds the argv (no shell string); the launcher leads a new
         # session, and every stream goes to a file, never a pipe.
-        from openclaw.lazy import deferred
+        from openclaw.lazy import plumbum_local
 
-        with deferred("urllib.request"):  # for LocalPath.as_uri only: see openclaw.lazy
-            from plumbum import local
-
-        launcher = local["/bin/sh"].bound_command(
+        launcher = plumbum_local()["/bin/sh"].bound_command(
             str(package_file("launcher.sh")),
             str(task_dir),
             workspace,
@@ -193,7 +189,7 @@ class LocalExecutor(Executor):
             "pid_start_time": lstart,
             "agent_pid": apid,
             "boot_id": procs.boot_id(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,  # socket.gethostname(), without loading socket
             "home": os.path.expanduser("~"),
         }
 

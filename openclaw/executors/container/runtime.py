@@ -82,12 +82,9 @@ class Runtime:
         stderr goes to /dev/null (a stream read for its stdout alone, which must never block
         on a full stderr pipe).
         """
-        from openclaw.lazy import deferred
+        from openclaw.lazy import plumbum_local
 
-        with deferred("urllib.request"):  # for LocalPath.as_uri only: see openclaw.lazy
-            from plumbum import local
-
-        cmd = local[self.binary()][list(args)]
+        cmd = plumbum_local()[self.binary()][list(args)]
         try:
             # plumbum's Popen is a subprocess.Popen (its stubs omit communicate's timeout).
             return cast(
